@@ -1,0 +1,3 @@
+from fractal_studio.cli.main import main
+
+raise SystemExit(main())

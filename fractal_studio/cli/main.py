@@ -1,0 +1,53 @@
+"""Entry point of `fractal-studio`. Without a command it starts the desktop app.
+
+Each subcommand lives in its own module with `add_parser(subparsers)` and `run(args) -> int`;
+modules are imported lazily so `--help` and `--version` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from fractal_studio import __version__
+from fractal_studio.errors import UserError
+
+# command name -> module under fractal_studio.cli
+COMMANDS = {
+    "gui": "gui",
+    "convert": "convert",
+    "info": "info",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fractal-studio",
+        description="Edit images with fractal generative models. Without a command, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"fractal-studio {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"fractal_studio.cli.{module_name}")
+        module.add_parser(subparsers, name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["gui", *(argv or [])])
+    try:
+        return int(args.run(args) or 0)
+    except UserError as error:
+        print(f"fractal-studio: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fractal-studio: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

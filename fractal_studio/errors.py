@@ -1,0 +1,9 @@
+"""Errors a user can cause. They carry a message written for the user, never a traceback."""
+
+
+class UserError(Exception):
+    """Bad input from the user (file, option, request); the message says what is wrong and what to do."""
+
+
+class ModelFileError(UserError):
+    """A weights file that cannot be read, is corrupt, or does not match its configuration."""

@@ -1,0 +1,172 @@
+"""The fractal model: class embedding, a stack of AR/MAR levels and the per-pixel head.
+
+Also the likelihood objective (`loss`, `bits_per_dim`), computed per image exactly as the paper's
+evaluation does it: at every MAR level only masked patches are passed down; the objective is the
+mean cross-entropy of every predicted pixel channel, plus each guiding-pixel head's mean
+cross-entropy over the patch instances reaching its level.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from fractal_studio.model.ar import ARLevel
+from fractal_studio.model.config import ModelConfig
+from fractal_studio.model.layers import patchify
+from fractal_studio.model.mar import MARLevel
+from fractal_studio.model.pixel_head import PixelHead
+
+LEVEL_TYPES = {"ar": ARLevel, "mar": MARLevel}
+NUM_NEIGHBOUR_CONDS = 5
+
+
+class FractalModel(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        top = config.levels[0].width
+        self.class_emb = nn.Embedding(config.class_num, top)
+        self.fake_latent = nn.Parameter(torch.zeros(1, top))  # the "no class" embedding
+        nn.init.normal_(self.class_emb.weight, std=0.02)
+        nn.init.normal_(self.fake_latent, std=0.02)
+        self.levels = nn.ModuleList(self._build_level(i) for i in range(len(config.generators)))
+        head = config.head
+        self.head = PixelHead(config.levels[-2].width, head.width, head.depth, head.heads, config.r_weight)
+        self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 3, 1, 1), persistent=False)
+
+    def _build_level(self, index: int) -> nn.Module:
+        config = self.config
+        level = config.levels[index]
+        cond_width = config.levels[index - 1].width if index > 0 else level.width
+        return LEVEL_TYPES[level.kind](
+            seq_len=config.seq_len(index), patch=config.patch_size(index), cond_width=cond_width,
+            width=level.width, depth=level.depth, heads=level.heads, num_conds=config.num_conds,
+            guiding_pixel=config.guiding_pixel and index > 0, dropout=config.dropout,
+        )
+
+    # ----------------------------------------------------------------- pixels
+    def normalize(self, images_u8: torch.Tensor) -> torch.Tensor:
+        """uint8 [N, 3, H, W] -> the model's input space."""
+        return (images_u8.float() / 255.0 - self.pixel_mean) / self.pixel_std
+
+    def quantize(self, normalized: torch.Tensor) -> torch.Tensor:
+        """The model's input space -> integer pixel values 0..255 (int64), channels on dim 1."""
+        shape = (1, 3) + (1,) * (normalized.dim() - 2)
+        values = normalized * self.pixel_std.view(shape) + self.pixel_mean.view(shape)
+        return (values * 255).round().clamp(0, 255).long()
+
+    def value_to_normalized(self, values: torch.Tensor, channel: int) -> torch.Tensor:
+        return (values.float() / 255 - self.pixel_mean.flatten()[channel]) / self.pixel_std.flatten()[channel]
+
+    # ----------------------------------------------------------------- conditioning
+    def class_condition(self, labels: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """Class embeddings [B, C]; None (or label -1) gives the learned unconditional embedding."""
+        unconditional = self.fake_latent.expand(batch, -1)
+        if labels is None:
+            return unconditional
+        labels = torch.as_tensor(labels, device=self.fake_latent.device).long()
+        known = (labels >= 0).unsqueeze(-1)
+        embedded = self.class_emb(labels.clamp(min=0))
+        return torch.where(known, embedded, unconditional)
+
+    def top_conditions(self, class_embedding: torch.Tensor) -> list[torch.Tensor]:
+        return [class_embedding] * NUM_NEIGHBOUR_CONDS
+
+    # ----------------------------------------------------------------- likelihood
+    def loss(self, images: torch.Tensor, labels: torch.Tensor | None = None, masks=None) -> torch.Tensor:
+        """Per-image objective [B] in nats per dimension.
+
+        images: uint8 [B, 3, H, W]. labels: None = unconditional (fake latent). masks: None = random
+        evaluation masks (in eval mode; training masks in train mode), "all" = every MAR token masked,
+        or one bool/uint8 tensor [N_k, L_k] per MAR level in the paper's order (1 = masked).
+        In training mode labels are dropped with `label_drop_prob` (for guidance).
+        """
+        batch = images.shape[0]
+        x = self.normalize(images.to(self.fake_latent.device))
+        class_embedding = self.class_condition(labels, batch)
+        if self.training and labels is not None:
+            drop = torch.rand(batch, 1, device=x.device) < self.config.label_drop_prob
+            class_embedding = torch.where(drop, self.fake_latent.expand(batch, -1), class_embedding)
+        conds = self.top_conditions(class_embedding)
+        owner = torch.arange(batch, device=x.device)  # which image each instance belongs to
+        total = torch.zeros(batch, device=x.device)
+        mar_call = 0
+        for level in self.levels:
+            patches = patchify(x, level.patch)
+            count, length = patches.shape[:2]
+            if level.kind == "mar":
+                mask = self._level_mask(masks, mar_call, count, length, x.device)
+                mar_call += 1
+                guide = None
+                if level.guiding_pixel:
+                    guide = x.mean(dim=(2, 3))
+                    guide_nll = level.guide_head.nll(conds[0], self.quantize(guide))
+                    total = total + per_image_mean(guide_nll, owner, batch)
+                out = level.predict(patches, mask, conds, guide)
+                keep = mask.reshape(-1)
+            else:
+                out = level.predict(patches, conds)
+                keep = torch.ones(count * length, dtype=torch.bool, device=x.device)
+            conds = [c.reshape(count * length, -1)[keep] for c in out]
+            x = patches.reshape(count * length, 3, level.patch, level.patch)[keep]
+            owner = owner.repeat_interleave(length)[keep]
+        pixel_nll = self.head.nll(conds[0], self.quantize(x.reshape(-1, 3)))
+        return total + per_image_mean(pixel_nll, owner, batch)
+
+    def _level_mask(self, masks, call: int, count: int, length: int, device) -> torch.Tensor:
+        if isinstance(masks, str):
+            if masks != "all":
+                raise ValueError(f"masks must be None, 'all' or a list of tensors, not {masks!r}")
+            return torch.ones(count, length, dtype=torch.bool, device=device)
+        if masks is not None:
+            if call >= len(masks):
+                raise ValueError(f"{len(masks)} masks given but the model has more MAR levels")
+            mask = torch.as_tensor(masks[call], device=device).bool()
+            if mask.shape != (count, length):
+                raise ValueError(f"mask {call} has shape {tuple(mask.shape)}, expected {(count, length)}")
+            return mask
+        if self.training:
+            return training_mask(count, length, device)
+        return evaluation_mask(count, length, device)
+
+    @torch.no_grad()
+    def bits_per_dim(self, images: torch.Tensor, labels: torch.Tensor | None = None,
+                     samples: int = 1) -> torch.Tensor:
+        """Per-image bits/dim, averaging `samples` passes with random evaluation masks (as the paper)."""
+        if self.config.guiding_pixel:
+            raise ValueError("bits/dim is defined for models without guiding pixels")
+        total = sum(self.loss(images, labels) for _ in range(samples))
+        return total / samples / math.log(2)
+
+
+def per_image_mean(values: torch.Tensor, owner: torch.Tensor, batch: int) -> torch.Tensor:
+    """Mean of `values` over the instances of each image ([batch]; 0 where an image has none)."""
+    sums = torch.zeros(batch, device=values.device, dtype=values.dtype).index_add_(0, owner, values)
+    counts = torch.zeros(batch, device=values.device, dtype=values.dtype).index_add_(
+        0, owner, torch.ones_like(values))
+    return sums / counts.clamp(min=1)
+
+
+def evaluation_mask(count: int, length: int, device) -> torch.Tensor:
+    """The paper's likelihood masks: the same number (1..L, uniform) of random tokens per instance."""
+    masked = int(torch.randint(1, length + 1, ()).item())
+    return random_subset_mask(count, length, torch.full((count,), masked), device)
+
+
+def training_mask(count: int, length: int, device) -> torch.Tensor:
+    """MAR's training masks: a masking rate per instance from a normal(1, 0.25) truncated to [0, 1]."""
+    normal = torch.distributions.Normal(1.0, 0.25)
+    low = normal.cdf(torch.tensor(0.0))
+    uniform = low + (0.5 - low) * torch.rand(count)
+    rates = normal.icdf(uniform).clamp(0.0, 1.0)
+    return random_subset_mask(count, length, torch.ceil(rates * length).long(), device)
+
+
+def random_subset_mask(count: int, length: int, masked: torch.Tensor, device) -> torch.Tensor:
+    order = torch.rand(count, length, device=device).argsort(dim=1)
+    ranks = order.argsort(dim=1)
+    return ranks < masked.to(device).unsqueeze(1)

@@ -1,0 +1,127 @@
+"""Transformer building blocks shared by every level (one copy of each, used everywhere)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+LN_EPS = 1e-6
+
+
+def layer_norm(width: int) -> nn.LayerNorm:
+    return nn.LayerNorm(width, eps=LN_EPS)
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
+              mask: torch.Tensor | None = None, dropout: float = 0.0) -> torch.Tensor:
+    """Softmax attention over [B, heads, N, head_dim] in float32 (as the paper's code), fused by PyTorch."""
+    dtype = v.dtype
+    out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask,
+                                         dropout_p=dropout, is_causal=causal and mask is None)
+    return out.to(dtype)
+
+
+class MLP(nn.Module):
+    """Two-layer GELU MLP (names fc1/fc2 as in ViT code)."""
+
+    def __init__(self, width: int, hidden: int, dropout: float = 0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(width, hidden)
+        self.fc2 = nn.Linear(hidden, width)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.fc2(self.dropout(F.gelu(self.fc1(x)))))
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with a fused qkv projection; optionally causal, with a KV cache."""
+
+    def __init__(self, width: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(width, width * 3)
+        self.proj = nn.Linear(width, width)
+        self.attn_dropout = dropout
+        self.proj_dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, causal: bool = False, cache: KVCache | None = None) -> torch.Tensor:
+        batch, tokens, width = x.shape
+        q, k, v = self.qkv(x).reshape(batch, tokens, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        mask = None
+        if cache is not None:
+            k, v = cache.append(k, v)
+            mask = causal_mask_for_new_tokens(tokens, k.shape[2], x.device) if causal else None
+            causal = False
+        dropout = self.attn_dropout if self.training else 0.0
+        out = attention(q, k, v, causal=causal, mask=mask, dropout=dropout)
+        return self.proj_dropout(self.proj(out.transpose(1, 2).reshape(batch, tokens, width)))
+
+
+def causal_mask_for_new_tokens(new: int, total: int, device) -> torch.Tensor | None:
+    """Boolean mask letting the `new` last tokens of `total` see themselves and everything before."""
+    if new == 1:
+        return None  # a single new query may see every cached key
+    return torch.ones(new, total, dtype=torch.bool, device=device).tril(diagonal=total - new)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
+
+    def __init__(self, width: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.norm1 = layer_norm(width)
+        self.attn = SelfAttention(width, heads, dropout)
+        self.norm2 = layer_norm(width)
+        self.mlp = MLP(width, width * 4, dropout)
+
+    def forward(self, x: torch.Tensor, causal: bool = False, cache: KVCache | None = None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), causal=causal, cache=cache)
+        return x + self.mlp(self.norm2(x))
+
+
+class KVCache:
+    """Keys and values of the tokens seen so far, for one attention layer during incremental decoding.
+
+    Preallocated once per run (gpt-fast style) so decoding does not reallocate every step.
+    """
+
+    def __init__(self, batch: int, heads: int, max_tokens: int, head_dim: int, device, dtype):
+        self.keys = torch.zeros(batch, heads, max_tokens, head_dim, device=device, dtype=dtype)
+        self.values = torch.zeros_like(self.keys)
+        self.length = 0
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        end = self.length + k.shape[2]
+        self.keys[:, :, self.length:end] = k
+        self.values[:, :, self.length:end] = v
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
+
+
+def init_weights(module: nn.Module) -> None:
+    """Xavier-uniform linears with zero bias, unit LayerNorms (the initialisation of ViT/JAX)."""
+    if isinstance(module, nn.Linear):
+        nn.init.xavier_uniform_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def patchify(images: torch.Tensor, patch: int) -> torch.Tensor:
+    """[N, 3, H, W] -> [N, (H/p)*(W/p), 3*p*p], patches in raster order, channels-major inside a patch."""
+    n, c, h, w = images.shape
+    x = images.reshape(n, c, h // patch, patch, w // patch, patch)
+    x = x.permute(0, 2, 4, 1, 3, 5)
+    return x.reshape(n, (h // patch) * (w // patch), c * patch * patch)
+
+
+def unpatchify(patches: torch.Tensor, patch: int, side: int) -> torch.Tensor:
+    """Inverse of `patchify` for a square image of `side` pixels."""
+    n = patches.shape[0]
+    grid = side // patch
+    x = patches.reshape(n, grid, grid, 3, patch, patch).permute(0, 3, 1, 4, 2, 5)
+    return x.reshape(n, 3, side, side)

@@ -1,0 +1,192 @@
+"""Our weight format: one .safetensors file whose metadata holds the configuration and class names.
+
+Writing streams one tensor at a time into a temporary file that is renamed into place, so a
+multi-gigabyte model never needs a second in-memory copy and a failed write leaves no half file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+from fractal_studio.errors import ModelFileError
+from fractal_studio.model.config import ModelConfig
+from fractal_studio.model.fractal import FractalModel
+
+FORMAT_TAG = "fractal-studio"
+FORMAT_VERSION = "1"
+_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
+           torch.int64: "I64", torch.int32: "I32", torch.uint8: "U8", torch.bool: "BOOL"}
+
+
+def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Every parameter name and shape a model of this configuration has (built on the meta device)."""
+    with torch.device("meta"):
+        model = FractalModel(config)
+    return {name: tuple(t.shape) for name, t in model.state_dict().items()}
+
+
+def check_state_dict(shapes: dict[str, tuple[int, ...]], config: ModelConfig, source: str) -> None:
+    """Raises ModelFileError naming every missing, unexpected or mis-shaped tensor."""
+    expected = expected_shapes(config)
+    problems = []
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    if missing:
+        problems.append(f"missing {len(missing)} tensors: {_names(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {len(unexpected)} tensors: {_names(unexpected)}")
+    wrong = [f"{k} is {list(shapes[k])}, expected {list(expected[k])}"
+             for k in sorted(set(expected) & set(shapes)) if tuple(shapes[k]) != expected[k]]
+    if wrong:
+        problems.append(f"{len(wrong)} tensors with the wrong shape: {'; '.join(wrong[:5])}"
+                        + (" …" if len(wrong) > 5 else ""))
+    if problems:
+        raise ModelFileError(f"{source} does not match configuration {config.name!r}: " + "; ".join(problems))
+
+
+def _names(keys: list[str], limit: int = 6) -> str:
+    return ", ".join(keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+# ----------------------------------------------------------------------------------- writing
+def write_safetensors(path: str | os.PathLike, tensors: Iterable[tuple[str, torch.Tensor]],
+                      metadata: dict[str, str]) -> None:
+    """Writes the safetensors layout (8-byte header size, JSON header, raw data) one tensor at a time."""
+    items = list(tensors)
+    header: dict[str, object] = {"__metadata__": metadata}
+    offset = 0
+    for name, tensor in items:
+        size = tensor.numel() * tensor.element_size()
+        header[name] = {"dtype": _DTYPES[tensor.dtype], "shape": list(tensor.shape),
+                        "data_offsets": [offset, offset + size]}
+        offset += size
+    header_bytes = json.dumps(header, separators=(",", ":")).encode()
+    header_bytes += b" " * (-len(header_bytes) % 8)  # keeps the data 8-byte aligned
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(struct.pack("<Q", len(header_bytes)))
+            out.write(header_bytes)
+            for _, tensor in items:
+                out.write(_tensor_bytes(tensor))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _tensor_bytes(tensor: torch.Tensor) -> memoryview:
+    tensor = tensor.detach().to("cpu").contiguous()
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.view(torch.int16)
+    return memoryview(tensor.numpy()).cast("B")
+
+
+def save_model(model: FractalModel, path: str | os.PathLike) -> None:
+    """Saves weights and configuration (a self-describing file)."""
+    config = model.config
+    metadata = {"format": FORMAT_TAG, "format_version": FORMAT_VERSION, "config": config.to_json(),
+                "class_names": json.dumps(list(config.class_names))}
+    try:
+        write_safetensors(path, model.state_dict().items(), metadata)
+    except OSError as error:
+        raise ModelFileError(f"could not write {path}: {error.strerror or error}") from error
+
+
+# ----------------------------------------------------------------------------------- reading
+def read_header(path: str | os.PathLike) -> tuple[dict, dict[str, str]]:
+    """(tensor entries, metadata) of a safetensors file, with clear errors for anything unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist" if not path.exists()
+                             else f"{path} is not a file")
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(8)
+            if len(raw) < 8:
+                raise ModelFileError(f"{path} is not a model file: it is only {size} bytes long")
+            (header_len,) = struct.unpack("<Q", raw)
+            if header_len > min(size - 8, 100_000_000):
+                raise ModelFileError(f"{path} is not a safetensors model file (or it is truncated)")
+            header = json.loads(f.read(header_len))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{path} is not a safetensors model file: its header is unreadable") from error
+    except OSError as error:
+        raise ModelFileError(f"could not read {path}: {error.strerror or error}") from error
+    metadata = header.pop("__metadata__", None) or {}
+    data_end = max((entry["data_offsets"][1] for entry in header.values()), default=0)
+    if 8 + header_len + data_end > size:
+        raise ModelFileError(f"{path} is truncated: {size} bytes, but its header describes "
+                             f"{8 + header_len + data_end} bytes; download or convert it again")
+    return header, metadata
+
+
+def read_config(path: str | os.PathLike) -> ModelConfig:
+    _, metadata = read_header(path)
+    return _config_from_metadata(path, metadata)
+
+
+def _config_from_metadata(path, metadata: dict[str, str]) -> ModelConfig:
+    if metadata.get("format") != FORMAT_TAG or "config" not in metadata:
+        raise ModelFileError(
+            f"{path} is a safetensors file but not a Fractal Studio model (no configuration in its "
+            "metadata); convert published checkpoints with `fractal-studio convert`")
+    try:
+        names = tuple(json.loads(metadata.get("class_names", "[]")))
+        return ModelConfig.from_json(metadata["config"], class_names=names)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ModelFileError(f"{path} has an invalid configuration: {error}") from error
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> FractalModel:
+    """A ready model in eval mode on `device`; every tensor checked against the configuration."""
+    header, metadata = read_header(path)
+    config = _config_from_metadata(path, metadata)
+    check_state_dict({k: tuple(v["shape"]) for k, v in header.items()}, config, str(path))
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, RuntimeError) as error:
+        raise ModelFileError(f"{path} could not be read: {error}") from error
+    with torch.device("meta"):
+        model = FractalModel(config)
+    model.load_state_dict(state, strict=True, assign=True)
+    model = _materialize_buffers(model, config, device)
+    return model.eval()
+
+
+def _materialize_buffers(model: FractalModel, config: ModelConfig, device) -> FractalModel:
+    """Non-persistent buffers (pixel statistics, rotary tables) are computed, not stored: rebuild them
+    on the real device after building the model on the meta device."""
+    from fractal_studio.model.ar import ARLevel, rotary_table_2d
+
+    model.pixel_mean = torch.tensor(config.pixel_mean, device=device).view(1, 3, 1, 1)
+    model.pixel_std = torch.tensor(config.pixel_std, device=device).view(1, 3, 1, 1)
+    for level in model.levels:
+        if isinstance(level, ARLevel):
+            width = level.pos_embed_learned.shape[-1]
+            level.rotary = rotary_table_2d(level.grid, width // level.heads).to(device)
+    return model
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """sha256 of a file, streamed (model files are large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

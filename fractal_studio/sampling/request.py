@@ -1,0 +1,38 @@
+"""What the sampler is asked to do: one canvas at model resolution, which pixels are known, and how."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CFG_SCHEDULES = ("constant", "linear")
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """One sampling run.
+
+    canvas: uint8 [R, R, 3] at the model's resolution; only pixels where `known` is True are read.
+    known: bool [R, R]; False marks the pixels to generate.
+    class_id: None for unconditional sampling (the model's learned "no class" embedding).
+    temperature: logits are divided by it (the usual meaning; the paper's 1.02 is 1/1.02 here).
+    iterations: steps per generator level; None takes the model's defaults.
+    """
+
+    canvas: np.ndarray
+    known: np.ndarray
+    class_id: int | None = None
+    cfg: float = 1.0
+    cfg_schedule: str = "linear"
+    temperature: float = 1.0
+    filter_threshold: float = 1e-4
+    iterations: tuple[int, ...] | None = None
+    seed: int = 0
+    candidates: int = 1
+
+    @classmethod
+    def generate(cls, resolution: int, **options) -> SampleRequest:
+        """A request with nothing known: plain (class-conditional or unconditional) generation."""
+        canvas = np.zeros((resolution, resolution, 3), np.uint8)
+        return cls(canvas=canvas, known=np.zeros((resolution, resolution), bool), **options)

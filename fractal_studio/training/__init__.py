@@ -1,0 +1,7 @@
+"""Training pipeline: data sources and loaders (`data`, `sources`). No Qt.
+
+`sources` fetches the built-in data (photos from Debian wallpaper packages and scikit-image's sample
+images, Fashion-MNIST from Debian) into a cache directory (default `~/.cache/fractal-studio/data`,
+overridable with the environment variable `FRACTAL_STUDIO_DATA`) and records their licences.
+`data` turns them, or a user's image folder, into torch datasets and loaders.
+"""
