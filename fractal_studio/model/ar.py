@@ -12,7 +12,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from fractal_studio.model.layers import KVCache, attention, causal_mask_for_new_tokens, init_weights, layer_norm
+from fractal_studio.model.layers import (
+    KVCache,
+    attention,
+    causal_mask_for_new_tokens,
+    init_weights,
+    layer_norm,
+)
 
 ROPE_BASE = 10000.0
 RMS_EPS = 1e-5

@@ -92,7 +92,8 @@ class ModelConfig:
             if level.kind not in LEVEL_KINDS or (level.kind == "head") != (index == len(self.levels) - 1):
                 raise ValueError(f"level {index}: kind {level.kind!r} is not allowed there")
             if level.width % level.heads:
-                raise ValueError(f"level {index}: width {level.width} is not divisible by {level.heads} heads")
+                raise ValueError(f"level {index}: width {level.width} is not divisible "
+                                 f"by {level.heads} heads")
         for index, level in enumerate(self.generators):
             patch = self.patch_size(index)
             if level.size % patch:

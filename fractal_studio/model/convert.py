@@ -65,27 +65,24 @@ def load_authors_checkpoint(src: str | Path) -> tuple[dict[str, torch.Tensor], a
 
 def config_from_option(option: str | None, args: argparse.Namespace | None, src: Path) -> ModelConfig:
     """--config NAME | config.json, or the preset named in the checkpoint's own arguments."""
-    if option:
+    if option:  # an explicit configuration wins over the checkpoint's own arguments
         if option in PRESETS:
-            config = preset(option)
-        else:
-            config = _config_from_json_file(Path(option))
+            return preset(option)
+        return _config_from_json_file(Path(option))
     else:
         name = getattr(args, "model", None)
         if name not in PRESETS:
             raise UserError(f"{src} was trained with model {name!r}, which is not a published preset; "
                             f"pass --config with a preset name ({', '.join(PRESETS)}) or a config.json")
-        config = preset(name)
-    if args is not None:
-        config = _apply_checkpoint_args(config, args)
-    return config
+        return _apply_checkpoint_args(preset(name), args)
 
 
 def _config_from_json_file(path: Path) -> ModelConfig:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise UserError(f"--config {path}: no preset or file of that name; presets: {', '.join(PRESETS)}")
+        raise UserError(f"--config {path}: no preset or file of that name; "
+                        f"presets: {', '.join(PRESETS)}") from None
     except (OSError, ValueError) as error:
         raise UserError(f"--config {path} is not a readable JSON file: {error}") from error
     if "img_size_list" in data:  # the authors' constructor arguments

@@ -1,6 +1,9 @@
 """The conditional fractal sampler: fills the unknown pixels of a canvas at the model's resolution."""
 
-from fractal_studio.sampling.request import SampleRequest
 from fractal_studio.sampling.events import Finished, Progress, SamplerEvent
+from fractal_studio.sampling.request import SampleRequest
 
 __all__ = ["SampleRequest", "Progress", "Finished", "SamplerEvent"]
+from fractal_studio.sampling.sampler import sample, sample_all  # noqa: E402
+
+__all__ += ["sample", "sample_all"]

@@ -1,0 +1,36 @@
+"""`fractal-studio convert SRC.pth DST.safetensors`: the authors' checkpoints into our format."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+
+def add_parser(subparsers, name: str) -> None:
+    parser = subparsers.add_parser(name, help="convert a published .pth checkpoint to .safetensors",
+                                   description="Convert one of the paper's checkpoints (checkpoint-last.pth) "
+                                               "into a self-describing .safetensors model file.")
+    parser.add_argument("src", help="the authors' checkpoint (.pth)")
+    parser.add_argument("dst", help="the .safetensors file to write")
+    parser.add_argument("--config", help="preset name or config.json (default: from the checkpoint's args)")
+    parser.add_argument("--class-names", help="a text file with one class name per line")
+    parser.add_argument("--force", action="store_true", help="overwrite DST if it exists")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from fractal_studio.errors import UserError
+    from fractal_studio.model.convert import convert_checkpoint
+
+    dst = Path(args.dst)
+    if dst.exists() and not args.force:
+        raise UserError(f"{dst} already exists; pass --force to overwrite it")
+    if dst.suffix != ".safetensors":
+        raise UserError(f"the output file should end in .safetensors, got {dst.name}")
+    start = time.perf_counter()
+    config = convert_checkpoint(args.src, dst, args.config, args.class_names,
+                                log=lambda message: print(message, file=sys.stderr))
+    print(f"converted {args.src} -> {dst} ({config.name}, {len(config.generators)} levels + head, "
+          f"{config.class_num} classes) in {time.perf_counter() - start:.1f}s")
+    return 0

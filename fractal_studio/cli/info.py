@@ -1,0 +1,77 @@
+"""`fractal-studio info FILE`: a model's configuration, or the generation record in an exported PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_parser(subparsers, name: str) -> None:
+    parser = subparsers.add_parser(name, help="describe a model file or show an exported PNG's parameters")
+    parser.add_argument("file", help="a .safetensors model or a PNG written by fractal-studio")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    path = Path(args.file)
+    if path.suffix.lower() == ".png":
+        print_png_record(path)
+    else:
+        print_model(path)
+    return 0
+
+
+def print_model(path: Path) -> None:
+    from fractal_studio.model.weights import file_hash, read_config, read_header
+
+    header, metadata = read_header(path)
+    config = read_config(path)
+    counts = parameter_counts(header)
+    print(f"model:       {path}")
+    print(f"sha256:      {file_hash(path)}")
+    print(f"name:        {config.name}" + (f" (converted from {metadata['converted_from']})"
+                                            if "converted_from" in metadata else ""))
+    print(f"resolution:  {config.resolution}x{config.resolution}")
+    print(f"conditions:  num_conds={config.num_conds}, guiding_pixel={config.guiding_pixel}")
+    for index, level in enumerate(config.levels):
+        kind = {"ar": "AR ", "mar": "MAR", "head": "pixel head"}[level.kind]
+        print(f"level {index}:     {kind} size {level.size:>3}, width {level.width}, depth {level.depth}, "
+              f"heads {level.heads}: {counts.get(index, 0):,} parameters")
+    print(f"parameters:  {sum(counts.values()):,}")
+    s = config.sampling
+    print(f"sampling:    iterations {','.join(map(str, s.iterations))}, cfg {s.cfg} ({s.cfg_schedule}), "
+          f"temperature {s.temperature:g} (divides logits), filter {s.filter_threshold:g}")
+    if config.conditional:
+        names = ", ".join(f"{i}: {config.class_name(i)}" for i in range(min(config.class_num, 10)))
+        more = f" … ({config.class_num} classes)" if config.class_num > 10 else ""
+        print(f"classes:     {names}{more}")
+    else:
+        print("classes:     none (unconditional model)")
+
+
+def parameter_counts(header: dict) -> dict[int, int]:
+    """Parameters per level index; the class embedding counts with level 0, the head with the last."""
+    import math
+
+    counts: dict[int, int] = {}
+    last = 1 + max((int(k.split(".")[1]) for k in header if k.startswith("levels.")), default=-1)
+    for key, entry in header.items():
+        if key.startswith("levels."):
+            index = int(key.split(".")[1])
+        elif key.startswith("head."):
+            index = last
+        else:
+            index = 0
+        counts[index] = counts.get(index, 0) + math.prod(entry["shape"])
+    return counts
+
+
+def print_png_record(path: Path) -> None:
+    from fractal_studio.editing.imageio import read_png_metadata
+
+    record = read_png_metadata(path)
+    if not record:
+        print(f"{path}: no fractal-studio generation record")
+        return
+    print(f"{path}:")
+    for key, value in record.items():
+        print(f"  {key}: {value}")

@@ -1,0 +1,39 @@
+"""Choosing the compute device: CUDA if present, else Apple MPS, else CPU. No device is hard-coded."""
+
+from __future__ import annotations
+
+import torch
+
+from fractal_studio.errors import UserError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def pick_device(choice: str = "auto") -> torch.device:
+    """The device for `choice` (auto|cpu|cuda|mps), with a clear message when it is not available."""
+    choice = (choice or "auto").lower()
+    if choice not in DEVICE_CHOICES:
+        raise UserError(f"unknown device {choice!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise UserError("CUDA was requested but no CUDA GPU is available to PyTorch; use --device cpu")
+    if choice == "mps" and not mps_available():
+        raise UserError("MPS was requested but this machine has no Apple GPU; use --device cpu")
+    return torch.device(choice)
+
+
+def autocast_for(device: torch.device):
+    """bf16 autocast on CUDA (the weights stay fp32); nothing elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return torch.autocast(device_type=device.type, enabled=False)

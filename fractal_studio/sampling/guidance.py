@@ -1,0 +1,32 @@
+"""Classifier-free guidance at the per-pixel head: from raw logits to the sampling distribution."""
+
+from __future__ import annotations
+
+import torch
+
+
+def guided_logits(cond_logits: torch.Tensor, uncond_logits: torch.Tensor | None, temperature: float,
+                  cfg: float, filter_threshold: float) -> torch.Tensor:
+    """Logits to sample from.
+
+    Temperature divides the logits (the paper's code multiplies by its own "temperature", so its
+    1.1 is 1/1.1 here). With guidance, values the conditional model finds very unlikely (probability
+    below `filter_threshold`) are not allowed to be boosted by the unconditional logits: there, the
+    unconditional logit is raised to the conditional one, shifted to the unconditional maximum.
+    """
+    cond_logits = cond_logits.float() / temperature
+    if uncond_logits is None:
+        return cond_logits
+    uncond_logits = uncond_logits.float() / temperature
+    unlikely = torch.softmax(cond_logits, dim=-1) < filter_threshold
+    shifted = (cond_logits - cond_logits.max(dim=-1, keepdim=True).values
+               + uncond_logits.max(dim=-1, keepdim=True).values)
+    uncond_logits = torch.where(unlikely, torch.maximum(uncond_logits, shifted), uncond_logits)
+    return uncond_logits + cfg * (cond_logits - uncond_logits)
+
+
+def guidance_at(cfg: float, schedule: str, done_fraction: float) -> float:
+    """Guidance scale for a step: constant, or rising linearly from 1 to `cfg` with the share done."""
+    if schedule == "linear":
+        return 1.0 + (cfg - 1.0) * done_fraction
+    return cfg

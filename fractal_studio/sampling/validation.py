@@ -1,0 +1,53 @@
+"""Checks a request against the model before any work starts; messages say what to change."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fractal_studio.errors import UserError
+from fractal_studio.model.config import ModelConfig
+from fractal_studio.sampling.request import CFG_SCHEDULES, SampleRequest
+
+
+def validate_request(config: ModelConfig, request: SampleRequest) -> None:
+    side = config.resolution
+    canvas, known = request.canvas, request.known
+    if not isinstance(canvas, np.ndarray) or canvas.dtype != np.uint8 or canvas.shape != (side, side, 3):
+        raise UserError(f"the canvas must be a uint8 array of shape ({side}, {side}, 3) for this model, "
+                        f"got {_describe(canvas)}")
+    if not isinstance(known, np.ndarray) or known.shape != (side, side):
+        raise UserError(f"the known mask must have shape ({side}, {side}), got {_describe(known)}")
+    if known.dtype != bool:
+        raise UserError(f"the known mask must be boolean, got {known.dtype}")
+    if request.class_id is not None:
+        if not 0 <= int(request.class_id) < config.class_num:
+            raise UserError(f"class {request.class_id} is out of range: this model has classes "
+                            f"0..{config.class_num - 1}")
+    if not np.isfinite(request.cfg) or request.cfg < 1.0:
+        raise UserError(f"guidance scale (cfg) must be at least 1.0 (1 = no guidance), got {request.cfg}")
+    if request.cfg_schedule not in CFG_SCHEDULES:
+        raise UserError(f"cfg schedule must be one of {', '.join(CFG_SCHEDULES)}, "
+                        f"got {request.cfg_schedule!r}")
+    if not request.temperature > 0 or not np.isfinite(request.temperature):
+        raise UserError(f"temperature must be a positive number, got {request.temperature}")
+    if not 0.0 <= request.filter_threshold < 1.0:
+        raise UserError(f"filter threshold must be in [0, 1), got {request.filter_threshold}")
+    if request.candidates < 1:
+        raise UserError(f"the number of candidates must be at least 1, got {request.candidates}")
+    resolved_iterations(config, request)
+
+
+def resolved_iterations(config: ModelConfig, request: SampleRequest) -> tuple[int, ...]:
+    iterations = tuple(request.iterations or config.sampling.iterations)
+    levels = len(config.generators)
+    if len(iterations) != levels:
+        raise UserError(f"give {levels} iteration counts (one per generator level), got {len(iterations)}")
+    if any(int(i) < 1 for i in iterations):
+        raise UserError(f"iterations must be at least 1 at every level, got {','.join(map(str, iterations))}")
+    return tuple(int(i) for i in iterations)
+
+
+def _describe(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} array of shape {value.shape}"
+    return type(value).__name__

@@ -1,0 +1,50 @@
+"""Shared fixtures: the authors' reference checkpoints converted once per session, tiny random models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REFERENCE = FIXTURES / "reference"
+TINY_REFERENCE_MODELS = ("tiny_fractalar", "tiny_fractalmar", "tiny_fractalmar_4level_guiding")
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def converted(tmp_path_factory):
+    """name -> path of our .safetensors converted from the reference checkpoint of that name."""
+    from fractal_studio.model.convert import convert_checkpoint
+
+    out = tmp_path_factory.mktemp("converted")
+    paths = {}
+    for name in (*TINY_REFERENCE_MODELS, "toy_cols"):
+        folder = REFERENCE / name
+        paths[name] = out / f"{name}.safetensors"
+        convert_checkpoint(folder / "checkpoint-last.pth", paths[name], str(folder / "config.json"))
+    return paths
+
+
+@pytest.fixture(scope="session")
+def toy_model(converted):
+    from fractal_studio.model.weights import load_model
+
+    return load_model(converted["toy_cols"])
+
+
+def random_model(preset_name: str, seed: int = 0, **changes):
+    """A randomly initialised model of a small preset, in eval mode (weights perturbed so all matter)."""
+    from fractal_studio.model import FractalModel, preset
+
+    torch.manual_seed(seed)
+    model = FractalModel(preset(preset_name, **changes))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    return model.eval()

@@ -1,0 +1,68 @@
+"""Converting the authors' checkpoints, from Python and from the command line."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fractal_studio.cli.main import main
+from fractal_studio.model.weights import load_model
+
+from ..conftest import REFERENCE, TINY_REFERENCE_MODELS
+
+
+@pytest.mark.parametrize("name", TINY_REFERENCE_MODELS)
+def test_cli_convert_and_info(name, tmp_path, capsys):
+    folder = REFERENCE / name
+    out = tmp_path / f"{name}.safetensors"
+    assert main(["convert", str(folder / "checkpoint-last.pth"), str(out),
+                 "--config", str(folder / "config.json")]) == 0
+    assert out.is_file()
+    assert main(["info", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "sha256:" in printed and "parameters:" in printed and "level 0:" in printed
+    state = torch.load(folder / "checkpoint-last.pth", weights_only=False)["model"]
+    assert sum(v.numel() for v in state.values()) == sum(
+        p.numel() for p in load_model(out).parameters())
+
+
+def test_convert_refuses_to_overwrite_and_unknown_model(tmp_path, capsys):
+    folder = REFERENCE / "toy_cols"
+    out = tmp_path / "x.safetensors"
+    out.write_text("keep me")
+    assert main(["convert", str(folder / "checkpoint-last.pth"), str(out)]) == 2
+    assert out.read_text() == "keep me"
+    assert "already exists" in capsys.readouterr().err
+    out.unlink()
+    assert main(["convert", str(folder / "checkpoint-last.pth"), str(out)]) == 2
+    assert "not a published preset" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_convert_reports_a_corrupt_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"PK\x03\x04 definitely not a checkpoint")
+    assert main(["convert", str(bad), str(tmp_path / "o.safetensors"), "--config", "tiny_mar_in16"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.pth is not a readable PyTorch checkpoint" in err and "Traceback" not in err
+
+
+def test_convert_with_the_wrong_config_names_mismatches(tmp_path, capsys):
+    folder = REFERENCE / "tiny_fractalmar"
+    code = main(["convert", str(folder / "checkpoint-last.pth"), str(tmp_path / "o.safetensors"),
+                 "--config", "tiny_ar_in16"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "does not match configuration" in err and "unexpected 38 tensors" in err
+    assert "levels.0.blocks.0.attention.wqkv.weight" in err
+
+
+def test_checkpoint_args_choose_the_preset(tmp_path):
+    """Without --config, the preset comes from the checkpoint's own args (model name, flags)."""
+    import argparse
+
+    from fractal_studio.model.convert import config_from_option
+
+    args = argparse.Namespace(model="fractalmar_base_in256", num_conds=5, guiding_pixel=True, class_num=1000)
+    config = config_from_option(None, args, tmp_path / "c.pth")
+    assert config.name == "fractalmar_base_in256" and config.guiding_pixel and config.resolution == 256
