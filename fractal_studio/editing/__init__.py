@@ -1,0 +1,1 @@
+"""Headless editing layer: documents, windows, compositing, image files (no Qt)."""
