@@ -18,6 +18,7 @@ COMMANDS = {
     "gui": "gui",
     "convert": "convert",
     "info": "info",
+    "train": "train",
 }
 
 

@@ -68,7 +68,7 @@ class RotaryAttention(nn.Module):
         self.heads = heads
         self.wqkv = nn.Linear(width, 3 * width, bias=False)
         self.wo = nn.Linear(width, width, bias=False)
-        self.resid_dropout = nn.Dropout(dropout)
+        self.dropout = dropout
 
     def forward(self, x: torch.Tensor, table: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
         batch, tokens, width = x.shape
@@ -80,7 +80,8 @@ class RotaryAttention(nn.Module):
         else:
             k, v = cache.append(k, v)
             out = attention(q, k, v, mask=causal_mask_for_new_tokens(tokens, k.shape[2], x.device))
-        return self.resid_dropout(self.wo(out.transpose(1, 2).reshape(batch, tokens, width)))
+        out = self.wo(out.transpose(1, 2).reshape(batch, tokens, width))
+        return F.dropout(out, self.dropout, True) if self.training and self.dropout else out
 
 
 class SwiGLU(nn.Module):
@@ -90,10 +91,11 @@ class SwiGLU(nn.Module):
         self.w1 = nn.Linear(width, hidden, bias=False)
         self.w3 = nn.Linear(width, hidden, bias=False)
         self.w2 = nn.Linear(hidden, width, bias=False)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
+        out = self.w2(F.silu(self.w1(x)) * self.w3(x))
+        return F.dropout(out, self.dropout, True) if self.training and self.dropout else out
 
 
 class ARBlock(nn.Module):

@@ -185,8 +185,19 @@ PRESETS: dict[str, ModelConfig] = {
                                     (4, 2, 2, 2), ("mar", "mar", "mar"), guiding=True),
     "small_mar_in32": _small("small_mar_in32", (32, 4, 1), (192, 96, 48), (6, 2, 2), (6, 4, 4),
                              ("mar", "mar")),
+    "small_ar_in64": _small("small_ar_in64", (64, 4, 1), (192, 96, 48), (4, 2, 2), (4, 4, 4), ("ar", "ar"),
+                            num_conds=1),
     "small_mar_in64": _small("small_mar_in64", (64, 8, 2, 1), (192, 128, 64, 32), (6, 3, 2, 1),
                              (6, 4, 4, 2), ("mar", "mar", "mar")),
+    # Sized for about half an hour of single-thread CPU training (see models/*.md): narrow lower
+    # levels, where most of the compute goes, and no dropout (a short run does not overfit).
+    "fmnist_mar_in32": replace(
+        _small("fmnist_mar_in32", (32, 4, 1), (160, 64, 32), (4, 2, 1), (4, 4, 2), ("mar", "mar")),
+        dropout=0.0, sampling=SamplingDefaults(iterations=(16, 4), cfg=3.0)),
+    "photo_mar_in64": replace(
+        _small("photo_mar_in64", (64, 16, 4, 1), (160, 96, 48, 32), (4, 2, 1, 1), (4, 4, 4, 2),
+               ("mar", "mar", "mar")),
+        dropout=0.0),
 }
 
 

@@ -46,6 +46,20 @@ def _head_key(key: str) -> str:
     return _HEAD_RENAMES.get(key, key)
 
 
+def authors_key(key: str, generator_levels: int) -> str:
+    """Inverse of `our_key` (used to time the authors' sampler on our weights)."""
+    inverse = {v: k for k, v in _HEAD_RENAMES.items()}
+    if key.startswith("levels."):
+        _, index, rest = key.split(".", 2)
+        if rest.startswith("guide_head."):
+            rest = "guiding_pixel_loss." + inverse.get(rest[len("guide_head."):], rest[len("guide_head."):])
+        return "next_fractal." * int(index) + "generator." + rest
+    if key.startswith("head."):
+        rest = key[len("head."):]
+        return "next_fractal." * generator_levels + inverse.get(rest, rest)
+    return key
+
+
 def load_authors_checkpoint(src: str | Path) -> tuple[dict[str, torch.Tensor], argparse.Namespace | None]:
     src = Path(src)
     if not src.is_file():

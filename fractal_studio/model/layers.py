@@ -15,11 +15,13 @@ def layer_norm(width: int) -> nn.LayerNorm:
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
               mask: torch.Tensor | None = None, dropout: float = 0.0) -> torch.Tensor:
-    """Softmax attention over [B, heads, N, head_dim] in float32 (as the paper's code), fused by PyTorch."""
-    dtype = v.dtype
-    out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask,
-                                         dropout_p=dropout, is_causal=causal and mask is None)
-    return out.to(dtype)
+    """Softmax attention over [B, heads, N, head_dim], fused by PyTorch (flash / memory-efficient
+    kernels where available). In fp32 it matches the paper's explicit fp32 attention; under bf16
+    autocast it runs in bf16 for speed (sampling only)."""
+    dtype = torch.promote_types(q.dtype, v.dtype)
+    q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout,
+                                          is_causal=causal and mask is None)
 
 
 class MLP(nn.Module):
@@ -29,10 +31,13 @@ class MLP(nn.Module):
         super().__init__()
         self.fc1 = nn.Linear(width, hidden)
         self.fc2 = nn.Linear(hidden, width)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.fc2(self.dropout(F.gelu(self.fc1(x)))))
+        if not (self.training and self.dropout):  # sampling: no dropout calls at all (hot path)
+            return self.fc2(F.gelu(self.fc1(x)))
+        x = F.dropout(F.gelu(self.fc1(x)), self.dropout, True)
+        return F.dropout(self.fc2(x), self.dropout, True)
 
 
 class SelfAttention(nn.Module):
@@ -43,8 +48,7 @@ class SelfAttention(nn.Module):
         self.heads = heads
         self.qkv = nn.Linear(width, width * 3)
         self.proj = nn.Linear(width, width)
-        self.attn_dropout = dropout
-        self.proj_dropout = nn.Dropout(dropout)
+        self.dropout = dropout
 
     def forward(self, x: torch.Tensor, causal: bool = False, cache: KVCache | None = None) -> torch.Tensor:
         batch, tokens, width = x.shape
@@ -54,9 +58,10 @@ class SelfAttention(nn.Module):
             k, v = cache.append(k, v)
             mask = causal_mask_for_new_tokens(tokens, k.shape[2], x.device) if causal else None
             causal = False
-        dropout = self.attn_dropout if self.training else 0.0
+        dropout = self.dropout if self.training else 0.0
         out = attention(q, k, v, causal=causal, mask=mask, dropout=dropout)
-        return self.proj_dropout(self.proj(out.transpose(1, 2).reshape(batch, tokens, width)))
+        out = self.proj(out.transpose(1, 2).reshape(batch, tokens, width))
+        return F.dropout(out, dropout, True) if dropout else out
 
 
 def causal_mask_for_new_tokens(new: int, total: int, device) -> torch.Tensor | None:

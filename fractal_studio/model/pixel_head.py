@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from fractal_studio.model.layers import Block, init_weights, layer_norm
+from fractal_studio.model.layers import Block, KVCache, init_weights, layer_norm
 
 CHANNELS = 3
 LEVELS = 256
@@ -47,10 +47,31 @@ class PixelHead(nn.Module):
             [self._channel_logits(x[:, c], c) for c in range(channels)], dim=1
         )
 
+    # ------------------------------------------------------------ incremental decoding (sampling)
+    def new_caches(self, batch: int, device, dtype) -> list[KVCache]:
+        width = self.ln.normalized_shape[0]
+        heads = self.blocks[0].attn.heads if len(self.blocks) else 1
+        return [KVCache(batch, heads, CHANNELS, width // heads, device, dtype) for _ in self.blocks]
+
+    def condition_token(self, cond: torch.Tensor) -> torch.Tensor:
+        return self.cond_proj(cond).unsqueeze(1)
+
+    def value_token(self, channel: int, values: torch.Tensor) -> torch.Tensor:
+        return self.codebooks[channel](values).unsqueeze(1)
+
+    def next_logits(self, token: torch.Tensor, channel: int, caches: list[KVCache]) -> torch.Tensor:
+        """Logits [N, 256] of `channel`, feeding one new token (the condition, then R, then G)
+        through the KV cache: each channel costs one token instead of re-running the prefix."""
+        x = self.ln(token)
+        for block, cache in zip(self.blocks, caches):
+            x = block(x, causal=True, cache=cache)
+        return self._channel_logits(self.norm(x)[:, 0], channel)
+
     def _channel_logits(self, hidden: torch.Tensor, channel: int) -> torch.Tensor:
         # Computed in float32 even under autocast: these are the sampling distribution.
-        weight = self.codebooks[channel].weight.float()
-        return hidden.float() @ weight.t() + self.logit_bias[channel].float()
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            weight = self.codebooks[channel].weight.float()
+            return hidden.float() @ weight.t() + self.logit_bias[channel].float()
 
     def nll(self, cond: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Per-pixel cross-entropy [N]: the mean over R, G, B in eval mode, R weighted in training."""

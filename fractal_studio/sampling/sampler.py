@@ -90,7 +90,7 @@ class _Run:
             return
         conds = self.model.top_conditions(self.top_embedding())
         try:
-            with torch.inference_mode(), autocast_for(self.device):
+            with torch.inference_mode(), autocast_for(self.device, self.request.precision):
                 result = yield from self.level(0, conds, self.pixels, self.known, self.request.cfg,
                                                self.request.cfg_schedule, lambda images: images, (0.0, 1.0))
             canvas, cancelled = self.to_uint8(result), False
@@ -236,20 +236,21 @@ class _Run:
         return child_render
 
     def sample_pixel(self, head, cond: torch.Tensor, cfg: float) -> torch.Tensor:
-        """Samples R, then G, then B for each row of `cond`; returns normalised values [N, 3]."""
+        """Samples R, then G, then B for each row of `cond` (KV-cached); returns normalised [N, 3]."""
         count = cond.shape[0] // (2 if self.guided else 1)
         values = torch.zeros(count, 3, dtype=torch.long, device=cond.device)
         request = self.request
+        caches = head.new_caches(cond.shape[0], cond.device, cond.dtype)
+        token = head.condition_token(cond)
         for channel in range(3):
-            logits = head.logits(cond, self.doubled(values), channels=channel + 1)[:, channel]
-            if self.guided:
-                cond_logits, uncond_logits = logits.chunk(2)
-                logits = guided_logits(cond_logits, uncond_logits, request.temperature, cfg,
-                                       request.filter_threshold)
-            else:
-                logits = guided_logits(logits, None, request.temperature, cfg, request.filter_threshold)
+            logits = head.next_logits(token, channel, caches)
+            cond_logits, uncond_logits = logits.chunk(2) if self.guided else (logits, None)
+            logits = guided_logits(cond_logits, uncond_logits, request.temperature, cfg,
+                                   request.filter_threshold)
             probs = torch.softmax(logits, dim=-1)
             values[:, channel] = torch.multinomial(probs, 1, generator=self.rng).flatten()
+            if channel < 2:
+                token = head.value_token(channel, self.doubled(values[:, channel]))
         return torch.stack([self.model.value_to_normalized(values[:, c], c) for c in range(3)], dim=1)
 
 

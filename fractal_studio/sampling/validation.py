@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fractal_studio.devices import PRECISIONS
 from fractal_studio.errors import UserError
 from fractal_studio.model.config import ModelConfig
 from fractal_studio.sampling.request import CFG_SCHEDULES, SampleRequest
@@ -34,6 +35,8 @@ def validate_request(config: ModelConfig, request: SampleRequest) -> None:
         raise UserError(f"filter threshold must be in [0, 1), got {request.filter_threshold}")
     if request.candidates < 1:
         raise UserError(f"the number of candidates must be at least 1, got {request.candidates}")
+    if request.precision not in PRECISIONS:
+        raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {request.precision!r}")
     resolved_iterations(config, request)
 
 

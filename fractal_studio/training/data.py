@@ -517,6 +517,7 @@ class EpochSampler(Sampler[int]):
         self.n = n
         self.offset_by_epoch = offset_by_epoch
         self.epoch = 0
+        self.skip = 0  # indices to leave out at the start of the next pass only (resuming mid-epoch)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -525,8 +526,10 @@ class EpochSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         offset = self.epoch * self.n if self.offset_by_epoch else 0
-        for i in self.base:
-            yield offset + int(i)
+        skip, self.skip = self.skip, 0
+        for position, i in enumerate(self.base):
+            if position >= skip:
+                yield offset + int(i)
 
     def __len__(self) -> int:
         return len(self.base)

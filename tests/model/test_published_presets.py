@@ -42,3 +42,12 @@ def test_a_wrong_shape_is_reported_by_name():
         check_state_dict(shapes, config, "x.pth")
     message = str(error.value)
     assert "levels.0.patch_emb.weight is [7, 7]" in message and "head.cond_proj.bias" in message
+
+
+@pytest.mark.parametrize("name", sorted(MANIFESTS))
+def test_key_mapping_is_invertible(name):
+    from fractal_studio.model.convert import authors_key
+
+    levels = len(preset(name).generators)
+    for key, _ in MANIFESTS[name]["state_dict"]:
+        assert authors_key(our_key(key, levels), levels) == key

@@ -62,7 +62,8 @@ def test_fully_known_canvas_returns_unchanged_at_once(tiny):
 
 
 def test_same_seed_same_pixels_other_seed_other_pixels(tiny):
-    request = SampleRequest.generate(16, class_id=2, cfg=2.0, seed=7, iterations=(4, 2, 2)[: len(tiny.levels)])
+    request = SampleRequest.generate(16, class_id=2, cfg=2.0, seed=7,
+                                     iterations=(4, 2, 2)[: len(tiny.levels)])
     first = sample_all(tiny, request).candidates[0]
     again = sample_all(tiny, request).candidates[0]
     from dataclasses import replace

@@ -1,0 +1,326 @@
+"""Quality of the trained models (run on demand, not in the test suite).
+
+    .venv/bin/python benchmarks/quality.py class   --model models/fashion_mnist.safetensors
+    .venv/bin/python benchmarks/quality.py inpaint --model models/photo_64.safetensors
+    .venv/bin/python benchmarks/quality.py grid    --model models/fashion_mnist.safetensors --out assets/x.png
+
+class: held-out bits/dim on the Fashion-MNIST test split; then a small CNN classifier is trained on
+  the Fashion-MNIST training split (its test accuracy is printed) and class-conditional samples
+  (cfg 3 by default) are classified: the share classified as the class they were asked for, per
+  class and overall.
+inpaint: on crops of the 4 held-out photos with random brush-stroke masks covering 5-20% of the
+  64x64 window, our model (its first sample, and the best of 4 samples by PSNR, an oracle choice)
+  against OpenCV's cv2.inpaint (INPAINT_TELEA, INPAINT_NS): PSNR and SSIM over the masked pixels.
+  Also the held-out bits/dim of the photo model and a picture of six cases (--grid).
+grid: a sample grid for a model card (one row per class, or rows of unconditional samples).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from fractal_studio.model.weights import load_model
+from fractal_studio.sampling import SampleRequest, sample_all
+from fractal_studio.training.loop import PHOTO_SCALES, heldout_bits_per_dim
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------ metrics
+def psnr_masked(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR (dB, peak 255) over the pixels where `mask` is True, all three channels."""
+    diff = a.astype(np.float64)[mask] - b.astype(np.float64)[mask]
+    mse = float(np.mean(diff**2))
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def ssim_map(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> np.ndarray:
+    """SSIM (Wang et al. 2004) per pixel, Gaussian window (11x11, sigma 1.5), mean over channels."""
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    out = []
+    for ch in range(a.shape[2]):
+        x, y = a[..., ch].astype(np.float64), b[..., ch].astype(np.float64)
+
+        def blur(z):
+            return cv2.GaussianBlur(z, (11, 11), sigma, borderType=cv2.BORDER_REFLECT)
+
+        mx, my = blur(x), blur(y)
+        vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+        out.append(((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2)))
+    return np.mean(out, axis=0)
+
+
+def ssim_masked(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Mean of the SSIM map over the masked pixels (the windows reach a few pixels around them)."""
+    return float(ssim_map(a, b)[mask].mean())
+
+
+# ------------------------------------------------------------------------------------ class model
+class SmallCNN(nn.Module):
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.3), nn.Linear(64 * 16, 128), nn.ReLU(),
+                                  nn.Linear(128, classes))
+
+    def forward(self, images_u8: torch.Tensor) -> torch.Tensor:  # uint8 [N, 3, 32, 32]
+        x = images_u8.float().mean(1, keepdim=True) / 255.0
+        return self.head(self.features(x))
+
+
+def train_classifier(epochs: int, cache: Path | None, seed: int = 0) -> tuple[SmallCNN, float]:
+    from fractal_studio.training.data import fashion_mnist
+
+    net = SmallCNN()
+    test_x, test_y = fashion_mnist("test")
+    if cache is not None and cache.is_file():
+        net.load_state_dict(torch.load(cache))
+        log(f"classifier loaded from {cache}")
+    else:
+        train_x, train_y = fashion_mnist("train")
+        torch.manual_seed(seed)
+        opt = torch.optim.Adam(net.parameters(), 1e-3)
+        start = time.perf_counter()
+        for epoch in range(epochs):
+            net.train()
+            order = torch.randperm(len(train_y))
+            for i in range(0, len(order), 128):
+                idx = order[i:i + 128]
+                x = train_x[idx]
+                if torch.rand(()) < 0.5:
+                    x = x.flip(-1)
+                loss = F.cross_entropy(net(x), train_y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            log(f"classifier epoch {epoch + 1}/{epochs} done ({time.perf_counter() - start:.0f}s)")
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(net.state_dict(), cache)
+    net.eval()
+    with torch.no_grad():
+        pred = torch.cat([net(test_x[i:i + 500]).argmax(1) for i in range(0, len(test_y), 500)])
+    return net, float((pred == test_y).float().mean())
+
+
+def class_benchmark(args) -> dict:
+    from fractal_studio.training.data import fashion_mnist
+
+    model = load_model(args.model).eval()
+    config = model.config
+    test_x, test_y = fashion_mnist("test")
+    n = min(args.heldout, len(test_y))
+    start = time.perf_counter()
+    bpd = heldout_bits_per_dim(model, test_x[:n], test_y[:n], torch.device("cpu"), batch=100)
+    log(f"held-out bits/dim on the first {n} test images: {bpd:.4f} ({time.perf_counter() - start:.0f}s)")
+
+    net, accuracy = train_classifier(args.classifier_epochs, Path(args.classifier_cache)
+                                     if args.classifier_cache else None)
+    log(f"classifier test accuracy: {accuracy:.4f}")
+
+    per_class = {}
+    start = time.perf_counter()
+    for class_id in range(config.class_num):
+        request = SampleRequest.generate(config.resolution, class_id=class_id, cfg=args.cfg,
+                                         candidates=args.per_class, seed=1000 + class_id)
+        finished = sample_all(model, request)
+        images = torch.from_numpy(np.stack(finished.candidates)).permute(0, 3, 1, 2)
+        with torch.no_grad():
+            pred = net(images).argmax(1)
+        per_class[config.class_name(class_id)] = float((pred == class_id).float().mean())
+        log(f"  {config.class_name(class_id)}: {per_class[config.class_name(class_id)]:.2f} "
+            f"({time.perf_counter() - start:.0f}s)")
+    overall = float(np.mean(list(per_class.values())))
+    log(f"samples classified as the requested class: {overall:.3f} overall (cfg {args.cfg}, "
+        f"{args.per_class} per class)")
+    return {"model": args.model, "heldout_bpd": bpd, "heldout_images": n, "classifier_accuracy": accuracy,
+            "cfg": args.cfg, "samples_per_class": args.per_class, "per_class": per_class, "overall": overall}
+
+
+# ------------------------------------------------------------------------------------ inpainting
+def brush_mask(rng: np.random.Generator, size: int = 64, low: float = 0.05,
+               high: float = 0.20) -> np.ndarray:
+    """Random brush strokes (thick polylines) covering between `low` and `high` of the window."""
+    target = rng.uniform(low, high)
+    while True:
+        mask = np.zeros((size, size), np.uint8)
+        while mask.mean() < target:
+            points = [rng.uniform(0, size, 2)]
+            for _ in range(int(rng.integers(2, 6))):
+                angle, length = rng.uniform(0, 2 * np.pi), rng.uniform(6, 18)
+                points.append(points[-1] + length * np.array([np.cos(angle), np.sin(angle)]))
+            pts = np.clip(np.array(points), 0, size - 1).round().astype(np.int32)
+            cv2.polylines(mask, [pts], False, 1, thickness=int(rng.integers(3, 8)))
+        if low <= mask.mean() <= high:
+            return mask.astype(bool)
+
+
+def inpaint_benchmark(args) -> dict:
+    from fractal_studio.training.data import heldout_crops, photo_files
+
+    model = load_model(args.model).eval()
+    res = model.config.resolution
+    files = photo_files("heldout")
+    crops = heldout_crops(files, size=res, scales=PHOTO_SCALES, count=256)
+    bpd = heldout_bits_per_dim(model, crops, torch.full((len(crops),), -1), torch.device("cpu"), batch=64)
+    log(f"held-out bits/dim ({len(crops)} crops of {len(files)} held-out photos): {bpd:.4f}")
+
+    cases = heldout_crops(files, size=res, scales=PHOTO_SCALES, count=args.cases, seed=args.seed)
+    rng = np.random.default_rng(args.seed)
+    methods = ("telea", "ns", "ours_1", "ours_best4")
+    scores = {m: {"psnr": [], "ssim": []} for m in methods}
+    pictures = []
+    start = time.perf_counter()
+    for i in range(args.cases):
+        image = cases[i].permute(1, 2, 0).numpy().copy()
+        mask = brush_mask(rng, res)
+        mask_u8 = mask.astype(np.uint8) * 255
+        holed = image.copy()
+        holed[mask] = 0
+        results = {
+            "telea": cv2.inpaint(holed, mask_u8, 3, cv2.INPAINT_TELEA),
+            "ns": cv2.inpaint(holed, mask_u8, 3, cv2.INPAINT_NS),
+        }
+        finished = sample_all(model, SampleRequest(canvas=holed, known=~mask, candidates=args.candidates,
+                                                   seed=args.seed * 1000 + i))
+        ours = finished.candidates
+        results["ours_1"] = ours[0]
+        results["ours_best4"] = max(ours, key=lambda c: psnr_masked(c, image, mask))
+        for m in methods:
+            scores[m]["psnr"].append(psnr_masked(results[m], image, mask))
+            scores[m]["ssim"].append(ssim_masked(results[m], image, mask))
+        if len(pictures) < 6:
+            pictures.append((image, mask, results))
+        log(f"case {i + 1}/{args.cases} ({mask.mean():.0%} masked): "
+            + ", ".join(f"{m} {scores[m]['psnr'][-1]:.1f} dB" for m in methods)
+            + f" ({time.perf_counter() - start:.0f}s)")
+    summary = {m: {"psnr_mean": float(np.mean(scores[m]["psnr"])),
+                   "ssim_mean": float(np.mean(scores[m]["ssim"])),
+                   "psnr_median": float(np.median(scores[m]["psnr"]))} for m in methods}
+    pairs = zip(scores["ours_1"]["psnr"], scores["telea"]["psnr"], strict=True)
+    wins = float(np.mean([o > t for o, t in pairs]))
+    log(json.dumps(summary, indent=1))
+    if args.grid:
+        write_comparison(pictures, Path(args.grid))
+        log(f"wrote {args.grid}")
+    return {"model": args.model, "heldout_bpd": bpd, "cases": args.cases, "candidates": args.candidates,
+            "summary": summary, "ours_1_beats_telea_psnr": wins, "per_case": scores}
+
+
+def _label(width: int, text: str, height: int = 18) -> np.ndarray:
+    bar = np.full((height, width, 3), 255, np.uint8)
+    cv2.putText(bar, text, (3, height - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return bar
+
+
+def write_comparison(pictures, path: Path, zoom: int = 3) -> None:
+    columns = ("original", "mask", "Telea", "Navier-Stokes", "ours (1 sample)", "ours (best of 4)")
+    rows = []
+    for image, mask, results in pictures:
+        shown = image.copy()
+        shown[mask] = (255, 0, 255)
+        cells = [image, shown, results["telea"], results["ns"], results["ours_1"], results["ours_best4"]]
+        cells = [cv2.resize(c, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST) for c in cells]
+        pad = np.full((cells[0].shape[0], 4, 3), 255, np.uint8)
+        rows.append(np.concatenate([x for c in cells for x in (c, pad)], axis=1))
+        rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
+    cell_w = pictures[0][0].shape[1] * zoom + 4
+    header = np.concatenate([_label(cell_w, name) for name in columns], axis=1)
+    grid = np.concatenate([header, *rows], axis=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+
+
+# ------------------------------------------------------------------------------------ sample grids
+def grid_command(args) -> dict:
+    model = load_model(args.model).eval()
+    config = model.config
+    res = config.resolution
+    rows, names = [], []
+    start = time.perf_counter()
+    if config.conditional:
+        for class_id in range(config.class_num):
+            request = SampleRequest.generate(res, class_id=class_id, cfg=args.cfg, candidates=args.per_row,
+                                             seed=args.seed + class_id)
+            finished = sample_all(model, request)
+            rows.append(finished.candidates)
+            names.append(config.class_name(class_id))
+    else:
+        for r in range(args.rows):
+            finished = sample_all(model, SampleRequest.generate(res, cfg=1.0, candidates=args.per_row,
+                                                                seed=args.seed + r))
+            rows.append(finished.candidates)
+    log(f"sampled {sum(len(r) for r in rows)} images in {time.perf_counter() - start:.0f}s")
+    zoom = args.zoom
+    label_w = 90 if names else 0
+    lines = []
+    for r, images in enumerate(rows):
+        cells = [cv2.resize(im, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST) for im in images]
+        pad = np.full((cells[0].shape[0], 2, 3), 255, np.uint8)
+        line = np.concatenate([x for c in cells for x in (c, pad)], axis=1)
+        if names:
+            tag = np.full((cells[0].shape[0], label_w, 3), 255, np.uint8)
+            cv2.putText(tag, names[r], (3, cells[0].shape[0] // 2 + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
+                        (0, 0, 0), 1, cv2.LINE_AA)
+            line = np.concatenate([tag, line], axis=1)
+        lines.append(line)
+        lines.append(np.full((2, line.shape[1], 3), 255, np.uint8))
+    grid = np.concatenate(lines, axis=0)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(args.out, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    log(f"wrote {args.out}")
+    return {"out": args.out, "seconds": time.perf_counter() - start}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("class")
+    p.add_argument("--model", default="models/fashion_mnist.safetensors")
+    p.add_argument("--heldout", type=int, default=1000, help="test images for bits/dim")
+    p.add_argument("--per-class", type=int, default=20)
+    p.add_argument("--cfg", type=float, default=3.0)
+    p.add_argument("--classifier-epochs", type=int, default=2)
+    p.add_argument("--classifier-cache", default="/tmp/fractal_studio_fmnist_cnn.pt")
+    p = sub.add_parser("inpaint")
+    p.add_argument("--model", default="models/photo_64.safetensors")
+    p.add_argument("--cases", type=int, default=24)
+    p.add_argument("--candidates", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--grid", default="assets/inpaint_comparison.png")
+    p = sub.add_parser("grid")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--per-row", type=int, default=8)
+    p.add_argument("--rows", type=int, default=4, help="rows of an unconditional model")
+    p.add_argument("--cfg", type=float, default=3.0)
+    p.add_argument("--zoom", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    result = {"class": class_benchmark, "inpaint": inpaint_benchmark, "grid": grid_command}[args.what](args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,194 @@
+"""Sampler speed, measured side by side in one run, printed as ratios.
+
+    python benchmarks/sampler.py                 # CPU figures with our sampler only
+    REFERENCE_DIR=/tmp/fractalgen-reference python benchmarks/sampler.py --reference-python PY
+
+With REFERENCE_DIR (the authors' code prepared as in shared/reference/run-reference/README.md,
+kept outside this repository) the same random weights are exported to their checkpoint layout and
+their sampler is timed in a subprocess with the same iterations and guidance.
+
+Figures:
+- full 64x64 generation, ours vs theirs (same weights, iterations, guidance, threads);
+- inpainting a hole of 10% of the image vs a full generation (ours);
+- time to the first event with the bundled model (ours);
+- on CUDA: seconds per image for FractalMAR-B/L/H-sized random weights, batch 1 and 64, with and
+  without our optimisations (bf16 autocast + fused attention vs fp32 math attention), peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import random_model, timed  # noqa: E402
+
+from fractal_studio.sampling import Progress, SampleRequest, sample, sample_all  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def export_for_reference(model, folder: Path) -> None:
+    """Writes our random weights as the authors' checkpoint-last.pth + config.json."""
+    import argparse as ap
+
+    from fractal_studio.model.convert import authors_key
+
+    config = model.config
+    levels = len(config.generators)
+    state = {authors_key(k, levels): v for k, v in model.state_dict().items()}
+    checkpoint = {"model": state, "args": ap.Namespace(model="custom"), "epoch": 0}
+    torch.save(checkpoint, folder / "checkpoint-last.pth")
+    levels_ = config.levels
+    lists = {
+        "img_size_list": [lv.size for lv in levels_], "embed_dim_list": [lv.width for lv in levels_],
+        "num_blocks_list": [lv.depth for lv in levels_], "num_heads_list": [lv.heads for lv in levels_],
+        "generator_type_list": [lv.kind if lv.kind != "head" else "ar" for lv in config.levels],
+        "num_conds": config.num_conds, "guiding_pixel": config.guiding_pixel, "class_num": config.class_num,
+    }
+    (folder / "config.json").write_text(json.dumps(lists))
+
+
+def time_reference(model, count: int, cfg: float, iterations, threads: int, python: str) -> float | None:
+    reference = os.environ.get("REFERENCE_DIR")
+    if not reference:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        export_for_reference(model, Path(tmp))
+        command = [python, str(Path(reference) / "perf_ref.py"), tmp, str(count), str(cfg),
+                   ",".join(map(str, iterations)), str(threads)]
+        out = subprocess.run(command, capture_output=True, text=True, cwd=reference,
+                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        if out.returncode:
+            print(out.stderr[-2000:], file=sys.stderr)
+            return None
+        return json.loads(out.stdout.strip().splitlines()[-1])["sample_seconds"]
+
+
+def time_ours(model, request) -> float:
+    start = time.perf_counter()
+    sample_all(model, request)
+    return time.perf_counter() - start
+
+
+def cpu_figures(args) -> None:
+    torch.set_num_threads(args.threads)
+    for preset_name in args.presets:
+        model = random_model(preset_name, class_num=10)
+        side = model.config.resolution
+        iterations = model.config.sampling.iterations if not args.iterations else tuple(args.iterations)
+        request = SampleRequest.generate(side, class_id=0, cfg=args.cfg, candidates=args.count, seed=0,
+                                         iterations=iterations)
+        # labels cycle like the reference script's; class 0 for all is equivalent in cost
+        ours = min(time_ours(model, request) for _ in range(args.repeat))
+        theirs = time_reference(model, args.count, args.cfg, iterations, args.threads, args.reference_python)
+        line = f"{preset_name}: full {side}x{side} generation x{args.count}, cfg {args.cfg}, " \
+               f"iterations {iterations}: ours {ours:.2f}s"
+        if theirs is not None:
+            line += f", authors' {theirs:.2f}s, speed-up {theirs / ours:.2f}x"
+        print(line)
+        hole = np.ones((side, side), bool)
+        edge = int(round(side * 0.316))  # a square of 10% of the image
+        start = (side - edge) // 2
+        hole[start:start + edge, start:start + edge] = False
+        canvas = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
+        inpaint = SampleRequest(canvas=canvas, known=hole, class_id=0, cfg=args.cfg, candidates=args.count,
+                                seed=0, iterations=iterations)
+        t_hole = min(time_ours(model, inpaint) for _ in range(args.repeat))
+        print(f"{preset_name}: inpainting a {edge}x{edge} hole ({(~hole).mean():.0%}): {t_hole:.2f}s = "
+              f"{t_hole / ours:.0%} of a full generation")
+
+
+def first_event_latency(threads: int) -> None:
+    torch.set_num_threads(threads)
+    from fractal_studio.model.weights import load_model
+
+    path = ROOT / "models" / "photo_64.safetensors"
+    if not path.is_file():
+        print("first event: bundled model not found, skipped")
+        return
+    start = time.perf_counter()
+    model = load_model(path)
+    loaded = time.perf_counter() - start
+    request = SampleRequest.generate(model.config.resolution, seed=0)
+    start = time.perf_counter()
+    for event in sample(model, request):
+        if isinstance(event, Progress):
+            print(f"first event with the bundled model: {time.perf_counter() - start:.3f}s after the start "
+                  f"(model load {loaded:.2f}s)")
+            break
+
+
+def cuda_figures() -> None:
+    if not torch.cuda.is_available():
+        print("CUDA: not available, GPU figures skipped")
+        return
+    import torch.nn.functional as F
+
+    from fractal_studio.model import layers
+
+    fused = layers.attention
+
+    def math_attention(q, k, v, causal=False, mask=None, dropout=0.0):
+        with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
+            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask,
+                                                  is_causal=causal and mask is None).to(v.dtype)
+
+    for name in ("fractalmar_base_in256", "fractalmar_large_in256", "fractalmar_huge_in256"):
+        model = random_model(name, device="cuda")
+        for batch in (1, 64):
+            for optimised in (True, False):
+                layers.attention = fused if optimised else math_attention
+                import fractal_studio.devices as devices
+
+                original = devices.autocast_for
+                if not optimised:
+                    devices.autocast_for = lambda device: torch.autocast("cuda", enabled=False)
+                import fractal_studio.sampling.sampler as sampler_module
+
+                sampler_module.autocast_for = devices.autocast_for
+                torch.cuda.reset_peak_memory_stats()
+                request = SampleRequest.generate(256, class_id=1, cfg=4.0, candidates=batch, seed=0)
+                results: dict = {}
+                with timed(results, "t"):
+                    sample_all(model, request)
+                devices.autocast_for = original
+                sampler_module.autocast_for = original
+                layers.attention = fused
+                peak = torch.cuda.max_memory_allocated() / 2**30
+                label = "bf16+fused" if optimised else "fp32+math"
+                print(f"{name} batch {batch:>2} {label}: {results['t'] / batch:.2f} s/image, "
+                      f"peak {peak:.1f} GiB")
+        del model
+        torch.cuda.empty_cache()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["small_mar_in64", "small_ar_in64"])
+    parser.add_argument("--count", type=int, default=4)
+    parser.add_argument("--cfg", type=float, default=2.0)
+    parser.add_argument("--iterations", type=int, nargs="*")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--reference-python", default=sys.executable)
+    parser.add_argument("--skip-cpu", action="store_true")
+    args = parser.parse_args()
+    if not args.skip_cpu:
+        cpu_figures(args)
+        first_event_latency(args.threads)
+    cuda_figures()
+
+
+if __name__ == "__main__":
+    main()

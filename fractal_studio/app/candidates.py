@@ -1,0 +1,74 @@
+"""The candidates strip: thumbnails of a run's results; click to preview, apply one, compare, show changes."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QCheckBox, QGroupBox, QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout
+
+THUMB = 96
+
+
+def pixmap_from_rgb(pixels: np.ndarray) -> QPixmap:
+    pixels = np.ascontiguousarray(pixels)
+    h, w = pixels.shape[:2]
+    image = QImage(pixels.data, w, h, w * 3, QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(image.copy())
+
+
+class CandidateStrip(QGroupBox):
+    previewRequested = Signal(int)  # -1 = back to the document
+    applyRequested = Signal(int)
+    compareToggled = Signal(bool)
+    changedToggled = Signal(bool)
+
+    def __init__(self, parent=None):
+        super().__init__("Candidates", parent)
+        layout = QVBoxLayout(self)
+        self.list = QListWidget()
+        self.list.setViewMode(QListWidget.ViewMode.IconMode)
+        self.list.setFlow(QListWidget.Flow.LeftToRight)
+        self.list.setWrapping(True)
+        self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list.setMinimumHeight(THUMB + 40)
+        self.list.setToolTip("Click a candidate to preview it on the canvas; double-click to apply it")
+        self.list.currentRowChanged.connect(self.previewRequested)
+        self.list.itemDoubleClicked.connect(lambda item: self.applyRequested.emit(self.list.row(item)))
+        layout.addWidget(self.list)
+        row = QHBoxLayout()
+        self.apply = QPushButton("Apply")
+        self.apply.setToolTip("Apply the selected candidate to the image (undoable)")
+        self.apply.clicked.connect(lambda: self.applyRequested.emit(max(self.list.currentRow(), 0)))
+        self.compare = QPushButton("Compare")
+        self.compare.setToolTip("Hold to show the original (or hold \\ on the canvas)")
+        self.compare.pressed.connect(lambda: self.compareToggled.emit(True))
+        self.compare.released.connect(lambda: self.compareToggled.emit(False))
+        self.changed = QCheckBox("changed pixels")
+        self.changed.setToolTip("Overlay every pixel that differs from the original: nothing outside the mask")
+        self.changed.toggled.connect(self.changedToggled)
+        self.discard = QPushButton("Discard")
+        self.discard.setToolTip("Drop these candidates and show the document again")
+        for w in (self.apply, self.compare, self.changed, self.discard):
+            row.addWidget(w)
+        layout.addLayout(row)
+        self.set_candidates([])
+
+    def set_candidates(self, candidates: list[np.ndarray]) -> None:
+        self.list.blockSignals(True)
+        self.list.clear()
+        for index, pixels in enumerate(candidates):
+            icon = QIcon(pixmap_from_rgb(pixels).scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                                        Qt.TransformationMode.SmoothTransformation))
+            self.list.addItem(QListWidgetItem(icon, f"#{index + 1}"))
+        self.list.blockSignals(False)
+        has = bool(candidates)
+        for w in (self.apply, self.compare, self.changed, self.discard):
+            w.setEnabled(has)
+        if has:
+            self.list.setCurrentRow(0)
+        else:
+            self.changed.setChecked(False)
+
+    def current(self) -> int:
+        return self.list.currentRow()

@@ -1,0 +1,344 @@
+"""The canvas view: shows the document, paints the mask, drags the borders outward to outpaint.
+
+It displays what it is given and emits intents (`maskStroked`, `extendRequested`); the main window
+turns those into undoable commands on the Document.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem,
+                               QGraphicsView)
+
+from fractal_studio.app.layers import BufferItem, CheckerItem, bgra_from_rgb, changed_overlay
+from fractal_studio.app.mask_tools import Box, MaskLayer
+
+TOOLS = ("brush", "eraser", "rect", "pan")
+MIN_ZOOM, MAX_ZOOM = 0.02, 64.0
+EDGE_GRAB_PX = 8  # how close (screen pixels) to a border a drag resizes the canvas
+
+
+class CanvasView(QGraphicsView):
+    maskStroked = Signal(object)  # Box touched by a finished stroke / rectangle
+    extendRequested = Signal(int, int, int, int)  # left, top, right, bottom pixels to add
+    zoomChanged = Signal(float)
+    brushChanged = Signal(float, float)  # size, hardness
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setBackgroundBrush(QColor(48, 48, 52))
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
+        self.setMouseTracking(True)
+        self.setAcceptDrops(False)  # the main window takes drops
+        self.viewport().grabGesture(Qt.GestureType.PinchGesture)
+        self.checker = CheckerItem()
+        self.image_item = BufferItem()
+        self.mask_item = BufferItem(smooth=False)
+        self.changed_item = BufferItem(smooth=False)
+        self.changed_item.setVisible(False)
+        for z, item in enumerate((self.checker, self.image_item, self.mask_item, self.changed_item)):
+            item.setZValue(z)
+            self.scene().addItem(item)
+        self.cursor_item = QGraphicsEllipseItem()
+        self.cursor_item.setPen(_cosmetic(QColor(255, 255, 255), 1.5))
+        self.cursor_item.setZValue(10)
+        self.scene().addItem(self.cursor_item)
+        self.frame_item = QGraphicsRectItem()
+        self.frame_item.setPen(_cosmetic(QColor(255, 200, 0), 2, Qt.PenStyle.DashLine))
+        self.frame_item.setZValue(11)
+        self.frame_item.setVisible(False)
+        self.scene().addItem(self.frame_item)
+        self.frame_label = QGraphicsSimpleTextItem()
+        self.frame_label.setBrush(QColor(255, 200, 0))
+        self.frame_label.setFlag(self.frame_label.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.frame_label.setZValue(12)
+        self.scene().addItem(self.frame_label)
+        self.layer = MaskLayer()
+        self.tool = "brush"
+        self.brush_size = 40.0
+        self.hardness = 0.8
+        self.painting_enabled = True
+        self._pixels: np.ndarray | None = None
+        self._empty: np.ndarray | None = None
+        self._stroke: Box | None = None
+        self._last: tuple[float, float] | None = None
+        self._rect_start: QPointF | None = None
+        self._pan_from: QPointF | None = None
+        self._space = False
+        self._edge: str | None = None  # which border a resize drag holds ("r", "tl", ...)
+        self._edge_start: QPointF | None = None
+
+    # ------------------------------------------------------------------ display
+    @property
+    def canvas_size(self) -> tuple[int, int]:
+        return self.layer.size
+
+    def set_document(self, pixels: np.ndarray, mask: np.ndarray, empty: np.ndarray | None) -> None:
+        h, w = pixels.shape[:2]
+        resized = (w, h) != self.canvas_size
+        self._pixels, self._empty = pixels, empty
+        self.image_item.set_buffer(bgra_from_rgb(pixels, empty))
+        self.layer.load(mask)
+        self.mask_item.share(self.layer)
+        self.checker.set_size(w, h)
+        self.changed_item.setVisible(False)
+        margin = max(w, h) * 2
+        self.setSceneRect(QRectF(-margin, -margin, w + 2 * margin, h + 2 * margin))
+        if resized:
+            self.fit()
+
+    def show_pixels(self, pixels: np.ndarray) -> None:
+        """Shows other pixels of the canvas size (a candidate, or the original while comparing)."""
+        self.image_item.set_buffer(bgra_from_rgb(pixels, None))
+
+    def restore_pixels(self) -> None:
+        if self._pixels is not None:
+            self.image_item.set_buffer(bgra_from_rgb(self._pixels, self._empty))
+
+    def draw_patch(self, left: int, top: int, patch: np.ndarray) -> None:
+        """Draws streamed pixels into the image buffer (a live preview); repaints only that box."""
+        buf = self.image_item.buffer
+        h, w = patch.shape[:2]
+        bottom, right = min(top + h, buf.shape[0]), min(left + w, buf.shape[1])
+        if bottom <= top or right <= left:
+            return
+        buf[top:bottom, left:right] = bgra_from_rgb(patch[: bottom - top, : right - left])
+        self.image_item.update_box(Box(left, top, right, bottom))
+
+    def reload_mask(self, mask: np.ndarray, box: Box | None = None) -> None:
+        if box is None or mask.shape != self.layer.coverage.shape:
+            self.layer.load(mask)
+            self.mask_item.share(self.layer)
+        else:
+            self.layer.load_box(mask, box)
+            self.mask_item.update_box(box)
+
+    def set_mask_visible(self, visible: bool) -> None:
+        self.mask_item.setVisible(visible)
+
+    def show_changed(self, changed: np.ndarray | None) -> None:
+        if changed is None:
+            self.changed_item.setVisible(False)
+            return
+        self.changed_item.set_buffer(changed_overlay(changed))
+        self.changed_item.setVisible(True)
+
+    # ------------------------------------------------------------------ zoom
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def set_zoom(self, zoom: float) -> None:
+        zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        factor = zoom / self.zoom
+        self.scale(factor, factor)
+        self.zoomChanged.emit(self.zoom)
+        self._update_cursor_item()
+
+    def zoom_by(self, factor: float) -> None:
+        self.set_zoom(self.zoom * factor)
+
+    def fit(self) -> None:
+        w, h = self.canvas_size
+        view = self.viewport().rect()
+        zoom = min((view.width() - 24) / max(w, 1), (view.height() - 24) / max(h, 1))
+        self.set_zoom(zoom if zoom > 0 else 1.0)
+        self.centerOn(w / 2, h / 2)
+
+    def actual_size(self) -> None:
+        self.set_zoom(1.0)
+
+    def wheelEvent(self, event) -> None:  # noqa: N802
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self.set_brush(self.brush_size * (1.1 if event.angleDelta().y() > 0 else 1 / 1.1))
+            return
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self.zoom_by(1.2 ** steps)
+
+    def viewportEvent(self, event) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.Gesture:
+            pinch = event.gesture(Qt.GestureType.PinchGesture)
+            if pinch is not None:
+                self.zoom_by(pinch.scaleFactor())
+                return True
+        if event.type() == QEvent.Type.NativeGesture and event.gestureType() == Qt.NativeGestureType.ZoomNativeGesture:
+            self.zoom_by(1.0 + event.value())
+            return True
+        return super().viewportEvent(event)
+
+    # ------------------------------------------------------------------ brush
+    def set_tool(self, tool: str) -> None:
+        self.tool = tool
+        self._update_cursor_item()
+
+    def set_brush(self, size: float | None = None, hardness: float | None = None) -> None:
+        if size is not None:
+            self.brush_size = float(min(max(size, 1.0), 2000.0))
+        if hardness is not None:
+            self.hardness = float(min(max(hardness, 0.0), 1.0))
+        self._update_cursor_item()
+        self.brushChanged.emit(self.brush_size, self.hardness)
+
+    def _update_cursor_item(self, scene_pos: QPointF | None = None) -> None:
+        if scene_pos is None:
+            scene_pos = self.cursor_item.rect().center()
+        r = self.brush_size / 2
+        self.cursor_item.setRect(QRectF(scene_pos.x() - r, scene_pos.y() - r, 2 * r, 2 * r))
+        self.cursor_item.setVisible(self.tool in ("brush", "eraser") and not self._space)
+
+    # ------------------------------------------------------------------ mouse
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        pos = self.mapToScene(event.position().toPoint())
+        if event.button() == Qt.MouseButton.MiddleButton or (
+                event.button() == Qt.MouseButton.LeftButton and (self._space or self.tool == "pan")):
+            self._pan_from = event.position()
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            return
+        if event.button() != Qt.MouseButton.LeftButton or self._pixels is None:
+            return super().mousePressEvent(event)
+        edge = self._edge_at(pos)
+        if edge:
+            self._edge, self._edge_start = edge, pos
+            self._update_frame(pos)
+            return
+        if not self.painting_enabled:
+            return
+        if self.tool in ("brush", "eraser"):
+            p = (pos.x(), pos.y())
+            self._stroke = self.layer.paint_segment(p, p, self.brush_size, self.hardness, self.tool == "eraser")
+            self.mask_item.update_box(self._stroke)
+            self._last = p
+        elif self.tool == "rect":
+            self._rect_start = pos
+            self.frame_item.setRect(QRectF(pos, pos))
+            self.frame_item.setVisible(True)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        pos = self.mapToScene(event.position().toPoint())
+        self._update_cursor_item(pos)
+        if self._pan_from is not None:
+            delta = event.position() - self._pan_from
+            self._pan_from = event.position()
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - int(delta.x()))
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - int(delta.y()))
+            return
+        if self._edge is not None:
+            self._update_frame(pos)
+            return
+        if self._last is not None:
+            p = (pos.x(), pos.y())
+            box = self.layer.paint_segment(self._last, p, self.brush_size, self.hardness, self.tool == "eraser")
+            self.mask_item.update_box(box)
+            self._stroke = box.union(self._stroke) if box else self._stroke
+            self._last = p
+            return
+        if self._rect_start is not None:
+            self.frame_item.setRect(QRectF(self._rect_start, pos).normalized())
+            return
+        self._hover_cursor(pos)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        pos = self.mapToScene(event.position().toPoint())
+        if self._pan_from is not None:
+            self._pan_from = None
+            self.viewport().unsetCursor()
+            return
+        if self._edge is not None:
+            grow = self._edge_growth(pos)
+            self._edge = None
+            self.frame_item.setVisible(False)
+            self.frame_label.setText("")
+            if any(grow):
+                self.extendRequested.emit(*grow)
+            return
+        if self._last is not None:
+            self._last = None
+            stroke, self._stroke = self._stroke, None
+            if stroke is not None:
+                self.maskStroked.emit(stroke)
+            return
+        if self._rect_start is not None:
+            r = QRectF(self._rect_start, pos).normalized()
+            self._rect_start = None
+            self.frame_item.setVisible(False)
+            erase = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
+            box = self.layer.fill_rect(Box(round(r.left()), round(r.top()), round(r.right()), round(r.bottom())),
+                                       erase)
+            if box is not None:
+                self.mask_item.update_box(box)
+                self.maskStroked.emit(box)
+            return
+        super().mouseReleaseEvent(event)
+
+    def leaveEvent(self, event) -> None:  # noqa: N802
+        self.cursor_item.setVisible(False)
+        super().leaveEvent(event)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = True
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            self._update_cursor_item()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = False
+            self.viewport().unsetCursor()
+            self._update_cursor_item()
+            return
+        super().keyReleaseEvent(event)
+
+    # ------------------------------------------------------------------ outpainting by border drag
+    def _edge_at(self, pos: QPointF) -> str | None:
+        w, h = self.canvas_size
+        tol = EDGE_GRAB_PX / max(self.zoom, 1e-6)
+        x, y = pos.x(), pos.y()
+        if not (-tol <= x <= w + tol and -tol <= y <= h + tol):
+            return None
+        vertical = "t" if abs(y) <= tol else "b" if abs(y - h) <= tol else ""
+        horizontal = "l" if abs(x) <= tol else "r" if abs(x - w) <= tol else ""
+        return (vertical + horizontal) or None
+
+    def _hover_cursor(self, pos: QPointF) -> None:
+        edge = self._edge_at(pos) if self._pixels is not None else None
+        shapes = {"l": Qt.CursorShape.SizeHorCursor, "r": Qt.CursorShape.SizeHorCursor,
+                  "t": Qt.CursorShape.SizeVerCursor, "b": Qt.CursorShape.SizeVerCursor,
+                  "tl": Qt.CursorShape.SizeFDiagCursor, "br": Qt.CursorShape.SizeFDiagCursor,
+                  "tr": Qt.CursorShape.SizeBDiagCursor, "bl": Qt.CursorShape.SizeBDiagCursor}
+        if edge:
+            self.viewport().setCursor(shapes[edge])
+        elif not self._space:
+            self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+
+    def _edge_growth(self, pos: QPointF) -> tuple[int, int, int, int]:
+        w, h = self.canvas_size
+        left = max(0, round(-pos.x())) if "l" in self._edge else 0
+        right = max(0, round(pos.x() - w)) if "r" in self._edge else 0
+        top = max(0, round(-pos.y())) if "t" in self._edge else 0
+        bottom = max(0, round(pos.y() - h)) if "b" in self._edge else 0
+        return left, top, right, bottom
+
+    def _update_frame(self, pos: QPointF) -> None:
+        left, top, right, bottom = self._edge_growth(pos)
+        w, h = self.canvas_size
+        rect = QRectF(-left, -top, w + left + right, h + top + bottom)
+        self.frame_item.setRect(rect)
+        self.frame_item.setVisible(True)
+        self.frame_label.setText(f"{int(rect.width())} × {int(rect.height())}")
+        self.frame_label.setPos(rect.topLeft())
+
+
+def _cosmetic(color: QColor, width: float, style=Qt.PenStyle.SolidLine) -> QPen:
+    pen = QPen(color, width, style)
+    pen.setCosmetic(True)
+    return pen
+
+
+RENDER_HINTS = QPainter.RenderHint.Antialiasing

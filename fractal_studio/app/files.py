@@ -1,0 +1,207 @@
+"""Opening, pasting, exporting, copying and autosaving (MainWindow mixin)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtGui import QGuiApplication, QImage
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from fractal_studio.app.settings import Params
+from fractal_studio.app.worker import _EXECUTOR
+from fractal_studio.errors import UserError
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif);;All files (*)"
+
+
+def rgb_from_qimage(image: QImage) -> np.ndarray:
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    w, h, stride = image.width(), image.height(), image.bytesPerLine()
+    data = np.frombuffer(image.constBits(), np.uint8, count=stride * h).reshape(h, stride)
+    return data[:, : w * 3].reshape(h, w, 3).copy()
+
+
+def qimage_from_rgb(pixels: np.ndarray) -> QImage:
+    pixels = np.ascontiguousarray(pixels)
+    h, w = pixels.shape[:2]
+    return QImage(pixels.data, w, h, w * 3, QImage.Format.Format_RGB888).copy()
+
+
+class FilesMixin:
+    # ------------------------------------------------------------------ opening
+    def open_dialog(self) -> None:
+        start = self.store.get("files/last_folder", "")
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", start, IMAGE_FILTER)
+        if path:
+            self.open_image(path)
+
+    def open_image(self, path: str) -> bool:
+        from fractal_studio.editing.document import Document
+
+        try:
+            doc = Document.open(path)
+        except UserError as error:
+            self.show_error("Could not open the image", str(error))
+            return False
+        except (OSError, ValueError) as error:
+            self.show_error("Could not open the image", f"{path}: {error}")
+            return False
+        self.set_document(doc, empty=doc.mask.copy() if doc.mask.any() else None)
+        self.store.set("files/last_folder", str(Path(path).parent))
+        self.store.push_recent("recent/files", str(Path(path).resolve()))
+        self.refresh_recent()
+        notes = "; ".join(getattr(doc, "notes", ()) or ())
+        self.status.showMessage(f"Opened {Path(path).name}" + (f" ({notes})" if notes else ""), 8000)
+        return True
+
+    def set_document(self, doc, empty=None) -> None:
+        self.discard_candidates()
+        self.editor.set_document(doc, empty)
+        w, h = doc.size
+        name = Path(doc.path).name if getattr(doc, "path", None) else "untitled"
+        self.setWindowTitle(f"{name} ({w}×{h}) — Fractal Studio")
+        self.update_actions()
+
+    def new_canvas(self) -> None:
+        from fractal_studio.editing.document import Document
+
+        size = self.model.config.resolution if self.model is not None else 256
+        doc = Document(np.zeros((size, size, 3), np.uint8), mask=np.ones((size, size), bool))
+        self.set_document(doc, empty=np.ones((size, size), bool))
+        self.status.showMessage(f"New {size}×{size} canvas: press Ctrl+Enter to generate", 6000)
+
+    def paste(self) -> None:
+        image = QGuiApplication.clipboard().image()
+        if image.isNull():
+            urls = QGuiApplication.clipboard().mimeData().urls()
+            if urls and urls[0].isLocalFile():
+                self.open_image(urls[0].toLocalFile())
+            else:
+                self.show_error("Nothing to paste", "The clipboard holds no image.")
+            return
+        from fractal_studio.editing.document import Document
+
+        self.set_document(Document(rgb_from_qimage(image)))
+        self.status.showMessage("Pasted image from the clipboard", 4000)
+
+    def refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        files = self.store.recent("recent/files")
+        for path in files:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_image(p))
+        self.recent_menu.setEnabled(bool(files))
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        data = event.mimeData()
+        for url in data.urls():
+            if url.isLocalFile():
+                path = url.toLocalFile()
+                if path.endswith(".safetensors"):
+                    self.load_model_path(path)
+                else:
+                    self.open_image(path)
+                event.acceptProposedAction()
+                return
+        if data.hasImage():
+            from fractal_studio.editing.document import Document
+
+            self.set_document(Document(rgb_from_qimage(QImage(data.imageData()))))
+            event.acceptProposedAction()
+
+    # ------------------------------------------------------------------ saving
+    def displayed_pixels(self) -> np.ndarray:
+        if self.result is not None and self.preview_index >= 0:
+            return self.result.candidates[self.preview_index]
+        return self.editor.doc.image
+
+    def export_metadata(self) -> dict[str, str]:
+        history = getattr(self.editor.doc, "history", None) or []
+        metadata = dict(history[-1].metadata) if history else {}
+        if self.result is not None and self.preview_index >= 0:
+            metadata = dict(self.result.metadata)
+            metadata["candidate"] = str(self.preview_index)
+        metadata.setdefault("software", "Fractal Studio")
+        return {str(k): str(v) for k, v in metadata.items()}
+
+    def export_dialog(self) -> None:
+        if self.editor.doc is None:
+            return
+        doc_path = getattr(self.editor.doc, "path", None)
+        suggestion = str(Path(doc_path).with_name(Path(doc_path).stem + "_edit.png")) if doc_path else "edit.png"
+        path, _ = QFileDialog.getSaveFileName(self, "Export PNG", suggestion, "PNG images (*.png)")
+        if path:
+            self.export_png(path)
+
+    def export_png(self, path: str) -> bool:
+        from fractal_studio.editing.imageio import save_png
+
+        if not path.lower().endswith(".png"):
+            path += ".png"
+        try:
+            save_png(path, self.displayed_pixels(), self.export_metadata(),
+                     source=getattr(self.editor.doc, "path", None))
+        except UserError as error:
+            self.show_error("Could not export", str(error))
+            return False
+        self.status.showMessage(f"Exported {path} (parameters stored in the PNG)", 6000)
+        return True
+
+    def copy_result(self) -> None:
+        if self.editor.doc is not None:
+            QGuiApplication.clipboard().setImage(qimage_from_rgb(self.displayed_pixels()))
+            self.status.showMessage("Copied to the clipboard", 3000)
+
+    # ------------------------------------------------------------------ autosave
+    def session_info(self) -> dict:
+        doc = self.editor.doc
+        return {"params": self.params_panel.params().__dict__, "model": self.model_path,
+                "class_id": self.class_picker.current(), "path": str(doc.path) if doc.path else None,
+                "origin": list(doc.origin) if doc.origin is not None else None}
+
+    def autosave_tick(self, wait: bool = False) -> None:
+        doc = self.editor.doc
+        if doc is None or self.editor.revision == self.saved_revision or self.autosave is None:
+            return
+        revision = self.editor.revision
+        empty = None if self.editor.empty is None else self.editor.empty.copy()
+        args = (doc.image.copy(), doc.mask.copy(), empty, json.loads(json.dumps(self.session_info(), default=str)))
+        future = _EXECUTOR.submit(self.autosave.save, *args)
+        self.saved_revision = revision
+        if wait:
+            future.result(timeout=60)
+
+    def offer_restore(self) -> None:
+        if self.autosave is None or not self.autosave.crashed:
+            return
+        answer = QMessageBox.question(self, "Restore session?",
+                                      "Fractal Studio did not close cleanly last time. Restore the autosaved "
+                                      "session (image, mask, canvas and parameters)?")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.restore_session()
+        else:
+            self.autosave.discard()
+
+    def restore_session(self) -> bool:
+        from fractal_studio.editing.document import Document
+
+        try:
+            arrays, info = self.autosave.load()
+        except (OSError, ValueError, KeyError) as error:
+            self.show_error("Could not restore", f"The autosaved session is unreadable: {error}")
+            return False
+        doc = Document(arrays["image"], mask=arrays["mask"], path=info.get("path"))
+        self.set_document(doc, empty=arrays.get("empty"))
+        params = info.get("params") or {}
+        known = {k: v for k, v in params.items() if k in Params.__dataclass_fields__}
+        self.params_panel.set_params(Params(**known))
+        if info.get("model") and Path(info["model"]).is_file() and info["model"] != self.model_path:
+            self.load_model_path(info["model"])
+        self.status.showMessage("Restored the autosaved session", 5000)
+        return True

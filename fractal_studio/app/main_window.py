@@ -1,0 +1,333 @@
+"""The main window: menus, tool bar, canvas, side panel and status bar, wired to the Editor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QScrollArea, QSlider, QSpinBox, QVBoxLayout, QWidget)
+
+from fractal_studio.app import mask_tools
+from fractal_studio.app.autosave import Autosave
+from fractal_studio.app.candidates import CandidateStrip
+from fractal_studio.app.canvas import CanvasView
+from fractal_studio.app.commands import Editor
+from fractal_studio.app.files import FilesMixin
+from fractal_studio.app.generation import GenerationMixin
+from fractal_studio.app.models import MODELS_DIR, ModelMixin, ModelPanel, bundled_models
+from fractal_studio.app.panels import ClassPicker, ParamsPanel, TaskPanel
+from fractal_studio.app.settings import Store, open_settings
+
+AUTOSAVE_MS = 30_000
+COMPARE_KEYS = (Qt.Key.Key_Backslash,)
+
+
+class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
+    def __init__(self, settings=None, data_dir: str | Path | None = None, models_dir: Path | None = None,
+                 autosave: bool = True):
+        super().__init__()
+        self.store = Store(settings if settings is not None else open_settings())
+        self.models_dir = Path(models_dir) if models_dir else MODELS_DIR
+        data_dir = data_dir or QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+        self.autosave = Autosave(data_dir) if autosave else None
+        self.model = self.model_path = self.model_hash = self.device = None
+        self.job = self.model_job = self.convert_job = self.result = None
+        self.preview_index = -1
+        self.stream_events = 0
+        self.saved_revision = 0
+        self.last_cancel_wait = 0.0
+        self.editor = Editor(self)
+        self.editor.changed.connect(self._document_changed)
+        self.setAcceptDrops(True)
+        self._build_widgets()
+        self._build_actions()
+        self.refresh_models()
+        self.refresh_recent()
+        self.update_actions()
+        self.resize(1400, 900)
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(AUTOSAVE_MS)
+        self.autosave_timer.timeout.connect(self.autosave_tick)
+        if self.autosave is not None:
+            self.autosave_timer.start()
+        self.status.showMessage("Open an image (Ctrl+O), paste one (Ctrl+V) or drop a file; "
+                                "File ▸ New canvas generates from scratch.")
+
+    # ------------------------------------------------------------------ construction
+    def _build_widgets(self) -> None:
+        self.canvas = CanvasView(self)
+        self.canvas.maskStroked.connect(self._stroked)
+        self.canvas.extendRequested.connect(self.extend_canvas)
+        self.canvas.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        self.canvas.brushChanged.connect(self._brush_changed)
+        self.canvas.installEventFilter(self)
+        self.setCentralWidget(self.canvas)
+        self.model_panel = ModelPanel()
+        self.model_panel.modelRequested.connect(self.load_model_path)
+        self.model_panel.open_button.clicked.connect(self.open_model_dialog)
+        self.class_picker = ClassPicker()
+        self.task_panel = TaskPanel()
+        self.task_panel.extendRequested.connect(self.extend_canvas)
+        self.task_panel.uncropRequested.connect(self.uncrop)
+        self.params_panel = ParamsPanel()
+        self.params_panel.set_params(self.store.load_params())
+        self.params_panel.changed.connect(self._params_changed)
+        self.candidate_strip = CandidateStrip()
+        self.candidate_strip.previewRequested.connect(self.preview_candidate)
+        self.candidate_strip.applyRequested.connect(self.apply_candidate)
+        self.candidate_strip.compareToggled.connect(self.compare)
+        self.candidate_strip.changedToggled.connect(self.show_changed)
+        self.candidate_strip.discard.clicked.connect(self.discard_candidates)
+        side = QWidget()
+        column = QVBoxLayout(side)
+        for panel in (self.model_panel, self.class_picker, self.task_panel, self.params_panel,
+                      self.candidate_strip):
+            column.addWidget(panel)
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(360)
+        dock = QDockWidget("Panel", self)
+        dock.setObjectName("side-panel")
+        dock.setWidget(scroll)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.status = self.statusBar()
+        self.device_label = QLabel("Device: –")
+        self.model_label = QLabel("Model: none")
+        self.progress_label = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(220)
+        self.progress.setVisible(False)
+        self.last_run_label = QLabel("")
+        self.zoom_label = QLabel("100%")
+        for w in (self.progress_label, self.progress, self.last_run_label, self.zoom_label, self.model_label,
+                  self.device_label):
+            self.status.addPermanentWidget(w)
+
+    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(f"{tip or text} ({action.shortcut().toString()})" if shortcut else (tip or text))
+        action.setStatusTip(tip or text)
+        action.triggered.connect(lambda _=False: slot())
+        if menu is not None:
+            menu.addAction(action)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self._action(file, "&Open image…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = file.addMenu("Open &recent")
+        self._action(file, "&New canvas (model resolution)", self.new_canvas, "Ctrl+N")
+        self._action(file, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
+        file.addSeparator()
+        self.export_action = self._action(file, "&Export PNG…", self.export_dialog, "Ctrl+E",
+                                          "Export a PNG with the generation parameters in its metadata")
+        self.copy_action = self._action(file, "&Copy result", self.copy_result, "Ctrl+Shift+C")
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        edit = bar.addMenu("&Edit")
+        self.undo_action = self.editor.undo.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
+        self.redo_action = self.editor.undo.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        edit.addActions([self.undo_action, self.redo_action])
+        mask = bar.addMenu("&Mask")
+        tools = QActionGroup(self)
+        self.tool_actions = {}
+        for tool, key, tip in (("brush", "B", "Paint the area to generate"), ("eraser", "E", "Erase the mask"),
+                               ("rect", "R", "Drag a rectangle to mask (Alt erases)"),
+                               ("pan", "H", "Pan the view (or hold Space, or the middle button)")):
+            action = self._action(mask, tool.capitalize(), lambda t=tool: self.set_tool(t), key, tip)
+            action.setCheckable(True)
+            tools.addAction(action)
+            self.tool_actions[tool] = action
+        self.tool_actions["brush"].setChecked(True)
+        mask.addSeparator()
+        self._action(mask, "Smaller brush", lambda: self.canvas.set_brush(self.canvas.brush_size / 1.25), "[")
+        self._action(mask, "Larger brush", lambda: self.canvas.set_brush(self.canvas.brush_size * 1.25), "]")
+        self._action(mask, "&Clear mask", self.clear_mask, "Ctrl+Shift+A")
+        self._action(mask, "&Invert mask", self.invert_mask, "Ctrl+I")
+        self._action(mask, "&Grow mask…", lambda: self.grow_mask(None, +1))
+        self._action(mask, "&Shrink mask…", lambda: self.grow_mask(None, -1))
+        self._action(mask, "&Feather…", self.feather_dialog, tip="Blend width at the mask border")
+        view = bar.addMenu("&View")
+        self._action(view, "&Fit", self.canvas.fit, "F")
+        self._action(view, "&100%", self.canvas.actual_size, "1")
+        self._action(view, "Zoom &in", lambda: self.canvas.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
+        self._action(view, "Zoom &out", lambda: self.canvas.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
+        model = bar.addMenu("M&odel")
+        self._action(model, "&Open model file…", self.open_model_dialog)
+        self._action(model, "&Convert published checkpoint…", self.convert_dialog)
+        self.bundled_menu = model.addMenu("&Bundled models")
+        self.bundled_menu.aboutToShow.connect(self._fill_bundled_menu)
+        run = bar.addMenu("&Generate")
+        self.generate_action = self._action(run, "&Generate", self.generate, "Ctrl+Return",
+                                            "Generate the masked area (Ctrl+Enter)")
+        self.generate_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.cancel_action = self._action(run, "&Cancel", self.cancel_generation, "Esc", "Stop the run")
+        toolbar = self.addToolBar("Tools")
+        toolbar.setObjectName("tools")
+        toolbar.addActions([self.tool_actions[t] for t in ("brush", "eraser", "rect", "pan")])
+        toolbar.addSeparator()
+        toolbar.addWidget(QLabel(" Size "))
+        self.size_box = QSpinBox()
+        self.size_box.setRange(1, 2000)
+        self.size_box.setValue(int(self.canvas.brush_size))
+        self.size_box.setToolTip("Brush size in image pixels ([ and ], or Shift+wheel)")
+        self.size_box.valueChanged.connect(lambda v: self.canvas.set_brush(size=v))
+        toolbar.addWidget(self.size_box)
+        toolbar.addWidget(QLabel(" Hardness "))
+        self.hardness_slider = QSlider(Qt.Orientation.Horizontal)
+        self.hardness_slider.setRange(0, 100)
+        self.hardness_slider.setValue(int(self.canvas.hardness * 100))
+        self.hardness_slider.setMaximumWidth(100)
+        self.hardness_slider.setToolTip("Brush hardness: soft brushes fade out (the mask is cut at 50%)")
+        self.hardness_slider.valueChanged.connect(lambda v: self.canvas.set_brush(hardness=v / 100))
+        toolbar.addWidget(self.hardness_slider)
+        toolbar.addSeparator()
+        toolbar.addActions([self.undo_action, self.redo_action])
+        toolbar.addSeparator()
+        toolbar.addActions([self.generate_action, self.cancel_action])
+
+    def _fill_bundled_menu(self) -> None:
+        self.bundled_menu.clear()
+        models = bundled_models(self.models_dir)
+        for path in models:
+            action = self.bundled_menu.addAction(path.stem)
+            action.triggered.connect(lambda _=False, p=str(path): self.load_model_path(p))
+        if not models:
+            self.bundled_menu.addAction(f"(none in {self.models_dir})").setEnabled(False)
+
+    # ------------------------------------------------------------------ state → widgets
+    def update_actions(self) -> None:
+        has_doc = self.editor.doc is not None
+        running = self.job is not None and self.job.running
+        self.generate_action.setEnabled(not running and self.model is not None)
+        self.cancel_action.setEnabled(running)
+        self.export_action.setEnabled(has_doc)
+        self.copy_action.setEnabled(has_doc)
+
+    def _document_changed(self, kind: str, box) -> None:
+        doc = self.editor.doc
+        if doc is None:
+            return
+        if kind == "mask":
+            self.canvas.reload_mask(doc.mask, box)
+        else:
+            self.discard_candidates() if self.result is not None else None
+            self.canvas.set_document(doc.image, doc.mask, self.editor.empty)
+            w, h = doc.size
+            name = Path(doc.path).name if getattr(doc, "path", None) else "untitled"
+            self.setWindowTitle(f"{name} ({w}×{h}) — Fractal Studio")
+
+    def _brush_changed(self, size: float, hardness: float) -> None:
+        self.size_box.blockSignals(True)
+        self.size_box.setValue(int(round(size)))
+        self.size_box.blockSignals(False)
+
+    def _params_changed(self, params) -> None:
+        group = self.model.config.name if self.model is not None else "default"
+        self.store.save_params(params, group)
+
+    # ------------------------------------------------------------------ intents
+    def set_tool(self, tool: str) -> None:
+        self.canvas.set_tool(tool)
+        self.tool_actions[tool].setChecked(True)
+
+    def _stroked(self, box) -> None:
+        if self.editor.doc is not None:
+            self.editor.stroke_done(self.canvas.layer.coverage >= 128, box)
+
+    def _mask_op(self, text: str, make) -> None:
+        if self.editor.doc is not None and self._idle():
+            self.editor.set_mask(make(self.editor.doc.mask), text)
+
+    def clear_mask(self) -> None:
+        self._mask_op("Clear mask", lambda m: m & False)
+
+    def invert_mask(self) -> None:
+        self._mask_op("Invert mask", lambda m: ~m)
+
+    def grow_mask(self, pixels: int | None, sign: int = 1) -> None:
+        if pixels is None:
+            pixels, ok = QInputDialog.getInt(self, "Grow mask" if sign > 0 else "Shrink mask", "Pixels:", 8, 1,
+                                             500)
+            if not ok:
+                return
+            pixels *= sign
+        self._mask_op("Grow mask" if pixels > 0 else "Shrink mask", lambda m: mask_tools.grow(m, pixels))
+
+    def feather_dialog(self) -> None:
+        value, ok = QInputDialog.getInt(self, "Feather", "Blend width at the mask border (pixels):",
+                                        self.params_panel.feather.value(), 0, 256)
+        if ok:
+            self.params_panel.feather.setValue(value)
+
+    def extend_canvas(self, left: int, top: int, right: int, bottom: int) -> None:
+        if self.editor.doc is None or not (left or top or right or bottom) or not self._idle():
+            return
+        self.editor.extend(left, top, right, bottom)
+        w, h = self.editor.doc.size
+        self.status.showMessage(f"Canvas is now {w}×{h}; the new area (checkerboard) will be generated", 6000)
+
+    def uncrop(self, scale: float) -> None:
+        """One click: grow the canvas around the image and generate the new border."""
+        if self.editor.doc is None or not self._idle():
+            return
+        self.editor.extend(0, 0, 0, 0, uncrop=scale)
+        if self.model is not None:
+            self.generate()
+
+    def _idle(self) -> bool:
+        if self.job is not None and self.job.running:
+            self.status.showMessage("Wait for the run to finish or cancel it (Esc)", 3000)
+            return False
+        return True
+
+    def show_error(self, title: str, message: str) -> None:
+        QMessageBox.warning(self, title, message)
+
+    # ------------------------------------------------------------------ events
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802
+        if watched is self.canvas and event.type() in (event.Type.KeyPress, event.Type.KeyRelease):
+            if event.key() in COMPARE_KEYS and not event.isAutoRepeat():
+                self.compare(event.type() == event.Type.KeyPress)
+                return True
+        return super().eventFilter(watched, event)
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.close_running_job()
+        self.autosave_timer.stop()
+        if self.autosave is not None:
+            self.autosave_tick(wait=True)
+            self.autosave.mark_clean_exit()
+        self.store.set("window/geometry", self.saveGeometry())
+        self.store.set("window/state", self.saveState())
+        super().closeEvent(event)
+
+    def start(self, image: str | None = None, model: str | None = None) -> None:
+        """What the app does once shown: restore geometry, offer a crashed session, load model and image."""
+        geometry = self.store.get("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+            self.restoreState(self.store.get("window/state"))
+        if self.autosave is not None:
+            self.offer_restore()
+            self.autosave.mark_running()
+        path = model or self.store.get("model/last")
+        if not path or not Path(path).is_file():
+            models = bundled_models(self.models_dir)
+            path = str(models[0]) if models else None
+        if path:
+            self.load_model_path(path)
+        if image:
+            self.open_image(image)

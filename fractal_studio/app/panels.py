@@ -1,0 +1,273 @@
+"""Side-panel widgets: parameters, class picker, outpainting/uncrop task. They show values and emit intents."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
+                               QSpinBox, QToolButton, QVBoxLayout, QWidget)
+
+from fractal_studio.app.settings import Params
+from fractal_studio.devices import DEVICE_CHOICES
+
+SCHEDULES = ("constant", "linear")
+MAX_SEED = 2**31 - 1
+
+
+class ParamsPanel(QGroupBox):
+    changed = Signal(object)  # Params
+
+    def __init__(self, parent=None):
+        super().__init__("Parameters", parent)
+        self.defaults = None  # the model's SamplingDefaults
+        form = QFormLayout(self)
+        self.cfg = _double(0.0, 50.0, 0.1, "Guidance scale (classifier-free guidance): higher follows the class more")
+        self.schedule = QComboBox()
+        self.schedule.addItems(SCHEDULES)
+        self.schedule.setToolTip("How guidance changes over the steps: constant, or rising linearly")
+        self.temperature = _double(0.05, 5.0, 0.01, "Sampling temperature: lower is more conservative")
+        self.iterations = QLineEdit()
+        self.iterations.setToolTip("Steps per generator level, comma separated (empty = model default)")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, MAX_SEED)
+        self.seed.setToolTip("Seed of the run; the same seed and settings reproduce a result exactly")
+        self.random_seed = QCheckBox("random")
+        self.random_seed.setToolTip("Draw a new seed for every run")
+        dice = QToolButton()
+        dice.setText("🎲")
+        dice.setToolTip("Draw a random seed now")
+        dice.clicked.connect(self.roll)
+        seed_row = QHBoxLayout()
+        for w in (self.seed, dice, self.random_seed):
+            seed_row.addWidget(w)
+        self.last_seed = QLabel("last seed: –")
+        self.last_seed.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.candidates = _int(1, 16, "Number of candidates generated per run")
+        self.margin = _int(0, 4096, "Context margin around the mask in pixels (0 = automatic)")
+        self.margin.setSpecialValueText("auto")
+        self.feather = _int(0, 256, "Blend width in pixels at the mask border (0 = hard edge, bit-exact outside)")
+        self.device = QComboBox()
+        self.device.addItems(DEVICE_CHOICES)
+        self.device.setToolTip("Compute device (auto picks CUDA, then Apple MPS, then CPU)")
+        reset = QPushButton("Reset to model defaults")
+        reset.clicked.connect(self.reset)
+        form.addRow("Guidance", self.cfg)
+        form.addRow("Schedule", self.schedule)
+        form.addRow("Temperature", self.temperature)
+        form.addRow("Iterations", self.iterations)
+        form.addRow("Seed", seed_row)
+        form.addRow("", self.last_seed)
+        form.addRow("Candidates", self.candidates)
+        form.addRow("Margin", self.margin)
+        form.addRow("Feather", self.feather)
+        form.addRow("Device", self.device)
+        form.addRow(reset)
+        for w in (self.cfg, self.temperature, self.seed, self.candidates, self.margin, self.feather):
+            w.valueChanged.connect(self._emit)
+        for w in (self.schedule, self.device):
+            w.currentTextChanged.connect(self._emit)
+        self.iterations.editingFinished.connect(self._emit)
+        self.random_seed.toggled.connect(self._emit)
+        self._quiet = False
+
+    def set_defaults(self, sampling) -> None:
+        self.defaults = sampling
+        self.iterations.setPlaceholderText(",".join(str(i) for i in sampling.iterations))
+
+    def set_params(self, params: Params) -> None:
+        d = self.defaults
+        self._quiet = True
+        self.cfg.setValue(params.cfg if params.cfg is not None else (d.cfg if d else 1.0))
+        self.schedule.setCurrentText(params.cfg_schedule or (d.cfg_schedule if d else "linear"))
+        self.temperature.setValue(params.temperature if params.temperature is not None else
+                                  (d.temperature if d else 1.0))
+        self.iterations.setText(params.iterations)
+        self.seed.setValue(params.seed)
+        self.random_seed.setChecked(params.random_seed)
+        self.candidates.setValue(params.candidates)
+        self.margin.setValue(params.margin)
+        self.feather.setValue(params.feather)
+        self.device.setCurrentText(params.device)
+        self._quiet = False
+
+    def params(self) -> Params:
+        d = self.defaults
+
+        def unless_default(value, default):
+            return None if d is not None and abs(value - default) < 1e-9 else value
+
+        return Params(
+            cfg=unless_default(self.cfg.value(), d.cfg if d else -1),
+            cfg_schedule=None if d and self.schedule.currentText() == d.cfg_schedule else self.schedule.currentText(),
+            temperature=unless_default(self.temperature.value(), d.temperature if d else -1),
+            iterations=self.iterations.text().strip(), seed=self.seed.value(),
+            random_seed=self.random_seed.isChecked(), candidates=self.candidates.value(),
+            margin=self.margin.value(), feather=self.feather.value(), device=self.device.currentText())
+
+    def reset(self) -> None:
+        keep = self.params()
+        self.set_params(replace(Params(), seed=keep.seed, random_seed=keep.random_seed, device=keep.device))
+        self._emit()
+
+    def roll(self) -> None:
+        self.seed.setValue(random.randint(0, MAX_SEED))
+
+    def seed_for_run(self) -> int:
+        """A fresh seed when "random" is ticked (shown in the box), else the fixed one."""
+        if self.random_seed.isChecked():
+            self._quiet = True
+            self.roll()
+            self._quiet = False
+        self.last_seed.setText(f"last seed: {self.seed.value()}")
+        return self.seed.value()
+
+    def _emit(self, *_) -> None:
+        if not self._quiet:
+            self.changed.emit(self.params())
+
+
+class ClassPicker(QGroupBox):
+    """Type-ahead list of the model's classes; "unconditional" first, recent classes next."""
+
+    classChanged = Signal(object)  # int or None
+
+    def __init__(self, parent=None):
+        super().__init__("Class", parent)
+        layout = QVBoxLayout(self)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search classes (name or number)…")
+        self.search.setClearButtonEnabled(True)
+        self.list = QListWidget()
+        self.list.setMinimumHeight(140)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setVisible(False)
+        layout.addWidget(self.search)
+        layout.addWidget(self.list)
+        layout.addWidget(self.note)
+        self.search.textChanged.connect(self._filter)
+        self.search.returnPressed.connect(self._pick_first)
+        self.list.currentItemChanged.connect(self._picked)
+        self.names: list[str] = []
+        self.recent: list[int] = []
+
+    def set_classes(self, names: list[str], conditional: bool, recent: list[int] | None = None) -> None:
+        self.names = list(names)
+        self.recent = [r for r in (recent or []) if 0 <= r < len(names)]
+        self._fill()
+        enabled = conditional and bool(names)
+        self.search.setEnabled(enabled)
+        self.list.setEnabled(enabled)
+        self.note.setVisible(not enabled)
+        self.note.setText("This model is unconditional (trained without classes): it generates without a class."
+                          if names or not enabled else "")
+        self.setToolTip("" if enabled else self.note.text())
+
+    def _fill(self) -> None:
+        self.list.blockSignals(True)
+        self.list.clear()
+        self._add("unconditional", None)
+        for index in self.recent:
+            self._add(f"★ {index}: {self.names[index]}", index, recent=True)
+        for index, name in enumerate(self.names):
+            self._add(f"{index}: {name}", index)
+        self.list.setCurrentRow(0)
+        self.list.blockSignals(False)
+
+    def _add(self, text: str, value, recent: bool = False) -> None:
+        item = QListWidgetItem(text)
+        item.setData(Qt.ItemDataRole.UserRole, value)
+        item.setData(Qt.ItemDataRole.UserRole + 1, recent)
+        if recent:
+            item.setToolTip("recently used")
+        self.list.addItem(item)
+
+    def _filter(self, text: str) -> None:
+        needle = text.strip().lower()
+        for row in range(self.list.count()):
+            item = self.list.item(row)
+            value = item.data(Qt.ItemDataRole.UserRole)
+            if not needle:
+                hidden = False
+            elif value is None:
+                hidden = needle not in "unconditional"
+            else:
+                hidden = item.data(Qt.ItemDataRole.UserRole + 1) or not (
+                    needle in self.names[value].lower() or needle == str(value))
+            item.setHidden(hidden)
+
+    def _pick_first(self) -> None:
+        for row in range(self.list.count()):
+            if not self.list.item(row).isHidden():
+                self.list.setCurrentRow(row)
+                return
+
+    def _picked(self, item, _previous=None) -> None:
+        if item is not None:
+            self.classChanged.emit(item.data(Qt.ItemDataRole.UserRole))
+
+    def current(self) -> int | None:
+        item = self.list.currentItem()
+        return None if item is None or not self.list.isEnabled() else item.data(Qt.ItemDataRole.UserRole)
+
+    def select(self, class_id: int | None) -> None:
+        for row in range(self.list.count()):
+            if self.list.item(row).data(Qt.ItemDataRole.UserRole) == class_id:
+                self.list.setCurrentRow(row)
+                return
+
+
+class TaskPanel(QGroupBox):
+    """Outpainting and uncrop: presets, numeric entry; inpainting needs only the mask."""
+
+    extendRequested = Signal(int, int, int, int)
+    uncropRequested = Signal(float)
+
+    def __init__(self, parent=None):
+        super().__init__("Extend canvas / uncrop", parent)
+        grid = QGridLayout(self)
+        self.sides = {}
+        for col, side in enumerate(("left", "top", "right", "bottom")):
+            box = _int(0, 20000, f"Pixels to add on the {side}")
+            self.sides[side] = box
+            grid.addWidget(QLabel(side), 0, col)
+            grid.addWidget(box, 1, col)
+        extend = QPushButton("Extend")
+        extend.setToolTip("Add the new area (shown as a checkerboard, to be generated); "
+                          "or drag a canvas border outward")
+        extend.clicked.connect(lambda: self.extendRequested.emit(*(b.value() for b in self.sides.values())))
+        grid.addWidget(extend, 2, 0, 1, 4)
+        presets = QHBoxLayout()
+        for scale in (1.25, 1.5, 2.0):
+            button = QPushButton(f"{scale:g}×")
+            button.setToolTip(f"Uncrop: grow the canvas {scale:g}× around the image and generate the border")
+            button.clicked.connect(lambda _=False, s=scale: self.uncropRequested.emit(s))
+            presets.addWidget(button)
+        self.scale = _double(1.05, 4.0, 0.05, "Uncrop scale")
+        self.scale.setValue(1.5)
+        go = QPushButton("Uncrop")
+        go.clicked.connect(lambda: self.uncropRequested.emit(self.scale.value()))
+        presets.addWidget(self.scale)
+        presets.addWidget(go)
+        holder = QWidget()
+        holder.setLayout(presets)
+        grid.addWidget(holder, 3, 0, 1, 4)
+
+
+def _double(low: float, high: float, step: float, tip: str) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setSingleStep(step)
+    box.setDecimals(2)
+    box.setToolTip(tip)
+    return box
+
+
+def _int(low: int, high: int, tip: str) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(low, high)
+    box.setToolTip(tip)
+    return box

@@ -1,0 +1,565 @@
+"""The training loop: AdamW + warmup/cosine, clipping, bf16 autocast on CUDA, EMA, checkpoints, resume, DDP.
+
+`train(TrainOptions(...))` trains a `FractalModel` on one of the built-in sources ("photos",
+"fashion-mnist") or an image folder and writes it in our safetensors format (`save_model`). The
+rest of the training state (raw weights when EMA is on, optimizer, scheduler position, EMA, RNG
+states, step, history) goes to a sidecar `<out without suffix>.state.pt` next to it, written at every
+checkpoint (every `checkpoint_minutes`, and at the end); `resume=True` continues from it and gives
+the same parameters as an uninterrupted run of the same number of steps (same seed, same device).
+
+Under `torchrun` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel (nccl on CUDA,
+gloo elsewhere); each process sees its own shard of every epoch (DistributedSampler) and the batch
+size is the global one, split evenly. Only rank 0 logs and writes files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Callable
+from copy import deepcopy
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+
+from fractal_studio.devices import autocast_for, pick_device
+from fractal_studio.errors import UserError
+from fractal_studio.model.config import PRESETS, ModelConfig, preset
+from fractal_studio.model.fractal import FractalModel
+from fractal_studio.model.weights import save_model
+
+BUILTIN_DATA = ("photos", "fashion-mnist")
+PHOTO_SCALES = (1, 2, 4, 8)
+STATE_SUFFIX = ".state.pt"
+# Config fields that may be overridden from the command line (`--set name=value`).
+OVERRIDABLE = {"dropout": float, "label_drop_prob": float, "r_weight": float}
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TrainOptions:
+    data: str  # "photos", "fashion-mnist" or a folder of images
+    preset: str
+    out: str  # the .safetensors to write
+    steps: int | None = None  # exactly this many optimizer steps ...
+    minutes: float | None = None  # ... or as many as fit in this wall time (estimated after a few steps)
+    batch_size: int = 32  # global batch (split over the processes under torchrun)
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup: float = 0.05  # share of the steps (< 1) or a number of steps (>= 1)
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    clip: float = 1.0  # gradient norm clipping (0 = off)
+    ema: float = 0.0  # EMA decay (0 = no EMA); the EMA weights are then the saved model
+    workers: int = 0
+    seed: int = 0
+    resume: bool = False
+    device: str = "auto"
+    checkpoint_minutes: float = 10.0
+    eval_every: int = 200  # steps between held-out bits/dim evaluations (0 = only at the end)
+    eval_count: int = 256  # held-out images evaluated
+    eval_batch: int = 64
+    log_every: int = 10
+    class_names: tuple[str, ...] | None = None  # replaces the dataset's class names (same count)
+    overrides: dict = field(default_factory=dict)  # ModelConfig fields (OVERRIDABLE)
+    unconditional: bool = False  # ignore the dataset's classes
+    epoch_len: int = 10_000  # items per epoch for the photo crops
+    cache_dir: str | None = None  # the data cache (default: sources.data_dir())
+    threads: int | None = None  # torch.set_num_threads
+    stop_after: int | None = None  # stop (with a checkpoint) after this step, as if interrupted
+    calibration_steps: int = 8  # with `minutes`: steps timed to fix the total step count
+
+
+def state_path(out: str | os.PathLike) -> Path:
+    out = Path(out)
+    return out.with_name(out.stem + STATE_SUFFIX)
+
+
+# ------------------------------------------------------------------------------------ validation
+def check_options(opts: TrainOptions) -> None:
+    """Raises UserError for anything wrong with the options that can be seen before loading data."""
+    if opts.preset not in PRESETS:
+        raise UserError(f"unknown preset {opts.preset!r}; choose one of: {', '.join(sorted(PRESETS))}")
+    if (opts.steps is None) == (opts.minutes is None):
+        raise UserError("give exactly one of --steps and --minutes (how long to train)")
+    if opts.steps is not None and opts.steps < 1:
+        raise UserError(f"--steps must be at least 1, got {opts.steps}")
+    if opts.minutes is not None and not opts.minutes > 0:
+        raise UserError(f"--minutes must be positive, got {opts.minutes}")
+    if opts.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {opts.batch_size}")
+    if not opts.lr > 0 or not math.isfinite(opts.lr):
+        raise UserError(f"--lr must be a positive number, got {opts.lr}")
+    if not 0 <= opts.ema < 1:
+        raise UserError(f"--ema is a decay in [0, 1) (e.g. 0.999; 0 turns it off), got {opts.ema}")
+    if opts.workers < 0:
+        raise UserError(f"--workers cannot be negative, got {opts.workers}")
+    if opts.clip < 0:
+        raise UserError(f"--clip cannot be negative, got {opts.clip}")
+    if not Path(opts.out).name.endswith(".safetensors"):
+        raise UserError(f"the output file should end in .safetensors, got {opts.out}")
+    if opts.data not in BUILTIN_DATA and not Path(opts.data).is_dir():
+        raise UserError(f"--data must be one of {', '.join(BUILTIN_DATA)} or a folder of images; "
+                        f"{opts.data} is neither")
+    if opts.resume and not state_path(opts.out).is_file():
+        raise UserError(f"--resume: there is no training state {state_path(opts.out)} to resume from")
+    for key in opts.overrides:
+        if key not in OVERRIDABLE:
+            raise UserError(f"cannot override {key!r}; overridable: {', '.join(sorted(OVERRIDABLE))}")
+
+
+# ------------------------------------------------------------------------------------ data
+@dataclass
+class TrainData:
+    dataset: torch.utils.data.Dataset
+    heldout_images: torch.Tensor  # uint8 [N, 3, S, S]
+    heldout_labels: torch.Tensor  # int64 [N] (-1 when unconditional)
+    class_names: tuple[str, ...]
+    description: str
+
+
+def load_data(opts: TrainOptions, size: int, log: Log = print) -> TrainData:
+    from fractal_studio.training import data as d
+
+    if opts.data == "photos":
+        train_files = d.photo_files("train", cache_dir=opts.cache_dir, log=log)
+        held_files = d.photo_files("heldout", cache_dir=opts.cache_dir, log=log)
+        dataset = d.PhotoCrops(train_files, size=size, scales=PHOTO_SCALES, epoch_len=opts.epoch_len,
+                               seed=opts.seed)
+        held = d.heldout_crops(held_files, size=size, scales=PHOTO_SCALES, count=opts.eval_count)
+        return TrainData(dataset, held, torch.full((len(held),), -1, dtype=torch.long), (),
+                         f"photos: {len(train_files)} training photos, scales {PHOTO_SCALES}; held out: "
+                         f"{len(held)} crops of {len(held_files)} held-out photos")
+    if opts.data == "fashion-mnist":
+        if size != 32:
+            raise UserError(f"Fashion-MNIST images are 32x32 (padded) but preset {opts.preset} is "
+                            f"{size}x{size}; pick a 32x32 preset (e.g. small_mar_in32)")
+        dataset = d.FashionMNIST("train", cache_dir=opts.cache_dir)
+        test_images, test_labels = d.fashion_mnist("test", cache_dir=opts.cache_dir)
+        # A class-balanced prefix of the test split (it is shuffled), the same every time.
+        count = min(opts.eval_count, len(test_labels))
+        return TrainData(dataset, test_images[:count], test_labels[:count], d.FASHION_MNIST_CLASSES,
+                         f"fashion-mnist: {len(dataset)} training images; held out: first {count} of the "
+                         "test split")
+    dataset = d.ImageFolderDataset(opts.data, size, train=True, seed=opts.seed)
+    held = d.ImageFolderDataset(opts.data, size, train=False)
+    count = min(opts.eval_count, len(held))
+    items = [held[i] for i in range(count)]
+    images = torch.stack([img for img, _ in items])
+    labels = torch.tensor([label for _, label in items], dtype=torch.long)
+    return TrainData(dataset, images, labels, dataset.class_names,
+                     f"{opts.data}: {len(dataset.samples)} training images, {len(dataset.class_names)} "
+                     f"classes; held out: {count} crops of {len(held.samples)} images")
+
+
+def model_config(opts: TrainOptions, class_names: tuple[str, ...]) -> ModelConfig:
+    base = preset(opts.preset)
+    names = () if opts.unconditional else tuple(class_names)
+    if opts.class_names is not None:
+        if not names:
+            raise UserError("--class-names was given but the training data has no classes")
+        if len(opts.class_names) != len(names):
+            raise UserError(f"--class-names gives {len(opts.class_names)} names but the data has "
+                            f"{len(names)} classes")
+        names = tuple(opts.class_names)
+    config = base.with_classes(names) if names else replace(base, class_num=1, class_names=())
+    if opts.overrides:
+        config = replace(config, **{k: OVERRIDABLE[k](v) for k, v in opts.overrides.items()})
+    return config
+
+
+# ------------------------------------------------------------------------------------ schedule
+def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
+    """Linear warmup over `warmup` steps, then cosine from 1 down to `min_ratio` at `total`."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def warmup_steps(opts: TrainOptions, total: int) -> int:
+    return int(opts.warmup) if opts.warmup >= 1 else int(round(opts.warmup * total))
+
+
+class EMA:
+    """Exponential moving average of the parameters (decay ramped up early: (1 + t) / (10 + t))."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.shadow[k].mul_(d).add_(v.detach(), alpha=1 - d)
+            else:
+                self.shadow[k].copy_(v)
+
+
+class _Objective(nn.Module):
+    """forward() = mean training objective, so DistributedDataParallel's hooks see the loss."""
+
+    def __init__(self, model: FractalModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.model.loss(images, labels).mean()
+
+
+# ------------------------------------------------------------------------------------ distributed
+@dataclass
+class Dist:
+    world: int = 1
+    rank: int = 0
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_choice: str) -> tuple[Dist, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist(), pick_device(device_choice)
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    device = pick_device(device_choice)
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Dist(world, rank, local_rank), device
+
+
+def _broadcast_int(value: int, env: Dist, device) -> int:
+    if not env.enabled:
+        return value
+    t = torch.tensor([value], dtype=torch.long, device=device if device.type == "cuda" else "cpu")
+    dist.broadcast(t, 0)
+    return int(t.item())
+
+
+def _any(flag: bool, env: Dist, device) -> bool:
+    if not env.enabled:
+        return flag
+    t = torch.tensor([int(flag)], dtype=torch.long, device=device if device.type == "cuda" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def replica_difference(model: nn.Module) -> float:
+    """Largest absolute difference between this process's parameters and any other's (all ranks)."""
+    flat = torch.cat([p.detach().reshape(-1).float() for p in model.parameters()])
+    gathered = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, flat)
+    return max(float((g - flat).abs().max()) for g in gathered)
+
+
+# ------------------------------------------------------------------------------------ rng state
+def _rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# ------------------------------------------------------------------------------------ evaluation
+@torch.no_grad()
+def heldout_bits_per_dim(model: FractalModel, images: torch.Tensor, labels: torch.Tensor, device,
+                         batch: int = 64, seed: int = 1234) -> float:
+    """Mean bits/dim of the held-out images (eval mode, fixed evaluation masks); leaves RNGs untouched."""
+    was_training = model.training
+    model.eval()
+    devices = [device] if device.type == "cuda" else []
+    total, count = 0.0, 0
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for start in range(0, len(images), batch):
+            x = images[start:start + batch].to(device)
+            y = labels[start:start + batch].to(device) if model.config.conditional else None
+            with autocast_for(device):
+                bpd = model.bits_per_dim(x, y)
+            total += float(bpd.float().sum())
+            count += len(x)
+    model.train(was_training)
+    return total / max(1, count)
+
+
+# ------------------------------------------------------------------------------------ checkpoint
+def _weights_model(model: FractalModel, ema: EMA | None) -> FractalModel:
+    if ema is None:
+        return model
+    copy = deepcopy(model)  # (not a new FractalModel: its initialisation would use the global RNG)
+    copy.load_state_dict(ema.shadow)
+    return copy
+
+
+def save_checkpoint(opts, model, ema, optimizer, step, epoch, batch_in_epoch, total_steps, history,
+                    device, elapsed) -> None:
+    out = Path(opts.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_model(_weights_model(model, ema), out)
+    state = {
+        "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "total_steps": total_steps,
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "ema": ema.shadow if ema is not None else None, "rng": _rng_state(device),
+        "history": history, "elapsed": elapsed,
+        "options": {k: v for k, v in asdict(opts).items() if k not in ("resume", "stop_after")},
+        "config": model.config.to_json(), "class_names": list(model.config.class_names),
+    }
+    path = state_path(out)
+    tmp = path.with_name(path.name + ".partial")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------ the loop
+def _fmt_time(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def train(opts: TrainOptions, log: Log | None = None) -> dict:
+    """Trains as `opts` says; returns a summary (steps, wall time, held-out bits/dim, ...)."""
+    check_options(opts)
+    env, device = init_distributed(opts.device)
+    if log is None:
+        def log(message: str) -> None:
+            print(message, file=sys.stderr, flush=True)
+    say = log if env.main else (lambda message: None)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    if opts.batch_size % env.world:
+        raise UserError(f"--batch-size {opts.batch_size} does not split evenly over {env.world} processes")
+    per_rank_batch = opts.batch_size // env.world
+
+    resume_state = torch.load(state_path(opts.out), map_location="cpu", weights_only=False) \
+        if opts.resume else None
+
+    size = preset(opts.preset).resolution
+    if env.enabled and not env.main:
+        dist.barrier()  # rank 0 fetches the data first
+    data = load_data(opts, size, log=say)
+    if env.enabled and env.main:
+        dist.barrier()
+    config = model_config(opts, data.class_names)
+    if resume_state is not None and resume_state["config"] != config.to_json():
+        raise UserError(f"--resume: {state_path(opts.out)} was written for another configuration; "
+                        "use the same --preset, --data and overrides as the interrupted run")
+    say(data.description)
+
+    _seed_all(opts.seed)
+    model = FractalModel(config).to(device)
+    model.train()
+    if resume_state is not None:
+        model.load_state_dict(resume_state["model"])
+    params = sum(p.numel() for p in model.parameters())
+    say(f"model {config.name}: {params / 1e6:.2f}M parameters, {config.resolution}x{config.resolution}, "
+        f"{config.class_num} class{'es' if config.class_num > 1 else ''}; device {device}"
+        + (f", {env.world} processes" if env.enabled else ""))
+
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "pos_embed" in name or "mask_token" in name
+         or name == "fake_latent" else decay).append(p)
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": opts.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=opts.lr, betas=opts.betas, fused=device.type == "cuda")
+    ema = EMA(model, opts.ema) if opts.ema > 0 else None
+    if resume_state is not None:
+        optimizer.load_state_dict(resume_state["optimizer"])
+        if ema is not None and resume_state["ema"] is not None:
+            ema.shadow = {k: v.to(device) for k, v in resume_state["ema"].items()}
+
+    objective: nn.Module = _Objective(model)
+    if env.enabled:
+        objective = nn.parallel.DistributedDataParallel(
+            objective, device_ids=[device.index] if device.type == "cuda" else None)
+
+    from fractal_studio.training.data import make_loader
+
+    loader = make_loader(data.dataset, per_rank_batch, num_workers=opts.workers, seed=opts.seed,
+                         distributed=env.enabled, num_replicas=env.world if env.enabled else None,
+                         rank=env.rank if env.enabled else None, pin_memory=device.type == "cuda")
+    batches_per_epoch = len(loader)
+    if batches_per_epoch == 0:
+        raise UserError(f"the training set ({len(data.dataset)} items) is smaller than one batch "
+                        f"({opts.batch_size}); lower --batch-size")
+
+    step, epoch, batch_in_epoch = 0, 0, 0
+    total_steps = opts.steps
+    history: list[dict] = []
+    elapsed_before = 0.0
+    if resume_state is not None:
+        step, epoch = resume_state["step"], resume_state["epoch"]
+        batch_in_epoch = resume_state["batch_in_epoch"]
+        history = resume_state["history"]
+        elapsed_before = resume_state.get("elapsed", 0.0)
+        if opts.steps is None:
+            total_steps = resume_state["total_steps"]
+        _set_rng_state(resume_state["rng"], device)
+        if env.rank:
+            torch.manual_seed(opts.seed * 1000 + env.rank + step)
+        say(f"resumed from {state_path(opts.out)} at step {step} (epoch {epoch}, batch {batch_in_epoch})")
+    elif env.rank:
+        torch.manual_seed(opts.seed * 1000 + env.rank)  # other masks on every rank; weights are rank 0's
+
+    if total_steps is not None and step >= total_steps:
+        say(f"already trained for {step} of {total_steps} steps; nothing to do")
+    start = time.perf_counter()
+    deadline = start + opts.minutes * 60 if opts.minutes is not None else None
+    last_checkpoint = start
+    window_start, window_images, window_loss, window_n = start, 0, 0.0, 0
+    calib_start = None
+    rate_start = None
+    warm = warmup_steps(opts, total_steps) if total_steps else None
+    stop = False
+    done_reason = "steps"
+
+    def checkpoint() -> None:
+        if env.main:
+            save_checkpoint(opts, model, ema, optimizer, step, epoch, batch_in_epoch, total_steps, history,
+                            device, elapsed_before + time.perf_counter() - start)
+
+    def evaluate() -> float:
+        eval_model = _weights_model(model, ema).to(device) if ema is not None else model
+        bpd = heldout_bits_per_dim(eval_model, data.heldout_images, data.heldout_labels, device,
+                                   batch=opts.eval_batch)
+        history.append({"step": step, "heldout_bpd": bpd,
+                        "elapsed": elapsed_before + time.perf_counter() - start})
+        say(f"step {step}: held-out {bpd:.4f} bits/dim ({len(data.heldout_images)} images"
+            f"{', EMA weights' if ema is not None else ''})")
+        return bpd
+
+    while not stop and (total_steps is None or step < total_steps):
+        loader.sampler.set_epoch(epoch)
+        loader.sampler.skip = batch_in_epoch * per_rank_batch
+        for images, labels in loader:
+            if total_steps is None and calib_start is None:
+                calib_start = (time.perf_counter(), step)
+                warm = warmup_steps(opts, 2000)  # provisional until the total is known
+            current_total = total_steps or 10**9
+            factor = lr_factor(step, current_total, warm, opts.min_lr_ratio)
+            for group in optimizer.param_groups:
+                group["lr"] = opts.lr * factor
+            images = images.to(device, non_blocking=True)
+            labels = labels.to(device, non_blocking=True)
+            if not config.conditional:
+                labels = torch.full_like(labels, -1)
+            with autocast_for(device):
+                loss = objective(images, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opts.clip) if opts.clip > 0 \
+                else None
+            optimizer.step()
+            if ema is not None:
+                ema.update(model, step)
+            step += 1
+            batch_in_epoch += 1
+            if batch_in_epoch >= batches_per_epoch:
+                epoch, batch_in_epoch = epoch + 1, 0
+
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise RuntimeError(f"the loss became {loss_value} at step {step}; lower --lr")
+            window_loss += loss_value
+            window_n += 1
+            window_images += len(images) * env.world
+            now = time.perf_counter()
+            if calib_start is not None and step - calib_start[1] == opts.calibration_steps:
+                # The first steps (warm caches, decoding) are slow: time from here on instead.
+                rate_start = (now, step)
+            if calib_start is not None and step - calib_start[1] == 2 * opts.calibration_steps or (
+                    rate_start is not None and step % opts.log_every == 0 and deadline is not None
+                    and total_steps is not None and step < 0.8 * total_steps):
+                # With --minutes the step count (and so the cosine) follows the measured speed until
+                # 80% of the way; the last 20% are fixed (it is stored in the state for --resume).
+                per_step = (now - rate_start[0]) / max(1, step - rate_start[1])
+                estimate = step + max(1, int(max(0.0, deadline - now) / per_step))
+                first = total_steps is None
+                total_steps = _broadcast_int(estimate, env, device)
+                if first:
+                    warm = warmup_steps(opts, total_steps)
+                    say(f"{per_step:.2f}s per step: about {total_steps} steps in {opts.minutes:g} minutes")
+            if step % opts.log_every == 0 or step == total_steps:
+                nats = window_loss / window_n
+                say(f"step {step}/{total_steps or '?'} epoch {epoch} | loss {nats:.4f} nats/dim "
+                    f"({nats / math.log(2):.3f} bits/dim, training weights) | "
+                    f"{window_images / max(1e-9, now - window_start):.1f} img/s | lr {opts.lr * factor:.2e}"
+                    + (f" | grad {float(grad_norm):.2f}" if grad_norm is not None else "")
+                    + f" | {_fmt_time(elapsed_before + now - start)}")
+                history.append({"step": step, "loss": nats, "elapsed": elapsed_before + now - start})
+                window_start, window_images, window_loss, window_n = now, 0, 0.0, 0
+            if opts.eval_every and step % opts.eval_every == 0 and step != total_steps:
+                if env.main:
+                    evaluate()
+                if env.enabled:
+                    dist.barrier()
+            timed_out = deadline is not None and time.perf_counter() >= deadline
+            if opts.stop_after is not None and step >= opts.stop_after:
+                timed_out, done_reason = True, "stop_after"
+            if _any(timed_out, env, device):
+                stop = True
+                if done_reason != "stop_after":
+                    done_reason = "time"
+                break
+            due = time.perf_counter() - last_checkpoint >= opts.checkpoint_minutes * 60
+            if _any(due, env, device):
+                checkpoint()
+                last_checkpoint = time.perf_counter()
+                say(f"checkpoint at step {step}: {opts.out} + {state_path(opts.out).name}")
+            if total_steps is not None and step >= total_steps:
+                break
+
+    final_bpd = None
+    if done_reason != "stop_after" and env.main:
+        final_bpd = evaluate()
+    checkpoint()
+    wall = elapsed_before + time.perf_counter() - start
+    say(f"done: {step} steps ({done_reason}), {_fmt_time(wall)} of training"
+        + (f", held-out {final_bpd:.4f} bits/dim" if final_bpd is not None else "")
+        + f"; wrote {opts.out}")
+    if env.enabled:
+        difference = replica_difference(model)
+        say(f"parameters of the {env.world} processes: max difference {difference:g}")
+        if difference != 0:
+            raise RuntimeError("the processes ended with different parameters")
+    return {"steps": step, "epochs": epoch + batch_in_epoch / batches_per_epoch, "wall_seconds": wall,
+            "heldout_bpd": final_bpd, "parameters": params, "config": config, "reason": done_reason,
+            "model": model, "history": history}
+
+
+def options_from_dict(values: dict) -> TrainOptions:
+    known = {f.name for f in fields(TrainOptions)}
+    return TrainOptions(**{k: v for k, v in values.items() if k in known})
