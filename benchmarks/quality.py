@@ -205,7 +205,7 @@ def inpaint_benchmark(args) -> dict:
         for m in methods:
             scores[m]["psnr"].append(psnr_masked(results[m], image, mask))
             scores[m]["ssim"].append(ssim_masked(results[m], image, mask))
-        if len(pictures) < 6:
+        if i in args.grid_cases:
             pictures.append((image, mask, results))
         log(f"case {i + 1}/{args.cases} ({mask.mean():.0%} masked): "
             + ", ".join(f"{m} {scores[m]['psnr'][-1]:.1f} dB" for m in methods)
@@ -216,7 +216,7 @@ def inpaint_benchmark(args) -> dict:
     pairs = zip(scores["ours_1"]["psnr"], scores["telea"]["psnr"], strict=True)
     wins = float(np.mean([o > t for o, t in pairs]))
     log(json.dumps(summary, indent=1))
-    if args.grid:
+    if args.grid and pictures:
         write_comparison(pictures, Path(args.grid))
         log(f"wrote {args.grid}")
     return {"model": args.model, "heldout_bpd": bpd, "cases": args.cases, "candidates": args.candidates,
@@ -230,7 +230,7 @@ def _label(width: int, text: str, height: int = 18) -> np.ndarray:
 
 
 def write_comparison(pictures, path: Path, zoom: int = 3) -> None:
-    columns = ("original", "mask", "Telea", "Navier-Stokes", "ours (1 sample)", "ours (best of 4)")
+    columns = ("original", "mask", "OpenCV Telea", "OpenCV NS", "ours (1 sample)", "ours (best of 4)")
     rows = []
     for image, mask, results in pictures:
         shown = image.copy()
@@ -306,6 +306,9 @@ def main(argv=None) -> int:
     p.add_argument("--candidates", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", default="assets/inpaint_comparison.png")
+    p.add_argument("--grid-cases", type=lambda v: [int(x) for x in v.split(",")],
+                   default=[2, 5, 8, 11, 14, 15],
+                   help="the cases shown (case i: held-out photo i %% 4 at scale (1, 2, 4, 8)[i // 4 %% 4])")
     p = sub.add_parser("grid")
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QCheckBox, QGroupBox, QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGroupBox,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+)
 
 THUMB = 96
 
@@ -25,32 +33,35 @@ class CandidateStrip(QGroupBox):
 
     def __init__(self, parent=None):
         super().__init__("Candidates", parent)
-        layout = QVBoxLayout(self)
+        layout = QHBoxLayout(self)
         self.list = QListWidget()
         self.list.setViewMode(QListWidget.ViewMode.IconMode)
         self.list.setFlow(QListWidget.Flow.LeftToRight)
-        self.list.setWrapping(True)
+        self.list.setWrapping(False)
+        self.list.setMovement(QListWidget.Movement.Static)
         self.list.setIconSize(QSize(THUMB, THUMB))
-        self.list.setMinimumHeight(THUMB + 40)
+        self.list.setFixedHeight(THUMB + 34)
         self.list.setToolTip("Click a candidate to preview it on the canvas; double-click to apply it")
         self.list.currentRowChanged.connect(self.previewRequested)
         self.list.itemDoubleClicked.connect(lambda item: self.applyRequested.emit(self.list.row(item)))
-        layout.addWidget(self.list)
-        row = QHBoxLayout()
+        layout.addWidget(self.list, 1)
+        row = QVBoxLayout()
         self.apply = QPushButton("Apply")
         self.apply.setToolTip("Apply the selected candidate to the image (undoable)")
         self.apply.clicked.connect(lambda: self.applyRequested.emit(max(self.list.currentRow(), 0)))
         self.compare = QPushButton("Compare")
-        self.compare.setToolTip("Hold to show the original (or hold \\ on the canvas)")
+        self.compare.setToolTip("Hold to show the original (or hold \\ or C)")
         self.compare.pressed.connect(lambda: self.compareToggled.emit(True))
         self.compare.released.connect(lambda: self.compareToggled.emit(False))
         self.changed = QCheckBox("changed pixels")
-        self.changed.setToolTip("Overlay every pixel that differs from the original: nothing outside the mask")
+        self.changed.setToolTip("Overlay every pixel that differs from the original "
+                                "(none outside the mask)")
         self.changed.toggled.connect(self.changedToggled)
         self.discard = QPushButton("Discard")
         self.discard.setToolTip("Drop these candidates and show the document again")
         for w in (self.apply, self.compare, self.changed, self.discard):
             row.addWidget(w)
+        row.addStretch(1)
         layout.addLayout(row)
         self.set_candidates([])
 
@@ -61,6 +72,9 @@ class CandidateStrip(QGroupBox):
             icon = QIcon(pixmap_from_rgb(pixels).scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
                                                         Qt.TransformationMode.SmoothTransformation))
             self.list.addItem(QListWidgetItem(icon, f"#{index + 1}"))
+        if not candidates:
+            self.list.addItem(QListWidgetItem("The candidates of a run appear here (Ctrl+Enter generates)"))
+            self.list.item(0).setFlags(Qt.ItemFlag.NoItemFlags)
         self.list.blockSignals(False)
         has = bool(candidates)
         for w in (self.apply, self.compare, self.changed, self.discard):
@@ -71,4 +85,4 @@ class CandidateStrip(QGroupBox):
             self.changed.setChecked(False)
 
     def current(self) -> int:
-        return self.list.currentRow()
+        return self.list.currentRow() if self.apply.isEnabled() else -1

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPen
-from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsRectItem, QGraphicsScene, QGraphicsSimpleTextItem,
-                               QGraphicsView)
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsSimpleTextItem,
+    QGraphicsView,
+)
 
 from fractal_studio.app.layers import BufferItem, CheckerItem, bgra_from_rgb, changed_overlay
 from fractal_studio.app.mask_tools import Box, MaskLayer
@@ -33,6 +38,10 @@ class CanvasView(QGraphicsView):
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
         self.setMouseTracking(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QGraphicsView.Shape.NoFrame)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAcceptDrops(False)  # the main window takes drops
         self.viewport().grabGesture(Qt.GestureType.PinchGesture)
         self.checker = CheckerItem()
@@ -166,7 +175,8 @@ class CanvasView(QGraphicsView):
             if pinch is not None:
                 self.zoom_by(pinch.scaleFactor())
                 return True
-        if event.type() == QEvent.Type.NativeGesture and event.gestureType() == Qt.NativeGestureType.ZoomNativeGesture:
+        if (event.type() == QEvent.Type.NativeGesture
+                and event.gestureType() == Qt.NativeGestureType.ZoomNativeGesture):
             self.zoom_by(1.0 + event.value())
             return True
         return super().viewportEvent(event)
@@ -183,6 +193,9 @@ class CanvasView(QGraphicsView):
             self.hardness = float(min(max(hardness, 0.0), 1.0))
         self._update_cursor_item()
         self.brushChanged.emit(self.brush_size, self.hardness)
+
+    def update_cursor_at(self, point: tuple[float, float]) -> None:
+        self._update_cursor_item(QPointF(*point))
 
     def _update_cursor_item(self, scene_pos: QPointF | None = None) -> None:
         if scene_pos is None:
@@ -210,7 +223,7 @@ class CanvasView(QGraphicsView):
             return
         if self.tool in ("brush", "eraser"):
             p = (pos.x(), pos.y())
-            self._stroke = self.layer.paint_segment(p, p, self.brush_size, self.hardness, self.tool == "eraser")
+            self._stroke = self._paint(p, p)
             self.mask_item.update_box(self._stroke)
             self._last = p
         elif self.tool == "rect":
@@ -232,7 +245,7 @@ class CanvasView(QGraphicsView):
             return
         if self._last is not None:
             p = (pos.x(), pos.y())
-            box = self.layer.paint_segment(self._last, p, self.brush_size, self.hardness, self.tool == "eraser")
+            box = self._paint(self._last, p)
             self.mask_item.update_box(box)
             self._stroke = box.union(self._stroke) if box else self._stroke
             self._last = p
@@ -267,13 +280,16 @@ class CanvasView(QGraphicsView):
             self._rect_start = None
             self.frame_item.setVisible(False)
             erase = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
-            box = self.layer.fill_rect(Box(round(r.left()), round(r.top()), round(r.right()), round(r.bottom())),
-                                       erase)
+            box = self.layer.fill_rect(
+                Box(round(r.left()), round(r.top()), round(r.right()), round(r.bottom())), erase)
             if box is not None:
                 self.mask_item.update_box(box)
                 self.maskStroked.emit(box)
             return
         super().mouseReleaseEvent(event)
+
+    def _paint(self, p0, p1) -> Box | None:
+        return self.layer.paint_segment(p0, p1, self.brush_size, self.hardness, self.tool == "eraser")
 
     def leaveEvent(self, event) -> None:  # noqa: N802
         self.cursor_item.setVisible(False)
@@ -297,13 +313,15 @@ class CanvasView(QGraphicsView):
 
     # ------------------------------------------------------------------ outpainting by border drag
     def _edge_at(self, pos: QPointF) -> str | None:
+        """The border under `pos`: a band reaching EDGE_GRAB_PX outside the image and 2 px inside it."""
         w, h = self.canvas_size
-        tol = EDGE_GRAB_PX / max(self.zoom, 1e-6)
+        zoom = max(self.zoom, 1e-6)
+        out, inside = EDGE_GRAB_PX / zoom, 2.0 / zoom
         x, y = pos.x(), pos.y()
-        if not (-tol <= x <= w + tol and -tol <= y <= h + tol):
+        if not (-out <= x <= w + out and -out <= y <= h + out):
             return None
-        vertical = "t" if abs(y) <= tol else "b" if abs(y - h) <= tol else ""
-        horizontal = "l" if abs(x) <= tol else "r" if abs(x - w) <= tol else ""
+        vertical = "t" if -out <= y <= inside else "b" if h - inside <= y <= h + out else ""
+        horizontal = "l" if -out <= x <= inside else "r" if w - inside <= x <= w + out else ""
         return (vertical + horizontal) or None
 
     def _hover_cursor(self, pos: QPointF) -> None:
@@ -340,5 +358,3 @@ def _cosmetic(color: QColor, width: float, style=Qt.PenStyle.SolidLine) -> QPen:
     pen.setCosmetic(True)
     return pen
 
-
-RENDER_HINTS = QPainter.RenderHint.Antialiasing

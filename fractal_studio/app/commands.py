@@ -1,8 +1,8 @@
 """The editor session the widgets observe, and the undo commands that change its Document.
 
 Strokes and other mask edits store only the changed bounding box, bit-packed (1/8 of a bool array);
-canvas resizes and applied results store Document snapshots. `empty` marks canvas pixels that were
-never painted (new outpainting area): the canvas shows a checkerboard there.
+canvas extensions store the old mask and blank area (packed; undo crops the canvas back); applied
+results store only the changed box of the image. Uncrop (which rescales the image) keeps snapshots.
 """
 
 from __future__ import annotations
@@ -23,28 +23,33 @@ class Editor(QObject):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.doc = None
-        self.empty: np.ndarray | None = None
         self.undo = QUndoStack(self)
-        self.undo.indexChanged.connect(lambda _: self.modified.emit())
+        self.undo.indexChanged.connect(self._index_changed)
         self.revision = 0  # bumps on every change (autosave compares it)
-        self.modified.connect(self._bump)
 
-    def _bump(self) -> None:
+    def _index_changed(self, _index: int) -> None:
         self.revision += 1
-
-    def set_document(self, doc, empty: np.ndarray | None = None) -> None:
-        self.doc = doc
-        self.empty = empty if empty is not None and empty.any() else None
-        self.undo.clear()
-        self.changed.emit("all", None)
         self.modified.emit()
 
+    @property
+    def empty(self) -> np.ndarray | None:
+        """Canvas pixels with no content yet (shown as a checkerboard), or None."""
+        blank = getattr(self.doc, "blank", None)
+        return blank if blank is not None and blank.any() else None
+
+    def set_document(self, doc, blank: np.ndarray | None = None) -> None:
+        if blank is not None:
+            doc.blank = np.array(blank, bool)  # a new canvas or a restored session: nothing there yet
+        self.doc = doc
+        self.undo.clear()
+        self.changed.emit("all", None)
+        self._index_changed(0)
+
     # ------------------------------------------------------------------ intents
-    def stroke_done(self, layer_mask: np.ndarray, box: Box, text: str = "Brush stroke") -> None:
-        """The canvas painted `box` of its layer; record it against the Document's mask."""
+    def stroke_done(self, after: np.ndarray, box: Box, text: str = "Brush stroke") -> None:
+        """The canvas painted `box` of its layer (`after`: the new mask there); record it on the Document."""
         rows, cols = box.slices()
         before = self.doc.mask[rows, cols]
-        after = layer_mask[rows, cols]
         if np.array_equal(before, after):
             return
         self.undo.push(MaskCommand(self, box, pack(before), pack(after), text))
@@ -56,52 +61,53 @@ class Editor(QObject):
         rows, cols = box.slices()
         self.undo.push(MaskCommand(self, box, pack(self.doc.mask[rows, cols]), pack(mask[rows, cols]), text))
 
-    def perform(self, text: str, operation) -> None:
-        """Runs `operation(doc)` and records before/after snapshots (canvas resizes, applied results)."""
-        before = (self.doc.snapshot(), self.empty)
-        operation(self.doc)
-        self.undo.push(StateCommand(self, before, (self.doc.snapshot(), self.empty), text))
+    def extend(self, left: int, top: int, right: int, bottom: int) -> None:
+        """Grows the canvas; the new area is masked and blank (to be generated)."""
+        command = ExtendCommand(self, (int(left), int(top), int(right), int(bottom)))
+        command.redo_now()  # Document validation (UserError) happens before anything is recorded
+        self.undo.push(command)
 
-    def extend(self, left: int, top: int, right: int, bottom: int, uncrop: float | None = None) -> None:
-        old_w, old_h = self.doc.size
-        old_origin = tuple(self.doc.origin) if self.doc.origin is not None else (0, 0)
-        old_empty = self.empty
-
-        def operation(doc):
-            if uncrop is not None:
-                doc.uncrop(uncrop)
-            else:
-                doc.extend_canvas(left, top, right, bottom)
-            w, h = doc.size
-            dx, dy = _offset(old_origin, doc.origin, (left, top) if uncrop is None else None,
-                             (old_w, old_h), (w, h))
-            empty = np.ones((h, w), bool)
-            empty[dy:dy + old_h, dx:dx + old_w] = False if old_empty is None else old_empty
-            self.empty = empty
-
-        self.perform("Extend canvas" if uncrop is None else f"Uncrop ×{uncrop:g}", operation)
+    def uncrop(self, scale: float) -> None:
+        before = self.doc.snapshot()
+        self.doc.uncrop(scale)
+        self.undo.push(SnapshotCommand(self, before, self.doc.snapshot(), f"Uncrop ×{scale:g}"))
 
     def apply_candidate(self, result, index: int) -> None:
-        generated = self.doc.mask.copy()
-
-        def operation(doc):
-            doc.apply(result, index)
-            if self.empty is not None:
-                empty = self.empty & ~generated
-                self.empty = empty if empty.any() else None
-
-        self.perform("Apply result", operation)
+        command = ApplyCommand(self, result, index)
+        command.redo_now()  # Document.apply may refuse (UserError) before anything is recorded
+        self.undo.push(command)
 
 
-def _offset(old_origin, new_origin, requested, old_size, new_size) -> tuple[int, int]:
-    """Where the old canvas lies in the new one."""
-    if requested is not None:
-        return requested
-    if new_origin is not None:
-        dx, dy = int(new_origin[0]) - int(old_origin[0]), int(new_origin[1]) - int(old_origin[1])
-        if 0 <= dx <= new_size[0] - old_size[0] and 0 <= dy <= new_size[1] - old_size[1]:
-            return dx, dy
-    return (new_size[0] - old_size[0]) // 2, (new_size[1] - old_size[1]) // 2
+def _restore(doc, image: np.ndarray, mask: np.ndarray, origin, blank: np.ndarray) -> None:
+    """Puts the canvas back through the Document's own snapshot type (restore copies the arrays)."""
+    from fractal_studio.editing.document import DocumentState
+
+    doc.restore(DocumentState(image=image, mask=mask, origin=tuple(origin), blank=blank))
+
+
+class _Command(QUndoCommand):
+    """A command whose first redo() already ran (redo_now) before the push."""
+
+    def __init__(self, editor: Editor, text: str):
+        super().__init__(text)
+        self.editor = editor
+        self.done_once = False
+
+    def redo(self) -> None:
+        if self.done_once:
+            self.again()
+        self.done_once = True
+        self.editor.changed.emit("all", None)
+
+    def undo(self) -> None:
+        self.back()
+        self.editor.changed.emit("all", None)
+
+    def again(self) -> None:
+        raise NotImplementedError
+
+    def back(self) -> None:
+        raise NotImplementedError
 
 
 class MaskCommand(QUndoCommand):
@@ -123,26 +129,70 @@ class MaskCommand(QUndoCommand):
         self._set(self.before)
 
 
-class StateCommand(QUndoCommand):
-    """The operation already ran when pushed; the first redo() only announces it."""
+class ExtendCommand(_Command):
+    def __init__(self, editor: Editor, sides: tuple[int, int, int, int]):
+        super().__init__(editor, "Extend canvas")
+        self.sides = sides
+        self.before = None  # packed mask, packed blank, origin, (width, height)
 
+    def redo_now(self) -> None:
+        doc = self.editor.doc
+        before = (pack(doc.mask), pack(doc.blank), tuple(doc.origin), doc.size)
+        doc.extend_canvas(*self.sides)
+        self.before = before
+
+    def again(self) -> None:
+        self.editor.doc.extend_canvas(*self.sides)
+
+    def back(self) -> None:
+        doc = self.editor.doc
+        mask, blank, origin, (w, h) = self.before
+        left, top = self.sides[:2]
+        _restore(doc, doc.image[top:top + h, left:left + w], unpack(mask), origin, unpack(blank))
+
+
+class SnapshotCommand(_Command):
     def __init__(self, editor: Editor, before, after, text: str):
-        super().__init__(text)
-        self.editor, self.before, self.after = editor, before, after
-        self.first = True
+        super().__init__(editor, text)
+        self.before, self.after = before, after
+        self.done_once = True
 
-    def _set(self, state) -> None:
-        snapshot, empty = state
-        self.editor.doc.restore(snapshot)
-        self.editor.empty = empty
-        self.editor.changed.emit("all", None)
+    def again(self) -> None:
+        self.editor.doc.restore(self.after)
 
-    def redo(self) -> None:
-        if self.first:
-            self.first = False
-            self.editor.changed.emit("all", None)
-            return
-        self._set(self.after)
+    def back(self) -> None:
+        self.editor.doc.restore(self.before)
 
-    def undo(self) -> None:
-        self._set(self.before)
+
+class ApplyCommand(_Command):
+    """Applies a candidate through Document.apply; keeps only the changed box of the image for undo."""
+
+    def __init__(self, editor: Editor, result, index: int):
+        super().__init__(editor, f"Apply candidate #{index + 1}")
+        self.result, self.index = result, index
+        self.saved = None  # box, pixels before, pixels after, and packed masks and blanks before/after
+
+    def redo_now(self) -> None:
+        doc = self.editor.doc
+        before_image, before_mask, before_blank = doc.image, doc.mask, doc.blank
+        doc.apply(self.result, self.index)
+        box = changed_box(before_image, doc.image) or Box(0, 0, 0, 0)
+        rows, cols = box.slices()
+        self.saved = {"box": box, "origin": tuple(doc.origin),
+                      "before": (before_image[rows, cols].copy(), pack(before_mask), pack(before_blank)),
+                      "after": (doc.image[rows, cols].copy(), pack(doc.mask), pack(doc.blank))}
+        self.result = None  # the history does not keep every candidate alive
+
+    def _set(self, which: str) -> None:
+        doc = self.editor.doc
+        pixels, mask, blank = self.saved[which]
+        image = doc.image.copy()
+        rows, cols = self.saved["box"].slices()
+        image[rows, cols] = pixels
+        _restore(doc, image, unpack(mask), self.saved["origin"], unpack(blank))
+
+    def again(self) -> None:
+        self._set("after")
+
+    def back(self) -> None:
+        self._set("before")

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from fractal_studio.app.settings import Params
 from fractal_studio.app.worker import _EXECUTOR
+from fractal_studio import __version__
 from fractal_studio.errors import UserError
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif);;All files (*)"
@@ -48,7 +49,7 @@ class FilesMixin:
         except (OSError, ValueError) as error:
             self.show_error("Could not open the image", f"{path}: {error}")
             return False
-        self.set_document(doc, empty=doc.mask.copy() if doc.mask.any() else None)
+        self.set_document(doc)
         self.store.set("files/last_folder", str(Path(path).parent))
         self.store.push_recent("recent/files", str(Path(path).resolve()))
         self.refresh_recent()
@@ -56,9 +57,9 @@ class FilesMixin:
         self.status.showMessage(f"Opened {Path(path).name}" + (f" ({notes})" if notes else ""), 8000)
         return True
 
-    def set_document(self, doc, empty=None) -> None:
+    def set_document(self, doc, blank=None) -> None:
         self.discard_candidates()
-        self.editor.set_document(doc, empty)
+        self.editor.set_document(doc, blank)
         w, h = doc.size
         name = Path(doc.path).name if getattr(doc, "path", None) else "untitled"
         self.setWindowTitle(f"{name} ({w}×{h}) — Fractal Studio")
@@ -69,7 +70,7 @@ class FilesMixin:
 
         size = self.model.config.resolution if self.model is not None else 256
         doc = Document(np.zeros((size, size, 3), np.uint8), mask=np.ones((size, size), bool))
-        self.set_document(doc, empty=np.ones((size, size), bool))
+        self.set_document(doc, blank=np.ones((size, size), bool))
         self.status.showMessage(f"New {size}×{size} canvas: press Ctrl+Enter to generate", 6000)
 
     def paste(self) -> None:
@@ -127,14 +128,15 @@ class FilesMixin:
         if self.result is not None and self.preview_index >= 0:
             metadata = dict(self.result.metadata)
             metadata["candidate"] = str(self.preview_index)
-        metadata.setdefault("software", "Fractal Studio")
+        metadata.setdefault("software", f"fractal-studio {__version__}")
         return {str(k): str(v) for k, v in metadata.items()}
 
     def export_dialog(self) -> None:
         if self.editor.doc is None:
             return
         doc_path = getattr(self.editor.doc, "path", None)
-        suggestion = str(Path(doc_path).with_name(Path(doc_path).stem + "_edit.png")) if doc_path else "edit.png"
+        suggestion = (str(Path(doc_path).with_name(Path(doc_path).stem + "_edit.png")) if doc_path
+                      else "edit.png")
         path, _ = QFileDialog.getSaveFileName(self, "Export PNG", suggestion, "PNG images (*.png)")
         if path:
             self.export_png(path)
@@ -170,8 +172,10 @@ class FilesMixin:
         if doc is None or self.editor.revision == self.saved_revision or self.autosave is None:
             return
         revision = self.editor.revision
-        empty = None if self.editor.empty is None else self.editor.empty.copy()
-        args = (doc.image.copy(), doc.mask.copy(), empty, json.loads(json.dumps(self.session_info(), default=str)))
+        empty = self.editor.empty
+        empty = None if empty is None else empty.copy()
+        info = json.loads(json.dumps(self.session_info(), default=str))
+        args = (doc.image.copy(), doc.mask.copy(), empty, info)
         future = _EXECUTOR.submit(self.autosave.save, *args)
         self.saved_revision = revision
         if wait:
@@ -197,7 +201,9 @@ class FilesMixin:
             self.show_error("Could not restore", f"The autosaved session is unreadable: {error}")
             return False
         doc = Document(arrays["image"], mask=arrays["mask"], path=info.get("path"))
-        self.set_document(doc, empty=arrays.get("empty"))
+        if info.get("origin"):
+            doc.origin = tuple(int(v) for v in info["origin"])
+        self.set_document(doc, blank=arrays.get("empty", np.zeros(arrays["mask"].shape, bool)))
         params = info.get("params") or {}
         known = {k: v for k, v in params.items() if k in Params.__dataclass_fields__}
         self.params_panel.set_params(Params(**known))

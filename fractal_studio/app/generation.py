@@ -52,6 +52,7 @@ class GenerationMixin:
             return None
         self.discard_candidates()
         image, mask, model, model_hash = doc.image.copy(), doc.mask.copy(), self.model, self.model_hash
+        blank = doc.blank.copy() if getattr(doc, "blank", None) is not None else None
         if self.class_picker.current() is not None:
             key = f"recent/classes/{model.config.name}"
             self.store.push_recent(key, str(self.class_picker.current()))
@@ -61,7 +62,7 @@ class GenerationMixin:
 
             if next(model.parameters()).device != device:
                 model.to(device)
-            return run_edit(model, image, mask, options, cancel=cancel, model_hash=model_hash)
+            return run_edit(model, image, mask, options, cancel=cancel, model_hash=model_hash, blank=blank)
 
         self.device_label.setText(f"Device: {device}")
         self.job = Job(work, self)
@@ -92,7 +93,7 @@ class GenerationMixin:
         rect = event.rect
         self.canvas.draw_patch(rect.left, rect.top, event.preview)
         self.progress.setValue(int(event.fraction * 1000))
-        window = f"window {event.window + 1}/{event.windows} · " if event.windows > 1 else ""
+        window = f"window {event.window}/{event.windows} · " if event.windows > 1 else ""
         self.progress_label.setText(f"{window}level {event.level + 1} · step {event.step}/{event.steps} "
                                     f"· {int(event.fraction * 100)}% {_eta(event.eta)}")
 
@@ -113,6 +114,7 @@ class GenerationMixin:
         self.show_error("Generation failed", message)
 
     def _on_stopped(self) -> None:
+        self.runs_finished += 1
         self.progress.setVisible(False)
         self.progress_label.setText("")
         self.canvas.painting_enabled = True
@@ -169,7 +171,8 @@ class GenerationMixin:
         changed = (self.result.candidates[self.preview_index] != doc.image).any(axis=2)
         outside = int((changed & ~doc.mask).sum())
         self.canvas.show_changed(changed)
-        self.status.showMessage(f"{int(changed.sum()):,} pixels changed, {outside:,} of them outside the mask",
+        self.status.showMessage(f"{int(changed.sum()):,} pixels changed, "
+                                f"{outside:,} of them outside the mask",
                                 10000)
 
     def close_running_job(self, timeout: float = 30.0) -> bool:

@@ -6,8 +6,19 @@ from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QScrollArea, QSlider, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from fractal_studio.app import mask_tools
 from fractal_studio.app.autosave import Autosave
@@ -19,9 +30,10 @@ from fractal_studio.app.generation import GenerationMixin
 from fractal_studio.app.models import MODELS_DIR, ModelMixin, ModelPanel, bundled_models
 from fractal_studio.app.panels import ClassPicker, ParamsPanel, TaskPanel
 from fractal_studio.app.settings import Store, open_settings
+from fractal_studio.errors import UserError
 
 AUTOSAVE_MS = 30_000
-COMPARE_KEYS = (Qt.Key.Key_Backslash,)
+COMPARE_KEYS = (Qt.Key.Key_Backslash, Qt.Key.Key_C)
 
 
 class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
@@ -30,12 +42,14 @@ class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
         super().__init__()
         self.store = Store(settings if settings is not None else open_settings())
         self.models_dir = Path(models_dir) if models_dir else MODELS_DIR
-        data_dir = data_dir or QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+        location = QStandardPaths.StandardLocation.AppDataLocation
+        data_dir = data_dir or QStandardPaths.writableLocation(location)
         self.autosave = Autosave(data_dir) if autosave else None
         self.model = self.model_path = self.model_hash = self.device = None
         self.job = self.model_job = self.convert_job = self.result = None
         self.preview_index = -1
         self.stream_events = 0
+        self.runs_finished = 0  # generations whose worker has stopped (tests wait on it)
         self.saved_revision = 0
         self.last_cancel_wait = 0.0
         self.editor = Editor(self)
@@ -62,7 +76,6 @@ class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
         self.canvas.extendRequested.connect(self.extend_canvas)
         self.canvas.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
         self.canvas.brushChanged.connect(self._brush_changed)
-        self.canvas.installEventFilter(self)
         self.setCentralWidget(self.canvas)
         self.model_panel = ModelPanel()
         self.model_panel.modelRequested.connect(self.load_model_path)
@@ -82,19 +95,27 @@ class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
         self.candidate_strip.discard.clicked.connect(self.discard_candidates)
         side = QWidget()
         column = QVBoxLayout(side)
-        for panel in (self.model_panel, self.class_picker, self.task_panel, self.params_panel,
-                      self.candidate_strip):
+        for panel in (self.model_panel, self.class_picker, self.task_panel, self.params_panel):
             column.addWidget(panel)
         column.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(360)
+        scroll.setMinimumWidth(380)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         dock = QDockWidget("Panel", self)
         dock.setObjectName("side-panel")
         dock.setWidget(scroll)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        dock.setTitleBarWidget(QWidget())
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        strip = QDockWidget("Candidates", self)
+        strip.setObjectName("candidates")
+        strip.setWidget(self.candidate_strip)
+        strip.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        strip.setTitleBarWidget(QWidget())
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, strip)
         self.status = self.statusBar()
         self.device_label = QLabel("Device: –")
         self.model_label = QLabel("Model: none")
@@ -124,7 +145,7 @@ class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
     def _build_actions(self) -> None:
         bar = self.menuBar()
         file = bar.addMenu("&File")
-        self._action(file, "&Open image…", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.open_action = self._action(file, "&Open image…", self.open_dialog, QKeySequence.StandardKey.Open)
         self.recent_menu = file.addMenu("Open &recent")
         self._action(file, "&New canvas (model resolution)", self.new_canvas, "Ctrl+N")
         self._action(file, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
@@ -143,7 +164,8 @@ class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
         mask = bar.addMenu("&Mask")
         tools = QActionGroup(self)
         self.tool_actions = {}
-        for tool, key, tip in (("brush", "B", "Paint the area to generate"), ("eraser", "E", "Erase the mask"),
+        for tool, key, tip in (("brush", "B", "Paint the area to generate"),
+                               ("eraser", "E", "Erase the mask"),
                                ("rect", "R", "Drag a rectangle to mask (Alt erases)"),
                                ("pan", "H", "Pan the view (or hold Space, or the middle button)")):
             action = self._action(mask, tool.capitalize(), lambda t=tool: self.set_tool(t), key, tip)
@@ -176,6 +198,8 @@ class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
         self.cancel_action = self._action(run, "&Cancel", self.cancel_generation, "Esc", "Stop the run")
         toolbar = self.addToolBar("Tools")
         toolbar.setObjectName("tools")
+        toolbar.addActions([self.open_action, self.export_action])
+        toolbar.addSeparator()
         toolbar.addActions([self.tool_actions[t] for t in ("brush", "eraser", "rect", "pan")])
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Size "))
@@ -245,7 +269,8 @@ class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
 
     def _stroked(self, box) -> None:
         if self.editor.doc is not None:
-            self.editor.stroke_done(self.canvas.layer.coverage >= 128, box)
+            rows, cols = box.slices()
+            self.editor.stroke_done(self.canvas.layer.coverage[rows, cols] >= 128, box)
 
     def _mask_op(self, text: str, make) -> None:
         if self.editor.doc is not None and self._idle():
@@ -259,8 +284,8 @@ class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
 
     def grow_mask(self, pixels: int | None, sign: int = 1) -> None:
         if pixels is None:
-            pixels, ok = QInputDialog.getInt(self, "Grow mask" if sign > 0 else "Shrink mask", "Pixels:", 8, 1,
-                                             500)
+            title = "Grow mask" if sign > 0 else "Shrink mask"
+            pixels, ok = QInputDialog.getInt(self, title, "Pixels:", 8, 1, 500)
             if not ok:
                 return
             pixels *= sign
@@ -275,15 +300,23 @@ class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
     def extend_canvas(self, left: int, top: int, right: int, bottom: int) -> None:
         if self.editor.doc is None or not (left or top or right or bottom) or not self._idle():
             return
-        self.editor.extend(left, top, right, bottom)
+        try:
+            self.editor.extend(left, top, right, bottom)
+        except UserError as error:
+            self.show_error("Cannot extend the canvas", str(error))
+            return
         w, h = self.editor.doc.size
         self.status.showMessage(f"Canvas is now {w}×{h}; the new area (checkerboard) will be generated", 6000)
 
     def uncrop(self, scale: float) -> None:
-        """One click: grow the canvas around the image and generate the new border."""
+        """One click: shrink the image into the middle of the canvas and generate the new border."""
         if self.editor.doc is None or not self._idle():
             return
-        self.editor.extend(0, 0, 0, 0, uncrop=scale)
+        try:
+            self.editor.uncrop(scale)
+        except UserError as error:
+            self.show_error("Cannot uncrop", str(error))
+            return
         if self.model is not None:
             self.generate()
 
@@ -297,12 +330,18 @@ class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
         QMessageBox.warning(self, title, message)
 
     # ------------------------------------------------------------------ events
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802
-        if watched is self.canvas and event.type() in (event.Type.KeyPress, event.Type.KeyRelease):
-            if event.key() in COMPARE_KEYS and not event.isAutoRepeat():
-                self.compare(event.type() == event.Type.KeyPress)
-                return True
-        return super().eventFilter(watched, event)
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        """Hold backslash to compare with the original (keys the canvas does not use arrive here)."""
+        if event.key() in COMPARE_KEYS and not event.isAutoRepeat():
+            self.compare(True)
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event) -> None:  # noqa: N802
+        if event.key() in COMPARE_KEYS and not event.isAutoRepeat():
+            self.compare(False)
+            return
+        super().keyReleaseEvent(event)
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.close_running_job()
@@ -331,3 +370,4 @@ class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
             self.load_model_path(path)
         if image:
             self.open_image(image)
+        self.canvas.setFocus()

@@ -99,7 +99,8 @@ class MaskLayer:
         h, w = self.coverage.shape
         r = max(size / 2.0, 0.5)
         box = Box(max(int(np.floor(min(p0[0], p1[0]) - r)), 0), max(int(np.floor(min(p0[1], p1[1]) - r)), 0),
-                  min(int(np.ceil(max(p0[0], p1[0]) + r)) + 1, w), min(int(np.ceil(max(p0[1], p1[1]) + r)) + 1, h))
+                  min(int(np.ceil(max(p0[0], p1[0]) + r)) + 1, w),
+                  min(int(np.ceil(max(p0[1], p1[1]) + r)) + 1, h))
         if box.empty:
             return None
         ys, xs = np.mgrid[box.top:box.bottom, box.left:box.right].astype(np.float32)

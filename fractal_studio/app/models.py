@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QGroupBox, QInputDialog, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QInputDialog,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+)
 
 from fractal_studio.app.worker import Job
 from fractal_studio.devices import pick_device
@@ -121,7 +129,8 @@ class ModelMixin:
         self.refresh_models()
 
     def convert_dialog(self) -> None:
-        src, _ = QFileDialog.getOpenFileName(self, "Published checkpoint", "", "PyTorch checkpoints (*.pth *.pt)")
+        src, _ = QFileDialog.getOpenFileName(self, "Published checkpoint", "",
+                                             "PyTorch checkpoints (*.pth *.pt)")
         if not src:
             return
         option, ok = QInputDialog.getText(

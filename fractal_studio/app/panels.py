@@ -1,4 +1,4 @@
-"""Side-panel widgets: parameters, class picker, outpainting/uncrop task. They show values and emit intents."""
+"""Side-panel widgets: parameters, class picker, outpainting/uncrop. They show values and emit intents."""
 
 from __future__ import annotations
 
@@ -6,9 +6,24 @@ import random
 from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
-                               QSpinBox, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from fractal_studio.app.settings import Params
 from fractal_studio.devices import DEVICE_CHOICES
@@ -24,7 +39,8 @@ class ParamsPanel(QGroupBox):
         super().__init__("Parameters", parent)
         self.defaults = None  # the model's SamplingDefaults
         form = QFormLayout(self)
-        self.cfg = _double(0.0, 50.0, 0.1, "Guidance scale (classifier-free guidance): higher follows the class more")
+        self.cfg = _double(0.0, 50.0, 0.1, "Guidance scale (classifier-free guidance): "
+                                            "higher follows the class more")
         self.schedule = QComboBox()
         self.schedule.addItems(SCHEDULES)
         self.schedule.setToolTip("How guidance changes over the steps: constant, or rising linearly")
@@ -37,7 +53,7 @@ class ParamsPanel(QGroupBox):
         self.random_seed = QCheckBox("random")
         self.random_seed.setToolTip("Draw a new seed for every run")
         dice = QToolButton()
-        dice.setText("🎲")
+        dice.setText("New")
         dice.setToolTip("Draw a random seed now")
         dice.clicked.connect(self.roll)
         seed_row = QHBoxLayout()
@@ -46,9 +62,10 @@ class ParamsPanel(QGroupBox):
         self.last_seed = QLabel("last seed: –")
         self.last_seed.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.candidates = _int(1, 16, "Number of candidates generated per run")
-        self.margin = _int(0, 4096, "Context margin around the mask in pixels (0 = automatic)")
+        self.margin = _int(0, 4096, "Context margin around the mask, in model pixels (0 = automatic: a quarter of the resolution)")
         self.margin.setSpecialValueText("auto")
-        self.feather = _int(0, 256, "Blend width in pixels at the mask border (0 = hard edge, bit-exact outside)")
+        self.feather = _int(0, 256, "Blend width in pixels at the mask border "
+                                    "(0 = hard edge, bit-exact outside)")
         self.device = QComboBox()
         self.device.addItems(DEVICE_CHOICES)
         self.device.setToolTip("Compute device (auto picks CUDA, then Apple MPS, then CPU)")
@@ -96,12 +113,14 @@ class ParamsPanel(QGroupBox):
     def params(self) -> Params:
         d = self.defaults
 
+        schedule = self.schedule.currentText()
+
         def unless_default(value, default):
             return None if d is not None and abs(value - default) < 1e-9 else value
 
         return Params(
             cfg=unless_default(self.cfg.value(), d.cfg if d else -1),
-            cfg_schedule=None if d and self.schedule.currentText() == d.cfg_schedule else self.schedule.currentText(),
+            cfg_schedule=None if d and schedule == d.cfg_schedule else schedule,
             temperature=unless_default(self.temperature.value(), d.temperature if d else -1),
             iterations=self.iterations.text().strip(), seed=self.seed.value(),
             random_seed=self.random_seed.isChecked(), candidates=self.candidates.value(),
@@ -161,9 +180,11 @@ class ClassPicker(QGroupBox):
         enabled = conditional and bool(names)
         self.search.setEnabled(enabled)
         self.list.setEnabled(enabled)
+        self.search.setVisible(enabled)
+        self.list.setVisible(enabled)
         self.note.setVisible(not enabled)
-        self.note.setText("This model is unconditional (trained without classes): it generates without a class."
-                          if names or not enabled else "")
+        self.note.setText("This model is unconditional (trained without classes): "
+                          "it generates without a class.")
         self.setToolTip("" if enabled else self.note.text())
 
     def _fill(self) -> None:

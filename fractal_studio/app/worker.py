@@ -76,7 +76,8 @@ class Job(QObject):
         except UserError as error:
             self.failed.emit(str(error))
         except MemoryError:
-            self.failed.emit("Not enough memory for this run. Try a smaller mask, fewer candidates or the CPU.")
+            self.failed.emit("Not enough memory for this run. "
+                             "Try a smaller mask, fewer candidates or the CPU.")
         except Exception as error:  # shown to the user; the app keeps running
             detail = traceback.format_exception_only(type(error), error)[-1].strip()
             if "out of memory" in detail.lower():

@@ -19,6 +19,11 @@ COMMANDS = {
     "convert": "convert",
     "info": "info",
     "train": "train",
+    "inpaint": "edit_commands",
+    "outpaint": "edit_commands",
+    "uncrop": "edit_commands",
+    "edit": "edit_commands",
+    "generate": "edit_commands",
 }
 
 

@@ -1,0 +1,146 @@
+"""Event-loop responsiveness of the app during a generation (the UI must never block for > 50 ms).
+
+Runs the real MainWindow on the app's qasync loop, opens a synthetic photo, masks a region, starts a
+generation and probes the loop with a 5 ms QTimer: the largest delay between ticks (beyond the
+interval) is how long the loop was blocked. Also times brush segments and repaints on a 4000×3000 canvas.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/app_responsiveness.py \
+        [--model PATH] [--size 1600x1200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_model() -> str:
+    bundled = ROOT / "models" / "photo_64.safetensors"
+    if bundled.is_file():
+        return str(bundled)
+    toy = Path(tempfile.gettempdir()) / "toy.safetensors"
+    if not toy.is_file():
+        from fractal_studio.model.convert import convert_checkpoint
+
+        ref = ROOT / "tests" / "fixtures" / "reference" / "toy_cols"
+        convert_checkpoint(ref / "checkpoint-last.pth", toy, str(ref / "config.json"))
+    return str(toy)
+
+
+async def measure(window, args) -> dict:
+    from fractal_studio.editing.document import Document
+
+    loop = asyncio.get_running_loop()
+    window.load_model_path(args.model)
+    while window.model is None:
+        await asyncio.sleep(0.05)
+        if window.model_job is not None and not window.model_job.running and window.model is None:
+            raise SystemExit("model did not load")
+    w, h = (int(v) for v in args.size.split("x"))
+    y, x = np.mgrid[0:h, 0:w]
+    image = np.stack([(x * 255 // w), (y * 255 // h), ((x + y) * 127 // (w + h))], -1).astype(np.uint8)
+    window.set_document(Document(image))
+    mask = np.zeros((h, w), bool)
+    mask[h // 3: h // 3 + args.mask, w // 3: w // 3 + args.mask] = True
+    window.editor.set_mask(mask, "benchmark mask")
+    if args.iterations:
+        window.params_panel.iterations.setText(args.iterations)
+    window.params_panel.candidates.setValue(args.candidates)
+
+    ticks = []
+    from PySide6.QtCore import QTimer
+
+    probe = QTimer()
+    probe.setInterval(5)
+    probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    probe.start()
+    await asyncio.sleep(0.2)
+    start = time.perf_counter()
+    job = window.generate()
+    assert job is not None, "generation did not start"
+    while job.running:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    elapsed = time.perf_counter() - start
+    probe.stop()
+    gaps = np.diff([t for t in ticks if t >= start - 0.01]) * 1000.0 - 5.0
+    del loop
+    return {"run_s": elapsed, "events": window.stream_events, "ticks": len(gaps),
+            "max_block_ms": float(gaps.max()), "p99_block_ms": float(np.percentile(gaps, 99)),
+            "result": window.result is not None}
+
+
+def brush_timings() -> dict:
+    from fractal_studio.app.mask_tools import MaskLayer
+
+    layer = MaskLayer()
+    layer.load(np.zeros((3000, 4000), bool))
+    times = []
+    for i in range(200):
+        t = time.perf_counter()
+        layer.paint_segment((1000 + i * 5, 1500), (1005 + i * 5, 1502), 60, 0.7, erase=False)
+        times.append(time.perf_counter() - t)
+    return {"brush_segment_ms_mean": 1000 * float(np.mean(times)),
+            "brush_segment_ms_max": 1000 * float(np.max(times))}
+
+
+def repaint_timing(window) -> dict:
+    from fractal_studio.editing.document import Document
+
+    image = (np.random.default_rng(0).random((3000, 4000, 3)) * 255).astype(np.uint8)
+    window.set_document(Document(image))
+    window.canvas.fit()
+    viewport = window.canvas.viewport()
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        viewport.repaint()
+        times.append(time.perf_counter() - t)
+    return {"full_repaint_4000x3000_fit_ms": 1000 * float(np.median(times))}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--size", default="1600x1200")
+    parser.add_argument("--mask", type=int, default=200, help="side of the masked square")
+    parser.add_argument("--iterations", default="", help="e.g. 16,4 (default: the model's)")
+    parser.add_argument("--candidates", type=int, default=1)
+    args = parser.parse_args()
+    args.model = args.model or default_model()
+    import qasync
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from fractal_studio.app.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    tmp = tempfile.mkdtemp()
+    window = MainWindow(QSettings(f"{tmp}/settings.ini", QSettings.Format.IniFormat), data_dir=tmp)
+    window.resize(1400, 900)
+    window.show()
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        results = loop.run_until_complete(measure(window, args))
+    results.update(brush_timings())
+    results.update(repaint_timing(window))
+    print(f"model {Path(args.model).name}, image {args.size}, mask {args.mask}px")
+    for key, value in results.items():
+        print(f"  {key:32s} {value:.2f}" if isinstance(value, float) else f"  {key:32s} {value}")
+    window.close()
+    return 0 if results["max_block_ms"] < 50 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

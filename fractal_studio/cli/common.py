@@ -1,0 +1,253 @@
+"""Options and helpers shared by the editing commands (and reusable by the app).
+
+- resolve_model_path(name_or_path): a .safetensors path, or the name of a bundled model in models/.
+- match_class(config, text): a class id from "3", "tabby" or a unique prefix such as "tab".
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import sys
+import time
+from pathlib import Path
+
+from fractal_studio.errors import UserError
+
+DEFAULT_MODEL = "photo_64"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+# -------------------------------------------------------------------------------------- models
+def bundled_models() -> list[str]:
+    if not MODELS_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in MODELS_DIR.glob("*.safetensors"))
+
+
+def resolve_model_path(name_or_path: str | None = None) -> Path:
+    """The model file for --model: an existing path, or models/<name>.safetensors (default photo_64)."""
+    text = (name_or_path or DEFAULT_MODEL).strip()
+    if not text:
+        text = DEFAULT_MODEL
+    path = Path(text).expanduser()
+    looks_like_path = path.suffix.lower() == ".safetensors" or "/" in text or "\\" in text
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise UserError(f"--model {text} is a folder; pass a .safetensors file or a bundled model name")
+    if looks_like_path:
+        raise UserError(f"model file not found: {text}")
+    bundled = MODELS_DIR / f"{text}.safetensors"
+    if bundled.is_file():
+        return bundled
+    available = bundled_models()
+    hint = f" (bundled models: {', '.join(available)})" if available else ""
+    raise UserError(f"bundled model {text!r} not found ({bundled}){hint}; train it with "
+                    f"`fractal-studio train --out {bundled}` or pass --model PATH.safetensors")
+
+
+def load_model_file(path: Path, device_choice: str = "auto"):
+    """(model, sha256 of the file) on the chosen device; every problem is a UserError."""
+    from fractal_studio.devices import pick_device
+    from fractal_studio.editing.imageio import file_sha256
+    from fractal_studio.model.weights import load_model
+
+    device = pick_device(device_choice)
+    try:
+        model = load_model(path, device)
+    except UserError:
+        raise
+    except (ValueError, KeyError, OSError, RuntimeError) as error:
+        raise UserError(f"{path} is not a valid fractal-studio model: {_first_line(error)}") from None
+    return model, file_sha256(path)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+# ------------------------------------------------------------------------------------- classes
+def class_names(config) -> list[str]:
+    return [config.class_name(i) for i in range(config.class_num)]
+
+
+def match_class(config, text: str | int | None) -> int | None:
+    """A class id from an id or a name (case-insensitive; a unique prefix is enough); None for None."""
+    if text is None:
+        return None
+    if isinstance(text, int):
+        text = str(text)
+    query = text.strip()
+    if not config.conditional:
+        raise UserError(f"this model ({config.name}) is unconditional: it has no classes, "
+                        f"so leave out --class")
+    if query.lstrip("-").isdigit():
+        class_id = int(query)
+        if not 0 <= class_id < config.class_num:
+            raise UserError(f"class {class_id} is out of range: this model has classes "
+                            f"0..{config.class_num - 1}")
+        return class_id
+    names = class_names(config)
+    lowered = [n.lower() for n in names]
+    q = query.lower()
+    if not q:
+        raise UserError("--class is empty; give a class id or name")
+    exact = [i for i, n in enumerate(lowered) if n == q]
+    if len(exact) == 1:
+        return exact[0]
+    prefixed = [i for i, n in enumerate(lowered) if n.startswith(q)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    if len(prefixed) > 1:
+        shown = ", ".join(repr(names[i]) for i in prefixed[:8]) + (" …" if len(prefixed) > 8 else "")
+        raise UserError(f"class {query!r} is ambiguous: it could be {shown}; type more of the name")
+    close = difflib.get_close_matches(q, lowered, n=5, cutoff=0.5)
+    if close:
+        suggestions = ", ".join(repr(names[lowered.index(c)]) for c in close)
+        raise UserError(f"unknown class {query!r}; did you mean {suggestions}?")
+    raise UserError(f"unknown class {query!r}; this model's classes are 0..{config.class_num - 1} "
+                    f"(see `fractal-studio info MODEL`)")
+
+
+# ------------------------------------------------------------------------------------- options
+def add_model_options(parser) -> None:
+    parser.add_argument("--model", help=f"a .safetensors model file or the name of a bundled model in "
+                                        f"models/ (default {DEFAULT_MODEL})")
+    parser.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_sampling_options(parser, candidates: bool = True, class_required: bool = False) -> None:
+    parser.add_argument("--class", dest="class_", required=class_required, metavar="ID_OR_NAME",
+                        help="class id or name (case-insensitive; a unique prefix is enough)")
+    parser.add_argument("--cfg", type=float, help="guidance scale (>= 1; default: the model's)")
+    parser.add_argument("--temperature", type=float, help="sampling temperature (default: the model's)")
+    parser.add_argument("--iterations", help="steps per level, e.g. 64,16 (default: the model's)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    if candidates:
+        parser.add_argument("--candidates", type=int, default=1,
+                            help="results to make; N > 1 writes OUT-1.png … OUT-N.png (default 1)")
+
+
+def add_edit_options(parser) -> None:
+    parser.add_argument("--margin", type=int, help="known context per window in model pixels "
+                                                   "(default: half a window)")
+    parser.add_argument("--work-scale", default="auto",
+                        help="auto (default), native (1:1 pixels) or a downscale factor such as 2")
+    parser.add_argument("--feather", type=int, default=0,
+                        help="blend band in pixels inside the mask edge (default 0)")
+    parser.add_argument("--overwrite", action="store_true", help="allow writing over the input image")
+
+
+def parse_iterations(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise UserError(f"--iterations expects whole numbers separated by commas, e.g. 64,16; "
+                        f"got {text!r}") from None
+    if not values:
+        raise UserError("--iterations is empty; give e.g. 64,16")
+    return values
+
+
+def parse_ints(text: str, count: int, option: str, example: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.replace(" ", "").split(","))
+    except ValueError:
+        raise UserError(f"{option} expects {count} whole numbers separated by commas, e.g. {example}; "
+                        f"got {text!r}") from None
+    if len(values) != count:
+        raise UserError(f"{option} expects {count} numbers (e.g. {example}), got {len(values)}")
+    return values
+
+
+def output_paths(out: str, count: int) -> list[Path]:
+    """OUT.png for one result, OUT-1.png … OUT-N.png for several; the folder must exist."""
+    path = Path(out).expanduser()
+    if path.suffix.lower() != ".png":
+        raise UserError(f"the output must be a .png file, got {out!r}")
+    if path.is_dir():
+        raise UserError(f"{out} is a folder; give a file name such as {Path(out) / 'result.png'}")
+    if not path.parent.is_dir():
+        raise UserError(f"the output folder {path.parent} does not exist; create it first")
+    if count == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{k}{path.suffix}") for k in range(1, count + 1)]
+
+
+def check_not_source(paths: list[Path], source: str | Path | None, overwrite: bool) -> None:
+    """Fail before any work if an output would replace the input (unless --overwrite)."""
+    if source is None or overwrite:
+        return
+    src = Path(source)
+    for path in paths:
+        try:
+            same = path.exists() and src.exists() and path.samefile(src)
+        except OSError:
+            same = False
+        if same or path.resolve() == src.resolve():
+            raise UserError(f"refusing to overwrite the source image {source}; pass --overwrite or "
+                            f"choose another --out")
+
+
+# ------------------------------------------------------------------------------------ progress
+class ProgressBar:
+    """One self-updating line on stderr (or occasional lines when stderr is not a terminal)."""
+
+    def __init__(self, quiet: bool = False, stream=None, width: int = 28):
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.last = 0.0
+        self.last_tenth = -1
+        self.shown = False
+
+    def update(self, event) -> None:
+        if self.quiet:
+            return
+        now = time.perf_counter()
+        tenth = int(event.fraction * 10)
+        if self.tty:
+            if now - self.last < 0.1:
+                return
+        elif tenth == self.last_tenth:
+            return
+        self.last, self.last_tenth = now, tenth
+        filled = int(round(event.fraction * self.width))
+        bar = "#" * filled + "-" * (self.width - filled)
+        eta = "" if event.eta is None else f" ETA {_duration(event.eta)}"
+        line = (f"[{bar}] {event.fraction * 100:5.1f}% window {event.window}/{event.windows} "
+                f"level {event.level} step {event.step}/{event.steps}{eta}")
+        if self.tty:
+            self.stream.write("\r" + line + "\033[K")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+        self.shown = True
+
+    def done(self, message: str | None = None) -> None:
+        if self.quiet:
+            return
+        if self.shown and self.tty:
+            self.stream.write("\r\033[K")
+        if message:
+            self.stream.write(message + "\n")
+        self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

@@ -1,0 +1,180 @@
+"""The editing commands: inpaint, outpaint, uncrop, edit (class edit) and generate.
+
+    fractal-studio inpaint photo.jpg --mask hole.png --out fixed.png
+    fractal-studio outpaint photo.jpg --extend 0,0,256,0 --out wider.png
+    fractal-studio uncrop photo.jpg --scale 1.5 --out wider.png
+    fractal-studio edit photo.jpg --mask dog.png --class tabby --out cat.png
+    fractal-studio generate --class 3 --count 8 --out sample.png [--grid]
+
+Everything is checked (files, mask size, class, options, model) before the model runs; nothing is
+written unless the whole run succeeds. The generation parameters go into the PNG's text chunks
+(`fractal-studio info OUT.png` shows them).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from fractal_studio.cli import common
+
+DESCRIPTIONS = {
+    "inpaint": "fill the white area of a mask image with generated pixels",
+    "outpaint": "extend the canvas on any side and generate the new area",
+    "uncrop": "shrink the image into the middle of the canvas and generate a border around it",
+    "edit": "regenerate the masked area as a chosen class",
+    "generate": "generate new images of a class",
+}
+
+
+def add_parser(subparsers, name: str) -> None:
+    parser = subparsers.add_parser(name, help=DESCRIPTIONS[name], description=DESCRIPTIONS[name] + ".")
+    if name != "generate":
+        parser.add_argument("image", help="the image to edit")
+    if name in ("inpaint", "edit"):
+        parser.add_argument("--mask", required=True,
+                            help="mask image of the same size: white = generate, black = keep")
+    if name == "outpaint":
+        parser.add_argument("--extend", required=True, metavar="L,T,R,B",
+                            help="pixels to add on the left, top, right and bottom, e.g. 0,0,256,0")
+    if name == "uncrop":
+        parser.add_argument("--scale", required=True, type=float,
+                            help="how much smaller the image becomes in the same canvas (> 1), e.g. 1.5")
+    parser.add_argument("--out", required=True, help="the PNG to write (OUT-1.png … for several results)")
+    common.add_model_options(parser)
+    if name == "generate":
+        common.add_sampling_options(parser, candidates=False)
+        parser.add_argument("--count", type=int, default=1, help="images to generate (default 1)")
+        parser.add_argument("--grid", action="store_true", help="write one grid image instead of N files")
+    else:
+        common.add_sampling_options(parser, class_required=(name == "edit"))
+        common.add_edit_options(parser)
+    parser.set_defaults(run=run, task=name)
+
+
+def run(args) -> int:
+    from fractal_studio.editing.document import Document
+    from fractal_studio.editing.engine import EditOptions, EditResult
+    from fractal_studio.editing.imageio import load_mask, save_png
+    from fractal_studio.errors import UserError
+
+    task = args.task
+    count = args.count if task == "generate" else args.candidates
+    if count < 1:
+        option = "--count" if task == "generate" else "--candidates"
+        raise UserError(f"{option} must be at least 1, got {count}")
+    grid = task == "generate" and args.grid
+    outputs = common.output_paths(args.out, 1 if grid else count)
+    iterations = common.parse_iterations(args.iterations)
+    source = None if task == "generate" else args.image
+    if source is not None:
+        common.check_not_source(outputs, source, getattr(args, "overwrite", False))
+
+    # Inputs, then the model: every check before any work.
+    extend = None
+    if task == "outpaint":
+        extend = common.parse_ints(args.extend, 4, "--extend", "0,0,256,0")
+        if any(v < 0 for v in extend):
+            raise UserError(f"--extend values must be >= 0, got {args.extend}")
+        if not any(extend):
+            raise UserError("--extend adds nothing; give the pixels to add, e.g. 0,0,256,0")
+    if task == "uncrop" and not (math.isfinite(args.scale) and args.scale > 1):
+        raise UserError(f"--scale must be greater than 1 (e.g. 1.5 or 2), got {args.scale:g}")
+    doc = None
+    mask_file = None
+    if source is not None:
+        if not Path(source).exists():
+            raise UserError(f"image not found: {source}")
+        doc = Document.open(source)
+    if task in ("inpaint", "edit"):
+        mask_file = load_mask(args.mask, size=doc.size)
+    model_path = common.resolve_model_path(args.model)
+    model, model_hash = common.load_model_file(model_path, args.device)
+    class_id = common.match_class(model.config, args.class_)
+    resolution = model.config.resolution
+
+    if task == "generate":
+        side = (resolution, resolution)
+        doc = Document(np.zeros((*side, 3), np.uint8), np.ones(side, bool))
+        doc.blank[:] = True
+        options = EditOptions(class_id=class_id, cfg=args.cfg, temperature=args.temperature,
+                              iterations=iterations, seed=args.seed, candidates=count, work_scale="native")
+    else:
+        if task in ("inpaint", "edit"):
+            doc.set_mask(doc.mask | mask_file)  # transparent pixels of the image are generated too
+            if not doc.mask.any():
+                raise UserError(f"the mask {args.mask} is all black: nothing to generate (white = generate)")
+        elif task == "outpaint":
+            doc.extend_canvas(*extend)
+        elif task == "uncrop":
+            doc.uncrop(args.scale)
+        options = EditOptions(class_id=class_id, cfg=args.cfg, temperature=args.temperature,
+                              iterations=iterations, seed=args.seed, candidates=count, margin=args.margin,
+                              work_scale=args.work_scale, feather=args.feather)
+    for note in doc.notes:
+        if not args.quiet:
+            print(f"note: {note}", file=sys.stderr)
+
+    events = doc.edit(model, options, model_hash=model_hash)  # validates before any work
+    bar = common.ProgressBar(args.quiet)
+    result = None
+    for event in events:
+        if isinstance(event, EditResult):
+            result = event
+        else:
+            bar.update(event)
+    bar.done()
+    if result is None or result.cancelled:
+        raise UserError("the run was cancelled; nothing was written")
+
+    metadata = dict(result.metadata)
+    metadata["task"] = task
+    metadata["model_file"] = model_path.name
+    if source is not None:
+        metadata["source"] = Path(source).name
+    if task == "outpaint":
+        metadata["extend"] = ",".join(map(str, extend))
+    if task == "uncrop":
+        metadata["uncrop_scale"] = f"{args.scale:g}"
+    if grid:
+        pictures = [(outputs[0], make_grid(result.candidates), metadata)]
+    else:
+        pictures = []
+        for k, (path, pixels) in enumerate(zip(outputs, result.candidates, strict=True)):
+            meta = dict(metadata)
+            meta["candidate"] = f"{k + 1}/{count}"
+            pictures.append((path, pixels, meta))
+    written: list[Path] = []
+    try:
+        for path, pixels, meta in pictures:
+            save_png(path, pixels, meta, source=source, overwrite_source=getattr(args, "overwrite", False))
+            written.append(path)
+    except BaseException:
+        for path in written:  # all or nothing: a failed save removes the files already written
+            path.unlink(missing_ok=True)
+        raise
+    for path in written:
+        print(path)
+    if not args.quiet:
+        plan = result.plan
+        scale = "native" if plan is None or plan.native else f"1/{plan.scale:g}"
+        windows = 0 if plan is None else len(plan.windows)
+        print(f"{task}: {len(pictures)} file(s) in {result.elapsed:.1f}s "
+              f"({windows} window(s), scale {scale})", file=sys.stderr)
+    return 0
+
+
+def make_grid(images: list[np.ndarray], gap: int = 2) -> np.ndarray:
+    """Tiles equal-size images in a near-square grid with a `gap`-pixel black border between them."""
+    count = len(images)
+    cols = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / cols)
+    h, w = images[0].shape[:2]
+    grid = np.zeros((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, 3), np.uint8)
+    for index, image in enumerate(images):
+        r, c = divmod(index, cols)
+        grid[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = image
+    return grid

@@ -1,0 +1,423 @@
+"""Running one edit (inpaint, outpaint, uncrop, class edit) on an image of any size.
+
+    for event in run_edit(model, image, mask, EditOptions(class_id=2, candidates=4)):
+        if isinstance(event, EditProgress): show(event.rect, event.preview)
+        else: result = event   # EditResult, always the last event
+
+The model works on R×R canvases. `plan_edit` picks the working scale (native pixels, or a downscale
+so the region fits in a few windows) and the windows; `run_edit` samples the windows one after
+another, each conditioned on the image and on the earlier windows' results, and composites the
+generated pixels into the image ONLY inside the mask: every pixel outside it is bit-exact.
+
+Working scale: at a downscale, the image is area-filtered (cv2.INTER_AREA); a model pixel is known
+only if all its source pixels are known; generated pixels come back with a bicubic filter (clipped).
+At `native` there is no resampling at all.
+
+Candidates: window 1 samples N candidates in one batch; each later window continues every candidate's
+own canvas (candidates whose context is identical share one batched run).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fractal_studio.editing.windows import (
+    Rect,
+    bounding_rect,
+    downscale,
+    feather_alpha,
+    lower_bound_windows,
+    padded_shape,
+    place_windows,
+    to_image_rect,
+    union_rect,
+    upscale_region,
+    working_size,
+    working_unknown,
+)
+from fractal_studio.errors import UserError
+
+__all__ = ["Rect", "EditOptions", "EditPlan", "EditProgress", "EditResult", "plan_edit", "run_edit",
+           "MAX_AUTO_WINDOWS", "default_margin"]
+
+MAX_AUTO_WINDOWS = 6  # `auto` stays native while the region needs at most this many windows
+# Downscale factors `auto` tries, smallest first (after native); beyond the list, powers of 2.
+AUTO_FACTORS = (1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 14.0, 16.0,
+                20.0, 24.0, 28.0, 32.0, 40.0, 48.0, 56.0, 64.0)
+PREVIEW_CONTEXT = 3  # working pixels around a window used when upscaling its preview (cubic support)
+
+CancelCheck = Callable[[], bool] | threading.Event | None
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """How to run an edit; None takes the model's default."""
+
+    class_id: int | None = None
+    cfg: float | None = None
+    cfg_schedule: str | None = None
+    temperature: float | None = None
+    filter_threshold: float | None = None
+    iterations: tuple[int, ...] | None = None
+    seed: int = 0
+    candidates: int = 1
+    margin: int | None = None  # context margin in model pixels; None = resolution // 2
+    work_scale: str | float = "auto"  # "auto", "native" or a downscale factor >= 1
+    feather: int = 0  # blend band (image pixels) inside the mask edge; 0 = hard edge
+
+
+@dataclass(frozen=True)
+class EditPlan:
+    scale: float  # image pixels per model pixel (1.0 = native)
+    windows: list[Rect]  # working-scale coordinates, in the order they run
+    working_size: tuple[int, int]  # (w, h) of the image at the working scale
+
+    @property
+    def native(self) -> bool:
+        return self.scale == 1.0
+
+
+@dataclass(frozen=True)
+class EditProgress:
+    window: int  # 1-based
+    windows: int
+    level: int
+    step: int
+    steps: int
+    fraction: float  # overall, 0..1, monotone
+    rect: Rect  # image coordinates of the pixels `preview` shows
+    preview: np.ndarray  # uint8 [rect.height, rect.width, 3]: candidate 0, composited, image scale
+    elapsed: float
+    eta: float | None
+
+
+@dataclass(frozen=True)
+class EditResult:
+    candidates: list[np.ndarray]  # uint8 [H, W, 3] each: the whole canvas
+    cancelled: bool
+    elapsed: float
+    metadata: dict[str, str]
+    options: EditOptions
+    plan: EditPlan | None = field(default=None, compare=False)
+
+
+def default_margin(resolution: int) -> int:
+    """Half a window: each window continues from as much known context as it covers new pixels."""
+    return resolution // 2
+
+
+# ------------------------------------------------------------------------------------ planning
+def plan_edit(image_shape, mask: np.ndarray, resolution: int,
+              options: EditOptions = EditOptions()) -> EditPlan:
+    """The working scale and the windows for an edit of `mask` (True = generate) on an image."""
+    height, width = int(image_shape[0]), int(image_shape[1])
+    size = (width, height)
+    margin = _margin(options, resolution)
+    scale_option = parse_work_scale(options.work_scale)
+    if scale_option != "auto":
+        factor = 1.0 if scale_option == "native" else float(scale_option)
+        wsize = working_size(size, factor)
+        windows = place_windows(working_unknown(mask, wsize), resolution, margin)
+        return EditPlan(scale=factor, windows=windows, working_size=wsize)
+    for factor in _auto_factors(size, resolution):
+        wsize = working_size(size, factor)
+        unknown = working_unknown(mask, wsize)
+        if lower_bound_windows(unknown, resolution) > MAX_AUTO_WINDOWS:
+            continue
+        windows = place_windows(unknown, resolution, margin, limit=MAX_AUTO_WINDOWS)
+        if len(windows) <= MAX_AUTO_WINDOWS or max(wsize) <= resolution:
+            return EditPlan(scale=factor, windows=windows, working_size=wsize)
+    raise AssertionError("unreachable: the last factor fits the image in one window")
+
+
+def _auto_factors(size: tuple[int, int], resolution: int) -> Iterator[float]:
+    yield 1.0
+    largest = max(size) / resolution  # at this factor the whole image is one window
+    for factor in AUTO_FACTORS:
+        if factor >= largest:
+            break
+        yield factor
+    factor = AUTO_FACTORS[-1]
+    while factor * 2 < largest:
+        factor *= 2
+        yield factor
+    yield max(1.0, largest)
+
+
+def parse_work_scale(value) -> str | float:
+    """'auto', 'native' or a float factor >= 1 (1 means native); a UserError otherwise."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("auto", "native"):
+            return text
+        try:
+            value = float(text.rstrip("x×"))
+        except ValueError:
+            raise UserError(f"work scale must be auto, native or a downscale factor such as 2, "
+                            f"got {value!r}") from None
+    try:
+        factor = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"work scale must be auto, native or a number, got {value!r}") from None
+    if not math.isfinite(factor) or factor < 1.0:
+        raise UserError(f"the work scale factor must be at least 1 (1 = native pixels), got {value}")
+    return "native" if factor == 1.0 else factor
+
+
+def _margin(options: EditOptions, resolution: int) -> int:
+    margin = default_margin(resolution) if options.margin is None else options.margin
+    if not isinstance(margin, int | np.integer) or not 0 <= margin <= resolution // 2:
+        raise UserError(f"the context margin must be a whole number from 0 to {resolution // 2} "
+                        f"(model pixels) for this {resolution}×{resolution} model, got {options.margin}")
+    return int(margin)
+
+
+# ---------------------------------------------------------------------------------- validation
+def _check_inputs(model, image, mask, options: EditOptions, blank) -> None:
+    from fractal_studio.sampling.validation import validate_request
+
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise UserError(f"the image must be a uint8 RGB array [H, W, 3], got {_describe(image)}")
+    if 0 in image.shape:
+        raise UserError("the image is empty")
+    if not isinstance(mask, np.ndarray) or mask.shape != image.shape[:2]:
+        raise UserError(f"the mask must have the image's size {image.shape[1]}×{image.shape[0]}, "
+                        f"got {_describe(mask)}")
+    if mask.dtype != bool:
+        raise UserError(f"the mask must be boolean (True = generate), got {mask.dtype}")
+    if blank is not None and (not isinstance(blank, np.ndarray) or blank.shape != mask.shape):
+        raise UserError("the blank-area mask must have the image's size")
+    if not mask.any():
+        raise UserError("the mask is empty: mark the area to generate first")
+    if not isinstance(options.candidates, int | np.integer) or options.candidates < 1:
+        raise UserError(f"the number of candidates must be at least 1, got {options.candidates}")
+    if not isinstance(options.seed, int | np.integer) or options.seed < 0:
+        raise UserError(f"the seed must be a whole number >= 0, got {options.seed}")
+    if not isinstance(options.feather, int | np.integer) or options.feather < 0:
+        raise UserError(f"feather must be a whole number of pixels >= 0, got {options.feather}")
+    resolution = model.config.resolution
+    _margin(options, resolution)
+    parse_work_scale(options.work_scale)
+    probe = _request(model, options, np.zeros((resolution, resolution, 3), np.uint8),
+                     np.zeros((resolution, resolution), bool), options.seed, options.candidates)
+    validate_request(model.config, probe)
+
+
+def _describe(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} array of shape {value.shape}"
+    return type(value).__name__
+
+
+def _request(model, options: EditOptions, canvas, known, seed: int, count: int):
+    from fractal_studio.sampling.request import SampleRequest
+
+    defaults = model.config.sampling
+    return SampleRequest(
+        canvas=canvas, known=known, class_id=None if options.class_id is None else int(options.class_id),
+        cfg=float(defaults.cfg if options.cfg is None else options.cfg),
+        cfg_schedule=defaults.cfg_schedule if options.cfg_schedule is None else options.cfg_schedule,
+        temperature=float(defaults.temperature if options.temperature is None else options.temperature),
+        filter_threshold=float(defaults.filter_threshold if options.filter_threshold is None
+                               else options.filter_threshold),
+        iterations=None if options.iterations is None else tuple(int(i) for i in options.iterations),
+        seed=int(seed), candidates=int(count))
+
+
+# ------------------------------------------------------------------------------------- running
+def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = EditOptions(),
+             cancel: CancelCheck = None, model_hash: str | None = None, *,
+             blank: np.ndarray | None = None) -> Iterator[EditProgress | EditResult]:
+    """Validates at once (UserError), then returns the generator of events; the last is an EditResult.
+
+    blank: optional bool [H, W], pixels with no original content (new outpainting area); feathering
+    never blends generated pixels with those.
+    """
+    _check_inputs(model, image, mask, options, blank)
+    plan = plan_edit(image.shape, mask, model.config.resolution, options)
+    return _Edit(model, image, mask, options, plan, cancel, model_hash, blank).events()
+
+
+class _Edit:
+    def __init__(self, model, image, mask, options: EditOptions, plan: EditPlan, cancel, model_hash, blank):
+        self.model, self.options, self.plan = model, options, plan
+        self.image = np.ascontiguousarray(image)
+        self.mask = np.ascontiguousarray(mask)
+        self.blank = blank
+        self.cancel = cancel
+        self.model_hash = model_hash
+        self.R = model.config.resolution
+        height, width = image.shape[:2]
+        self.size = (width, height)
+        w, h = plan.working_size
+        self.scale_xy = (width / w, height / h)
+        self.native = (w, h) == (width, height)
+        work = self.image if self.native else downscale(self.image, (w, h))
+        unknown = self.mask if self.native else working_unknown(self.mask, (w, h))
+        ph, pw = padded_shape((h, w), self.R)
+        # Everything is kept only for the area the windows touch (plus cubic context), so a small
+        # edit of a big image stays small. (ox, oy) is that area's origin in working coordinates.
+        area = union_rect(plan.windows).expanded(PREVIEW_CONTEXT).intersect(Rect(0, 0, pw, ph))
+        self.area = area
+        rows, cols = area.slices
+        canvas = np.zeros((area.height, area.width, 3), np.uint8)
+        inside = Rect(0, 0, w, h).intersect(area)
+        canvas[inside.shifted(-area.left, -area.top).slices] = work[inside.slices]
+        known = np.zeros((area.height, area.width), bool)
+        known[inside.shifted(-area.left, -area.top).slices] = ~unknown[inside.slices]
+        self.known = known  # grows as windows finish
+        self.in_image = np.zeros_like(known)
+        self.in_image[inside.shifted(-area.left, -area.top).slices] = True
+        self.canvases = [canvas.copy() for _ in range(options.candidates)]
+        self.start = 0.0
+        self.fraction = 0.0
+
+    # -------------------------------------------------------------------------------- events
+    def events(self) -> Iterator[EditProgress | EditResult]:
+        from fractal_studio.sampling import Finished, sample
+
+        self.start = time.perf_counter()
+        windows = self.plan.windows
+        cancelled = False
+        for index, window in enumerate(windows):
+            local = window.shifted(-self.area.left, -self.area.top)
+            rows, cols = local.slices
+            known = self.known[rows, cols].copy()
+            groups = self._groups(rows, cols, known)
+            for g, members in enumerate(groups):
+                crop = self.canvases[members[0]][rows, cols].copy()
+                seed = self._seed(index, members[0])
+                request = _request(self.model, self.options, crop, known, seed, len(members))
+                preview_cache = None
+                for event in sample(self.model, request, self.cancel):
+                    if isinstance(event, Finished):
+                        for k, pixels in zip(members, event.candidates, strict=True):
+                            self.canvases[k][rows, cols] = pixels
+                        cancelled = event.cancelled
+                        break
+                    fraction = (index + (g + event.fraction) / len(groups)) / len(windows)
+                    self.fraction = max(self.fraction, min(1.0, fraction))
+                    if 0 in members:
+                        preview_cache = self._preview(local, event.canvas[members.index(0)])
+                    elif preview_cache is None:
+                        preview_cache = self._preview(local, self.canvases[0][rows, cols])
+                    rect, preview = preview_cache
+                    elapsed = time.perf_counter() - self.start
+                    eta = elapsed / self.fraction * (1.0 - self.fraction) if self.fraction > 0.01 else None
+                    yield EditProgress(window=index + 1, windows=len(windows), level=event.level,
+                                       step=event.step, steps=event.steps, fraction=self.fraction,
+                                       rect=rect, preview=preview, elapsed=elapsed, eta=eta)
+                if cancelled:
+                    break
+            if cancelled:
+                break
+            self.known[rows, cols] |= self.in_image[rows, cols]
+        candidates = [self._composite(canvas) for canvas in self.canvases]
+        elapsed = time.perf_counter() - self.start
+        yield EditResult(candidates=candidates, cancelled=cancelled, elapsed=elapsed,
+                         metadata=self._metadata(), options=self.options, plan=self.plan)
+
+    def _groups(self, rows, cols, known) -> list[list[int]]:
+        """Candidates whose known window pixels are identical run as one batch (window 1: all)."""
+        groups: dict[bytes, list[int]] = {}
+        for k, canvas in enumerate(self.canvases):
+            key = canvas[rows, cols][known].tobytes()
+            groups.setdefault(key, []).append(k)
+        return list(groups.values())
+
+    def _seed(self, window: int, first: int) -> int:
+        if window == 0 and first == 0:
+            return int(self.options.seed)
+        return zlib.crc32(f"{self.options.seed}/{window}/{first}".encode()) + (int(self.options.seed) << 32)
+
+    # ------------------------------------------------------------------------------ pixels
+    def _preview(self, local: Rect, window_pixels: np.ndarray) -> tuple[Rect, np.ndarray]:
+        """Candidate 0 over the window, at image scale, outside-mask pixels from the image."""
+        window = local.shifted(self.area.left, self.area.top)
+        rect = to_image_rect(window, self.scale_xy, self.size)
+        if rect.empty:
+            return rect, np.zeros((0, 0, 3), np.uint8)
+        if self.native:
+            generated = window_pixels[rect.top - window.top:rect.bottom - window.top,
+                                      rect.left - window.left:rect.right - window.left]
+        else:
+            context = local.expanded(PREVIEW_CONTEXT).intersect(Rect(0, 0, self.area.width, self.area.height))
+            work = self.canvases[0][context.slices].copy()
+            inner = local.shifted(-context.left, -context.top)
+            work[inner.slices] = window_pixels
+            generated = upscale_region(work, (self.area.left + context.left, self.area.top + context.top),
+                                       self.scale_xy, rect)
+        preview = self.image[rect.slices].copy()
+        inside = self.mask[rect.slices]
+        preview[inside] = generated[inside]
+        return rect, preview
+
+    def _composite(self, canvas: np.ndarray) -> np.ndarray:
+        out = self.image.copy()
+        box = bounding_rect(self.mask)
+        rows, cols = box.slices
+        if self.native:
+            a = self.area
+            generated = canvas[box.top - a.top:box.bottom - a.top, box.left - a.left:box.right - a.left]
+        else:
+            w, h = self.plan.working_size
+            inside = Rect(0, 0, w, h).intersect(self.area)
+            work = canvas[inside.shifted(-self.area.left, -self.area.top).slices]
+            generated = upscale_region(work, (inside.left, inside.top), self.scale_xy, box)
+        mask = self.mask[rows, cols]
+        target = out[rows, cols]
+        if self.options.feather > 0:
+            blank = None if self.blank is None else self.blank[rows, cols]
+            alpha = feather_alpha(mask, int(self.options.feather), blank)[..., None]
+            mixed = np.rint(alpha * generated + (1.0 - alpha) * target).astype(np.uint8)
+            target[mask] = mixed[mask]
+        else:
+            target[mask] = generated[mask]
+        return out
+
+    def _metadata(self) -> dict[str, str]:
+        from fractal_studio import __version__
+        from fractal_studio.editing.imageio import array_sha256
+        from fractal_studio.sampling.validation import resolved_iterations
+
+        config = self.model.config
+        request = _request(self.model, self.options, np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1), bool),
+                           self.options.seed, self.options.candidates)
+
+        class_id = self.options.class_id
+        plan = self.plan
+        width, height = self.size
+        meta = {
+            "software": f"fractal-studio {__version__}",
+            "version": __version__,
+            "model": config.name,
+            "model_sha256": self.model_hash or "unknown",
+            "resolution": str(self.R),
+            "class": "none" if class_id is None else str(int(class_id)),
+            "seed": str(int(self.options.seed)),
+            "candidates": str(int(self.options.candidates)),
+            "cfg": f"{request.cfg:g}",
+            "cfg_schedule": request.cfg_schedule,
+            "temperature": f"{request.temperature:g}",
+            "filter_threshold": f"{request.filter_threshold:g}",
+            "iterations": ",".join(str(i) for i in resolved_iterations(config, request)),
+            "mask_sha256": array_sha256(self.mask),
+            "image_size": f"{width}x{height}",
+            "work_scale": "native" if self.native else f"{plan.scale:g}",
+            "work_scale_option": str(self.options.work_scale),
+            "working_size": f"{plan.working_size[0]}x{plan.working_size[1]}",
+            "windows": str(len(plan.windows)),
+            "window_rects": ";".join(f"{r.left},{r.top},{r.width},{r.height}" for r in plan.windows),
+            "margin": str(_margin(self.options, self.R)),
+            "feather": str(int(self.options.feather)),
+        }
+        if class_id is not None:
+            meta["class_name"] = config.class_name(int(class_id))
+        return meta

@@ -1,0 +1,216 @@
+"""Placing the model's R×R windows over an unknown region, and the working-scale resampling.
+
+Everything here is pure numpy/OpenCV on small arrays; no model and no Qt.
+
+Window placement is greedy: each next window is the one that covers the most still-unknown pixels
+while holding a band of known context (`margin` model pixels along one side: margin·R known pixels),
+with ties going to the window whose newly covered pixels are best centred. A window is conditioned on
+everything known when it runs (the image and the earlier windows' results), so windows overlap by the
+margin and continue each other without seams.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Rect:
+    """A rectangle of pixels: columns left..right-1, rows top..bottom-1."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+
+    @property
+    def right(self) -> int:
+        return self.left + self.width
+
+    @property
+    def bottom(self) -> int:
+        return self.top + self.height
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """(rows, cols) for indexing an array; the rectangle must lie inside it."""
+        return slice(self.top, self.bottom), slice(self.left, self.right)
+
+    def intersect(self, other: Rect) -> Rect:
+        left, top = max(self.left, other.left), max(self.top, other.top)
+        right, bottom = min(self.right, other.right), min(self.bottom, other.bottom)
+        return Rect(left, top, max(0, right - left), max(0, bottom - top))
+
+    def expanded(self, by: int) -> Rect:
+        return Rect(self.left - by, self.top - by, self.width + 2 * by, self.height + 2 * by)
+
+    def shifted(self, dx: int, dy: int) -> Rect:
+        return Rect(self.left + dx, self.top + dy, self.width, self.height)
+
+    @property
+    def empty(self) -> bool:
+        return self.width <= 0 or self.height <= 0
+
+
+def bounding_rect(mask: np.ndarray) -> Rect | None:
+    """The smallest Rect holding every True pixel of a 2-D mask, or None if there is none."""
+    rows = np.flatnonzero(mask.any(1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(0))
+    return Rect(int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1))
+
+
+def union_rect(rects) -> Rect:
+    rects = list(rects)
+    left, top = min(r.left for r in rects), min(r.top for r in rects)
+    right, bottom = max(r.right for r in rects), max(r.bottom for r in rects)
+    return Rect(left, top, right - left, bottom - top)
+
+
+# --------------------------------------------------------------------------------------- scales
+def working_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    """(w, h) of an image of `size` (width, height) downscaled by `scale` (>= 1)."""
+    width, height = size
+    if scale == 1:
+        return width, height
+    return max(1, round(width / scale)), max(1, round(height / scale))
+
+
+def source_edges(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each of `dst` model pixels along an axis: the first and one-past-last source pixel that
+    contributes to it when `src` pixels are area-averaged into `dst` (partial overlaps included)."""
+    j = np.arange(dst, dtype=np.int64)
+    return (j * src) // dst, -((-(j + 1) * src) // dst)
+
+
+def working_unknown(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """bool [h, w]: a model pixel is unknown if ANY of its source pixels is (known only if all are)."""
+    height, width = mask.shape
+    w, h = size
+    if (w, h) == (width, height):
+        return mask.copy()
+    table = np.zeros((height + 1, width + 1), np.int64)
+    table[1:, 1:] = np.cumsum(np.cumsum(mask, axis=0, dtype=np.int64), axis=1)
+    x0, x1 = source_edges(width, w)
+    y0, y1 = source_edges(height, h)
+    counts = (table[y1][:, x1] - table[y0][:, x1] - table[y1][:, x0] + table[y0][:, x0])
+    return counts > 0
+
+
+def downscale(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area-filtered (cv2.INTER_AREA) downscale to size (w, h)."""
+    if (image.shape[1], image.shape[0]) == tuple(size):
+        return image.copy()
+    return cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA)
+
+
+def upscale_region(work: np.ndarray, work_origin: tuple[int, int], scale_xy: tuple[float, float],
+                   dst: Rect) -> np.ndarray:
+    """Bicubic upscale of working-scale pixels to the image pixels of `dst` (image coordinates).
+
+    work: uint8 [h', w', 3], a crop of the working image whose (0, 0) lies at `work_origin` (x, y) in
+    working coordinates. scale_xy: image pixels per working pixel along x and y. The mapping is the
+    one cv2.resize uses for the whole image (pixel centres aligned), so crops give the same pixels as
+    a full resize wherever the crop has 2+ pixels of context; values are clipped to 0..255.
+    """
+    sx, sy = scale_xy
+    ox, oy = work_origin
+    matrix = np.array([[1.0 / sx, 0.0, (dst.left + 0.5) / sx - 0.5 - ox],
+                       [0.0, 1.0 / sy, (dst.top + 0.5) / sy - 0.5 - oy]], np.float64)
+    return cv2.warpAffine(work, matrix, (dst.width, dst.height), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def to_image_rect(rect: Rect, scale_xy: tuple[float, float], image_size: tuple[int, int]) -> Rect:
+    """The image pixels that a working-scale rectangle covers, clipped to the image."""
+    sx, sy = scale_xy
+    left, top = math.floor(rect.left * sx), math.floor(rect.top * sy)
+    right, bottom = math.ceil(rect.right * sx), math.ceil(rect.bottom * sy)
+    width, height = image_size
+    return Rect(left, top, right - left, bottom - top).intersect(Rect(0, 0, width, height))
+
+
+# ------------------------------------------------------------------------------------ windows
+def padded_shape(shape: tuple[int, int], resolution: int) -> tuple[int, int]:
+    """Working arrays are padded (right/bottom) to at least one window; the padding is never output."""
+    return max(shape[0], resolution), max(shape[1], resolution)
+
+
+def lower_bound_windows(unknown: np.ndarray, resolution: int) -> int:
+    return math.ceil(int(unknown.sum()) / (resolution * resolution))
+
+
+def place_windows(unknown: np.ndarray, resolution: int, margin: int, limit: int | None = None) -> list[Rect]:
+    """Greedy cover of the unknown pixels of `unknown` (bool [h, w], working scale) by R×R windows.
+
+    Windows may reach past the right/bottom edge only when the image is smaller than R there (see
+    padded_shape). Stops after `limit` + 1 windows when a limit is given (enough to know it is over).
+    """
+    size = resolution
+    ph, pw = padded_shape(unknown.shape, size)
+    h, w = unknown.shape
+    todo = np.zeros((ph, pw), bool)
+    todo[:h, :w] = unknown
+    known = np.zeros((ph, pw), bool)
+    known[:h, :w] = ~unknown
+    target = margin * size  # known pixels worth a margin-wide band along one side
+    windows: list[Rect] = []
+    while True:
+        box = bounding_rect(todo)
+        if box is None:
+            return windows
+        if limit is not None and len(windows) > limit:
+            return windows
+        # Candidate top-left corners: windows that can touch the remaining unknown pixels.
+        y_lo, y_hi = max(0, box.top - size + 1), min(ph - size, box.bottom - 1)
+        x_lo, x_hi = max(0, box.left - size + 1), min(pw - size, box.right - 1)
+        region = (slice(y_lo, y_hi + size), slice(x_lo, x_hi + size))
+        t = todo[region].astype(np.float64)
+        ys, xs = np.mgrid[0:t.shape[0], 0:t.shape[1]]
+        new = _window_sums(t, size)
+        ctx = _window_sums(known[region].astype(np.float64), size)
+        cx = _window_sums(t * xs, size)
+        cy = _window_sums(t * ys, size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centre = (size - 1) / 2.0
+            off_x = cx / new - (np.arange(new.shape[1])[None, :] + centre)
+            off_y = cy / new - (np.arange(new.shape[0])[:, None] + centre)
+            off = np.nan_to_num(np.hypot(off_x, off_y), nan=0.0)
+        score = new + 2.0 * np.minimum(ctx, target) + 1e-3 * ctx - 0.5 * off
+        score[new < 0.5] = -np.inf
+        iy, ix = np.unravel_index(int(np.argmax(score)), score.shape)
+        rect = Rect(int(x_lo + ix), int(y_lo + iy), size, size)
+        windows.append(rect)
+        rows, cols = rect.slices
+        known[rows, cols] |= todo[rows, cols]
+        todo[rows, cols] = False
+
+
+def _window_sums(values: np.ndarray, size: int) -> np.ndarray:
+    """Sum over every size×size window (indexed by its top-left corner) via a summed-area table."""
+    table = np.zeros((values.shape[0] + 1, values.shape[1] + 1), np.float64)
+    table[1:, 1:] = values.cumsum(0).cumsum(1)
+    return table[size:, size:] - table[:-size, size:] - table[size:, :-size] + table[:-size, :-size]
+
+
+def feather_alpha(mask: np.ndarray, feather: int, blank: np.ndarray | None = None) -> np.ndarray:
+    """float32 [H, W] in 0..1: 0 outside the mask, ramping up to 1 over `feather` pixels inside its edge.
+
+    Pixels in `blank` (no original content, e.g. a new outpainting area) are always 1, and so is their
+    distance: the ramp only blends generated pixels with real original pixels under the mask.
+    """
+    if feather <= 0:
+        return mask.astype(np.float32)
+    keep = ~mask
+    src = np.where(keep, 0, 255).astype(np.uint8)
+    distance = cv2.distanceTransform(src, cv2.DIST_L2, 5)
+    alpha = np.clip(distance / float(feather + 1), 0.0, 1.0).astype(np.float32)
+    alpha[keep] = 0.0
+    if blank is not None:
+        alpha[mask & blank] = 1.0
+    return alpha

@@ -1,0 +1,127 @@
+"""Panels, settings, mask tools, autosave: what does not need a generation run."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSettings
+
+from fractal_studio.app.mask_tools import MaskLayer, grow, pack, unpack
+from fractal_studio.app.panels import ClassPicker
+from fractal_studio.app.settings import Params, Store
+
+from .helpers import drag
+
+
+def test_params_persist(tmp_path):
+    store = Store(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    params = Params(cfg=2.5, temperature=0.9, iterations="8,4", seed=42, random_seed=False, candidates=3)
+    store.save_params(params, "toy")
+    again = Store(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)).load_params("toy")
+    assert again == params
+    assert again.iterations_tuple() == (8, 4)
+    other = Store(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)).load_params("other")
+    assert other == Params()
+
+
+def test_class_picker_search(qtbot):
+    picker = ClassPicker()
+    qtbot.addWidget(picker)
+    picker.set_classes(["tench", "goldfish", "Great white shark"], conditional=True, recent=[2])
+    assert picker.list.item(0).text() == "unconditional"
+    picker.search.setText("GOLD")
+    items = [picker.list.item(i) for i in range(picker.list.count())]
+    visible = [item.text() for item in items if not item.isHidden()]
+    assert visible == ["1: goldfish"]
+    with qtbot.waitSignal(picker.classChanged) as signal:
+        picker.search.returnPressed.emit()
+    assert signal.args == [1] and picker.current() == 1
+    picker.search.setText("2")
+    assert [i for i in range(picker.list.count()) if not picker.list.item(i).isHidden()] == [4]
+    picker.set_classes([], conditional=False)
+    assert not picker.list.isEnabled() and "unconditional" in picker.note.text()
+    assert picker.current() is None
+
+
+def test_brush_paints_incrementally():
+    layer = MaskLayer()
+    layer.load(np.zeros((3000, 4000), bool))
+    box = layer.paint_segment((100, 100), (140, 100), 20, 1.0, erase=False)
+    assert (box.right - box.left, box.bottom - box.top) == (61, 21)  # only the touched box
+    mask = layer.as_mask()
+    assert mask[100, 120] and not mask[100, 200] and not mask[125, 120]
+    assert layer.argb[100, 120, 3] > 0 and layer.argb[500, 500, 3] == 0
+    layer.paint_segment((120, 100), (120, 100), 6, 1.0, erase=True)
+    assert not layer.as_mask()[100, 120]
+    m = np.zeros((9, 9), bool)
+    m[4, 4] = True
+    assert grow(m, 2).sum() > 1 and not grow(grow(m, 2), -2)[0, 0]
+    assert np.array_equal(unpack(pack(m)), m)
+
+
+def test_stroke_undo_redo_and_mask_ops(window, qtbot, photo):
+    path, _ = photo
+    window.open_image(str(path))
+    window.canvas.actual_size()
+    window.canvas.centerOn(20, 16)
+    window.canvas.set_brush(size=6, hardness=1.0)
+    drag(qtbot, window.canvas, [(5, 6), (30, 6)])
+    painted = window.editor.doc.mask.copy()
+    assert painted[6, 15]
+    window.editor.undo.undo()
+    assert not window.editor.doc.mask.any() and not window.canvas.layer.as_mask().any()
+    window.editor.undo.redo()
+    assert np.array_equal(window.canvas.layer.as_mask(), painted)
+    window.invert_mask()
+    assert np.array_equal(window.editor.doc.mask, ~painted)
+    window.clear_mask()
+    assert not window.editor.doc.mask.any()
+    window.editor.undo.undo()
+    window.editor.undo.undo()
+    window.grow_mask(2)
+    assert window.editor.doc.mask.sum() > painted.sum()
+    window.set_tool("rect")
+    drag(qtbot, window.canvas, [(3, 20), (10, 28)])
+    assert window.editor.doc.mask[25, 5]
+
+
+def test_no_model_explains_how_to_get_one(make_window):
+    window = make_window()
+    window.start()
+    assert window.model is None
+    text = window.model_panel.info.text()
+    assert "No model" in text and ".safetensors" in text and "convert" in text.lower()
+    assert not window.generate_action.isEnabled()
+
+
+def test_autosave_and_crash_restore(window, make_window, qtbot, photo, tmp_path, dialogs):
+    path, original = photo
+    window.open_image(str(path))
+    window.editor.extend(0, 0, 8, 0)
+    window.params_panel.seed.setValue(1234)
+    window.autosave.mark_running()
+    window.autosave_tick(wait=True)
+    assert (tmp_path / "data" / "session.npz").is_file()
+    # a crash: the running marker stays; the next window offers to restore
+    second = make_window()
+    assert second.autosave.crashed
+    assert second.restore_session()
+    assert second.editor.doc.size == (48, 32)
+    assert np.array_equal(second.editor.doc.image[:, :40], original)
+    assert second.editor.empty[:, 40:].all()
+    assert second.params_panel.seed.value() == 1234
+
+
+def test_stroke_history_stores_packed_boxes(window, qtbot):
+    from fractal_studio.editing.document import Document
+
+    window.set_document(Document(np.zeros((3000, 4000, 3), np.uint8)))
+    window.canvas.set_brush(size=50, hardness=1.0)
+    layer = window.canvas.layer
+    box = layer.paint_segment((100, 100), (600, 120), 50, 1.0, erase=False)
+    window._stroked(box)
+    command = window.editor.undo.command(0)
+    stored = len(command.before[0]) + len(command.after[0])
+    assert stored < 20_000  # a 551×71 box, bit-packed twice: not the 12 MB mask
+    assert window.editor.doc.mask[110, 300]
+    window.editor.undo.undo()
+    assert not window.editor.doc.mask.any()

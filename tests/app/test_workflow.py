@@ -1,0 +1,79 @@
+"""End-to-end editing in the window with the toy model: paint, generate, apply, undo, export."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fractal_studio.editing.imageio import load_image, read_png_metadata
+
+from .helpers import drag, run_to_end
+
+
+def test_paint_generate_apply_undo_export(window, qtbot, photo, tmp_path, dialogs):
+    path, original = photo
+    assert window.open_image(str(path))
+    canvas = window.canvas
+    canvas.actual_size()
+    canvas.centerOn(20, 16)
+    canvas.set_brush(size=8, hardness=1.0)
+    drag(qtbot, canvas, [(10, 10), (16, 12), (24, 14)])
+    mask = window.editor.doc.mask.copy()
+    assert mask.any() and not mask.all()
+    assert window.editor.undo.count() == 1  # the stroke is undoable
+
+    order = []
+    on_event, on_done = window._on_event, window._on_done
+    window._on_event = lambda e: (order.append("event"), on_event(e))
+    window._on_done = lambda r: (order.append("done"), on_done(r))
+    run_to_end(qtbot, window)
+    assert "event" in order and order.index("event") < order.index("done"), order
+    assert window.result is not None and len(window.result.candidates) == 2
+    assert window.candidate_strip.list.count() == 2
+
+    window.candidate_strip.changed.setChecked(True)
+    assert window.canvas.changed_item.isVisible()
+    window.apply_candidate(1)
+    applied = window.editor.doc.image.copy()
+    assert np.array_equal(applied[~mask], original[~mask])  # bit-exact outside the mask
+    assert not np.array_equal(applied[mask], original[mask])
+
+    window.editor.undo.undo()
+    assert np.array_equal(window.editor.doc.image, original)
+    window.editor.undo.redo()
+    assert np.array_equal(window.editor.doc.image, applied)
+
+    out = tmp_path / "out.png"
+    assert window.export_png(str(out))
+    saved = load_image(out).pixels
+    assert np.array_equal(saved, applied)
+    assert np.array_equal(saved[~mask], original[~mask])
+    metadata = read_png_metadata(out)
+    assert metadata["seed"] == "7" and metadata["software"].startswith("fractal-studio")
+    assert metadata["mask_sha256"] and metadata["model_sha256"] == window.model_hash
+    assert not [d for d in dialogs if d[0] == "warning"], dialogs
+
+
+def test_drag_right_border_outpaints(window, qtbot, photo):
+    path, original = photo
+    window.open_image(str(path))
+    canvas = window.canvas
+    canvas.actual_size()
+    canvas.centerOn(40, 16)
+    grow = 12
+    drag(qtbot, canvas, [(40, 16), (46, 16), (40 + grow, 16)])
+    doc = window.editor.doc
+    assert doc.size == (40 + grow, 32)
+    assert np.array_equal(doc.image[:, :40], original)
+    assert doc.mask[:, 40:].all() and not doc.mask[:, :40].any()
+    assert window.editor.empty[:, 40:].all()
+
+    run_to_end(qtbot, window)
+    window.apply_candidate(0)
+    doc = window.editor.doc
+    assert np.array_equal(doc.image[:, :40], original)  # the original is kept bit-exact
+    assert doc.image[:, 40:].any()  # the new area was generated
+    assert window.editor.empty is None  # nothing left to show as a checkerboard
+    window.editor.undo.undo()
+    window.editor.undo.undo()
+    assert window.editor.doc.size == (40, 32)
+    assert window.canvas.canvas_size == (40, 32)
