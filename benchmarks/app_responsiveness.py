@@ -73,9 +73,12 @@ async def measure(window, args) -> dict:
     await asyncio.sleep(0.2)
     elapsed = time.perf_counter() - start
     probe.stop()
-    gaps = np.diff([t for t in ticks if t >= start - 0.01]) * 1000.0 - 5.0
+    times = np.array([t for t in ticks if t >= start - 0.01])
+    gaps = np.diff(times) * 1000.0 - 5.0
+    worst = int(np.argmax(gaps))
     del loop
-    return {"run_s": elapsed, "events": window.stream_events, "ticks": len(gaps),
+    return {"run_s": elapsed, "worst_block_at_s": float(times[worst] - start),
+            "blocks_over_50ms": int((gaps > 50).sum()), "events": window.stream_events, "ticks": len(gaps),
             "max_block_ms": float(gaps.max()), "p99_block_ms": float(np.percentile(gaps, 99)),
             "result": window.result is not None}
 
@@ -116,7 +119,12 @@ def main() -> int:
     parser.add_argument("--mask", type=int, default=200, help="side of the masked square")
     parser.add_argument("--iterations", default="", help="e.g. 16,4 (default: the model's)")
     parser.add_argument("--candidates", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     args.model = args.model or default_model()
     import qasync
     from PySide6.QtCore import QSettings

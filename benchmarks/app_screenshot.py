@@ -57,7 +57,12 @@ def main() -> int:
     parser.add_argument("--model", default=str(ROOT / "models" / "photo_64.safetensors"))
     parser.add_argument("--out", default=str(ROOT / "assets" / "screenshot.png"))
     parser.add_argument("--no-generate", dest="generate", action="store_false")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     import qasync
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication

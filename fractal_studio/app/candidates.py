@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
@@ -16,6 +17,21 @@ from PySide6.QtWidgets import (
 )
 
 THUMB = 96
+
+
+def thumbnail(pixels: np.ndarray, box=None) -> QPixmap:
+    """A THUMB-sized view of `box` (the generated area, with some context) of a candidate."""
+    h, w = pixels.shape[:2]
+    if box is not None:
+        pad_x, pad_y = (box.right - box.left) // 4, (box.bottom - box.top) // 4
+        pixels = pixels[max(box.top - pad_y, 0):min(box.bottom + pad_y, h),
+                        max(box.left - pad_x, 0):min(box.right + pad_x, w)]
+        h, w = pixels.shape[:2]
+    scale = THUMB / max(h, w)
+    if scale < 1:
+        pixels = cv2.resize(pixels, (max(1, round(w * scale)), max(1, round(h * scale))),
+                            interpolation=cv2.INTER_AREA)
+    return pixmap_from_rgb(pixels)
 
 
 def pixmap_from_rgb(pixels: np.ndarray) -> QPixmap:
@@ -41,6 +57,7 @@ class CandidateStrip(QGroupBox):
         self.list.setMovement(QListWidget.Movement.Static)
         self.list.setIconSize(QSize(THUMB, THUMB))
         self.list.setFixedHeight(THUMB + 34)
+        self.setMaximumHeight(THUMB + 80)
         self.list.setToolTip("Click a candidate to preview it on the canvas; double-click to apply it")
         self.list.currentRowChanged.connect(self.previewRequested)
         self.list.itemDoubleClicked.connect(lambda item: self.applyRequested.emit(self.list.row(item)))
@@ -63,14 +80,14 @@ class CandidateStrip(QGroupBox):
             row.addWidget(w)
         row.addStretch(1)
         layout.addLayout(row)
+        self.focus_box = None  # the area a run generated: thumbnails show it
         self.set_candidates([])
 
     def set_candidates(self, candidates: list[np.ndarray]) -> None:
         self.list.blockSignals(True)
         self.list.clear()
         for index, pixels in enumerate(candidates):
-            icon = QIcon(pixmap_from_rgb(pixels).scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-                                                        Qt.TransformationMode.SmoothTransformation))
+            icon = QIcon(thumbnail(pixels, self.focus_box))
             self.list.addItem(QListWidgetItem(icon, f"#{index + 1}"))
         if not candidates:
             self.list.addItem(QListWidgetItem("The candidates of a run appear here (Ctrl+Enter generates)"))

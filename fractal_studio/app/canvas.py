@@ -55,6 +55,8 @@ class CanvasView(QGraphicsView):
         self.cursor_item = QGraphicsEllipseItem()
         self.cursor_item.setPen(_cosmetic(QColor(255, 255, 255), 1.5))
         self.cursor_item.setZValue(10)
+        self.cursor_item.setVisible(False)
+        self._hover = False  # the mouse is over the canvas (the brush circle follows it)
         self.scene().addItem(self.cursor_item)
         self.frame_item = QGraphicsRectItem()
         self.frame_item.setPen(_cosmetic(QColor(255, 200, 0), 2, Qt.PenStyle.DashLine))
@@ -100,13 +102,24 @@ class CanvasView(QGraphicsView):
         if resized:
             self.fit()
 
-    def show_pixels(self, pixels: np.ndarray) -> None:
-        """Shows other pixels of the canvas size (a candidate, or the original while comparing)."""
-        self.image_item.set_buffer(bgra_from_rgb(pixels, None))
+    def show_pixels(self, pixels: np.ndarray, box: Box | None = None) -> None:
+        """Shows other pixels of the canvas size (a candidate) where they may differ: inside `box`."""
+        h, w = pixels.shape[:2]
+        box = box or Box(0, 0, w, h)
+        rows, cols = box.slices()
+        self.image_item.buffer[rows, cols] = bgra_from_rgb(pixels[rows, cols])
+        self.image_item.update_box(box)
 
-    def restore_pixels(self) -> None:
-        if self._pixels is not None:
-            self.image_item.set_buffer(bgra_from_rgb(self._pixels, self._empty))
+    def restore_pixels(self, box: Box | None = None) -> None:
+        """Shows the document again (after previews), only inside `box` when given."""
+        if self._pixels is None or self.image_item.buffer.shape[:2] != self._pixels.shape[:2]:
+            return
+        h, w = self._pixels.shape[:2]
+        box = box or Box(0, 0, w, h)
+        rows, cols = box.slices()
+        empty = None if self._empty is None else self._empty[rows, cols]
+        self.image_item.buffer[rows, cols] = bgra_from_rgb(self._pixels[rows, cols], empty)
+        self.image_item.update_box(box)
 
     def draw_patch(self, left: int, top: int, patch: np.ndarray) -> None:
         """Draws streamed pixels into the image buffer (a live preview); repaints only that box."""
@@ -195,6 +208,8 @@ class CanvasView(QGraphicsView):
         self.brushChanged.emit(self.brush_size, self.hardness)
 
     def update_cursor_at(self, point: tuple[float, float]) -> None:
+        """Shows the brush circle at `point` as if the mouse were there (scripts, screenshots)."""
+        self._hover = True
         self._update_cursor_item(QPointF(*point))
 
     def _update_cursor_item(self, scene_pos: QPointF | None = None) -> None:
@@ -202,7 +217,7 @@ class CanvasView(QGraphicsView):
             scene_pos = self.cursor_item.rect().center()
         r = self.brush_size / 2
         self.cursor_item.setRect(QRectF(scene_pos.x() - r, scene_pos.y() - r, 2 * r, 2 * r))
-        self.cursor_item.setVisible(self.tool in ("brush", "eraser") and not self._space)
+        self.cursor_item.setVisible(self._hover and self.tool in ("brush", "eraser") and not self._space)
 
     # ------------------------------------------------------------------ mouse
     def mousePressEvent(self, event) -> None:  # noqa: N802
@@ -233,6 +248,7 @@ class CanvasView(QGraphicsView):
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802
         pos = self.mapToScene(event.position().toPoint())
+        self._hover = True
         self._update_cursor_item(pos)
         if self._pan_from is not None:
             delta = event.position() - self._pan_from
@@ -292,6 +308,7 @@ class CanvasView(QGraphicsView):
         return self.layer.paint_segment(p0, p1, self.brush_size, self.hardness, self.tool == "eraser")
 
     def leaveEvent(self, event) -> None:  # noqa: N802
+        self._hover = False
         self.cursor_item.setVisible(False)
         super().leaveEvent(event)
 

@@ -9,9 +9,9 @@ import numpy as np
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from fractal_studio import __version__
 from fractal_studio.app.settings import Params
 from fractal_studio.app.worker import _EXECUTOR
-from fractal_studio import __version__
 from fractal_studio.errors import UserError
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif);;All files (*)"

@@ -7,9 +7,22 @@ import time
 import numpy as np
 from PySide6.QtWidgets import QMessageBox
 
+from fractal_studio.app.mask_tools import Box
 from fractal_studio.app.worker import Job
 from fractal_studio.devices import pick_device
 from fractal_studio.errors import UserError
+
+
+def mask_box(mask: np.ndarray, feather: int = 0) -> Box | None:
+    """Bounding box of the mask (where candidates can differ from the document), grown by `feather`."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    pad = int(feather) + 1
+    return Box(max(int(cols[0]) - pad, 0), max(int(rows[0]) - pad, 0),
+               min(int(cols[-1]) + 1 + pad, w), min(int(rows[-1]) + 1 + pad, h))
 
 
 def _eta(seconds: float | None) -> str:
@@ -51,11 +64,13 @@ class GenerationMixin:
             self.show_error("Cannot generate", str(error))
             return None
         self.discard_candidates()
+        self.result_box = mask_box(doc.mask, getattr(options, "feather", 0))
         image, mask, model, model_hash = doc.image.copy(), doc.mask.copy(), self.model, self.model_hash
         blank = doc.blank.copy() if getattr(doc, "blank", None) is not None else None
-        if self.class_picker.current() is not None:
-            key = f"recent/classes/{model.config.name}"
-            self.store.push_recent(key, str(self.class_picker.current()))
+        class_id = self.class_picker.current()
+        if class_id is not None:
+            recent = self.store.push_recent(f"recent/classes/{model.config.name}", str(class_id))
+            self.class_picker.set_recent([int(v) for v in recent if str(v).isdigit()])
 
         def work(cancel):
             from fractal_studio.editing.engine import run_edit
@@ -92,17 +107,20 @@ class GenerationMixin:
         self.stream_events += 1
         rect = event.rect
         self.canvas.draw_patch(rect.left, rect.top, event.preview)
+        drawn = Box(rect.left, rect.top, rect.left + rect.width, rect.top + rect.height)
+        self.result_box = drawn.union(self.result_box)
         self.progress.setValue(int(event.fraction * 1000))
         window = f"window {event.window}/{event.windows} · " if event.windows > 1 else ""
         self.progress_label.setText(f"{window}level {event.level + 1} · step {event.step}/{event.steps} "
                                     f"· {int(event.fraction * 100)}% {_eta(event.eta)}")
 
     def _on_done(self, result) -> None:
-        self.canvas.restore_pixels()
         if result is None or result.cancelled:
+            self.canvas.restore_pixels(self.result_box)
             self.status.showMessage("Generation cancelled; the image is unchanged.", 5000)
             return
         self.result = result
+        self.candidate_strip.focus_box = self.result_box
         self.last_run_label.setText(f"Last run: {result.elapsed:.1f} s")
         self.candidate_strip.set_candidates(result.candidates)
         self.preview_candidate(0)
@@ -110,7 +128,7 @@ class GenerationMixin:
                                 "double-click or Apply to keep one", 8000)
 
     def _on_failed(self, message: str) -> None:
-        self.canvas.restore_pixels()
+        self.canvas.restore_pixels(self.result_box)
         self.show_error("Generation failed", message)
 
     def _on_stopped(self) -> None:
@@ -124,11 +142,11 @@ class GenerationMixin:
     def preview_candidate(self, index: int) -> None:
         if self.result is None or not 0 <= index < len(self.result.candidates):
             self.preview_index = -1
-            self.canvas.restore_pixels()
+            self.canvas.restore_pixels(self.result_box)
             self.canvas.set_mask_visible(True)
             return
         self.preview_index = index
-        self.canvas.show_pixels(self.result.candidates[index])
+        self.canvas.show_pixels(self.result.candidates[index], self.result_box)
         self.canvas.set_mask_visible(False)
         if self.candidate_strip.changed.isChecked():
             self.show_changed(True)
@@ -146,17 +164,18 @@ class GenerationMixin:
         self.status.showMessage(f"Applied candidate #{index + 1} (Ctrl+Z to undo)", 5000)
 
     def discard_candidates(self) -> None:
+        if self.result is not None:
+            self.canvas.restore_pixels(self.result_box)
         self.result = None
         self.preview_index = -1
         self.candidate_strip.set_candidates([])
         self.canvas.show_changed(None)
-        self.canvas.restore_pixels()
         self.canvas.set_mask_visible(True)
 
     def compare(self, on: bool) -> None:
         """While on, shows the document as it is (the original) instead of the previewed candidate."""
         if on:
-            self.canvas.restore_pixels()
+            self.canvas.restore_pixels(self.result_box)
             self.canvas.set_mask_visible(False)
         elif self.preview_index >= 0:
             self.preview_candidate(self.preview_index)

@@ -7,7 +7,7 @@ part, and writers call `update_box` for the rectangle they changed, so nothing i
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
@@ -106,5 +106,3 @@ def changed_overlay(changed: np.ndarray) -> np.ndarray:
     out[changed] = (200, 200, 0, 200)  # B, G, R, A premultiplied (cyan at alpha 200)
     return out
 
-
-CURSOR_PEN = Qt.PenStyle.SolidLine

@@ -36,7 +36,9 @@ AUTOSAVE_MS = 30_000
 COMPARE_KEYS = (Qt.Key.Key_Backslash, Qt.Key.Key_C)
 
 
-class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
+class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
+    """Mixins first, so their Qt event handlers (dragEnterEvent, dropEvent) override QMainWindow's."""
+
     def __init__(self, settings=None, data_dir: str | Path | None = None, models_dir: Path | None = None,
                  autosave: bool = True):
         super().__init__()
@@ -48,6 +50,7 @@ class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
         self.model = self.model_path = self.model_hash = self.device = None
         self.job = self.model_job = self.convert_job = self.result = None
         self.preview_index = -1
+        self.result_box = None  # where the current run's candidates may differ from the document
         self.stream_events = 0
         self.runs_finished = 0  # generations whose worker has stopped (tests wait on it)
         self.saved_revision = 0
@@ -81,6 +84,7 @@ class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
         self.model_panel.modelRequested.connect(self.load_model_path)
         self.model_panel.open_button.clicked.connect(self.open_model_dialog)
         self.class_picker = ClassPicker()
+        self.class_picker.set_classes([], conditional=False)
         self.task_panel = TaskPanel()
         self.task_panel.extendRequested.connect(self.extend_canvas)
         self.task_panel.uncropRequested.connect(self.uncrop)
@@ -247,7 +251,8 @@ class MainWindow(QMainWindow, FilesMixin, GenerationMixin, ModelMixin):
         if kind == "mask":
             self.canvas.reload_mask(doc.mask, box)
         else:
-            self.discard_candidates() if self.result is not None else None
+            if self.result is not None:
+                self.discard_candidates()
             self.canvas.set_document(doc.image, doc.mask, self.editor.empty)
             w, h = doc.size
             name = Path(doc.path).name if getattr(doc, "path", None) else "untitled"

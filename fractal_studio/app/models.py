@@ -64,6 +64,9 @@ class ModelPanel(QGroupBox):
                 self.combo.addItem(Path(current).stem, current)
                 index = self.combo.count() - 1
             self.combo.setCurrentIndex(index)
+        else:
+            self.combo.setCurrentIndex(-1)
+        self.combo.setPlaceholderText("Choose a model…" if paths else "No model in models/")
         self.combo.blockSignals(False)
 
 

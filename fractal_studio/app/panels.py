@@ -62,7 +62,8 @@ class ParamsPanel(QGroupBox):
         self.last_seed = QLabel("last seed: –")
         self.last_seed.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.candidates = _int(1, 16, "Number of candidates generated per run")
-        self.margin = _int(0, 4096, "Context margin around the mask, in model pixels (0 = automatic: a quarter of the resolution)")
+        self.margin = _int(0, 4096, "Context margin around the mask, in model pixels "
+                           "(0 = automatic: a quarter of the resolution)")
         self.margin.setSpecialValueText("auto")
         self.feather = _int(0, 256, "Blend width in pixels at the mask border "
                                     "(0 = hard edge, bit-exact outside)")
@@ -183,9 +184,19 @@ class ClassPicker(QGroupBox):
         self.search.setVisible(enabled)
         self.list.setVisible(enabled)
         self.note.setVisible(not enabled)
-        self.note.setText("This model is unconditional (trained without classes): "
-                          "it generates without a class.")
+        self.note.setText("This model is unconditional (trained without classes): it generates without a "
+                          "class." if names else "Load a model to choose a class.")
         self.setToolTip("" if enabled else self.note.text())
+
+    def set_recent(self, recent: list[int]) -> None:
+        """Updates the recent classes at the top of the list, keeping the current choice."""
+        current = self.current()
+        self.recent = [r for r in recent if 0 <= r < len(self.names)]
+        self._fill()
+        self._filter(self.search.text())
+        self.list.blockSignals(True)
+        self.select(current)
+        self.list.blockSignals(False)
 
     def _fill(self) -> None:
         self.list.blockSignals(True)

@@ -47,13 +47,19 @@ def resolve_model_path(name_or_path: str | None = None) -> Path:
                     f"`fractal-studio train --out {bundled}` or pass --model PATH.safetensors")
 
 
-def load_model_file(path: Path, device_choice: str = "auto"):
+def load_model_file(path: Path, device_choice: str = "auto", threads: int | None = None):
     """(model, sha256 of the file) on the chosen device; every problem is a UserError."""
     from fractal_studio.devices import pick_device
     from fractal_studio.editing.imageio import file_sha256
     from fractal_studio.model.weights import load_model
 
     device = pick_device(device_choice)
+    if threads is not None:
+        if threads < 1:
+            raise UserError(f"--threads must be at least 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
     try:
         model = load_model(path, device)
     except UserError:
@@ -116,6 +122,7 @@ def add_model_options(parser) -> None:
     parser.add_argument("--model", help=f"a .safetensors model file or the name of a bundled model in "
                                         f"models/ (default {DEFAULT_MODEL})")
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

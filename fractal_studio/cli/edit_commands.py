@@ -92,7 +92,7 @@ def run(args) -> int:
     if task in ("inpaint", "edit"):
         mask_file = load_mask(args.mask, size=doc.size)
     model_path = common.resolve_model_path(args.model)
-    model, model_hash = common.load_model_file(model_path, args.device)
+    model, model_hash = common.load_model_file(model_path, args.device, args.threads)
     class_id = common.match_class(model.config, args.class_)
     resolution = model.config.resolution
 

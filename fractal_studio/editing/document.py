@@ -55,6 +55,7 @@ class Document:
         self.history: list = []  # EditResults, oldest first
         self.notes: tuple[str, ...] = ()  # what loading changed (alpha, orientation, ...), for the user
         self.blank = np.zeros(self.image.shape[:2], bool)  # pixels with no original content
+        self.applied: tuple[object, int] | None = None  # (EditResult, candidate) last applied
 
     # --------------------------------------------------------------------------------- files
     @classmethod
@@ -170,8 +171,22 @@ class Document:
         if not any(r is result for r in self.history):
             self.history.append(result)
         self.image = np.array(pixels, dtype=np.uint8, copy=True)
+        self.applied = (result, int(candidate))
         self.blank = self.blank & ~self.mask
         self.clear_mask()
+
+    def export(self, path, metadata: dict[str, str] | None = None, overwrite_source: bool = False) -> None:
+        """Saves the canvas as PNG (atomic) with the generation record of the last applied result (or
+        `metadata`) in its text chunks; never writes over the opened file unless overwrite_source."""
+        from fractal_studio.editing.imageio import save_png
+
+        if metadata is None:
+            metadata = {}
+            if self.applied is not None:
+                result, candidate = self.applied
+                metadata = dict(result.metadata)
+                metadata["candidate"] = f"{candidate + 1}/{len(result.candidates)}"
+        save_png(path, self.image, metadata, source=self.path, overwrite_source=overwrite_source)
 
     def edit(self, model, options=None, cancel=None, model_hash: str | None = None) -> Iterator:
         """run_edit on this document's image and mask; the result is added to the history at the end."""

@@ -31,6 +31,7 @@ import numpy as np
 from fractal_studio.editing.windows import (
     Rect,
     bounding_rect,
+    count_table,
     downscale,
     feather_alpha,
     lower_bound_windows,
@@ -126,9 +127,17 @@ def plan_edit(image_shape, mask: np.ndarray, resolution: int,
         wsize = working_size(size, factor)
         windows = place_windows(working_unknown(mask, wsize), resolution, margin)
         return EditPlan(scale=factor, windows=windows, working_size=wsize)
+    table = None
+    masked = int(mask.sum())
     for factor in _auto_factors(size, resolution):
         wsize = working_size(size, factor)
-        unknown = working_unknown(mask, wsize)
+        # Cheap bound first: a model pixel holds at most ceil(sx)·ceil(sy) source pixels.
+        footprint = math.ceil(width / wsize[0]) * math.ceil(height / wsize[1])
+        if masked / footprint / resolution**2 > MAX_AUTO_WINDOWS:
+            continue
+        if factor != 1.0 and table is None:
+            table = count_table(mask)
+        unknown = working_unknown(mask, wsize, table)
         if lower_bound_windows(unknown, resolution) > MAX_AUTO_WINDOWS:
             continue
         windows = place_windows(unknown, resolution, margin, limit=MAX_AUTO_WINDOWS)
@@ -374,8 +383,13 @@ class _Edit:
         mask = self.mask[rows, cols]
         target = out[rows, cols]
         if self.options.feather > 0:
-            blank = None if self.blank is None else self.blank[rows, cols]
-            alpha = feather_alpha(mask, int(self.options.feather), blank)[..., None]
+            # The ramp needs the keep pixels within `feather` of the box around it.
+            feather = int(self.options.feather)
+            around = box.expanded(feather + 1).intersect(Rect(0, 0, *self.size))
+            blank = None if self.blank is None else self.blank[around.slices]
+            alpha = feather_alpha(self.mask[around.slices], feather, blank)
+            inner = box.shifted(-around.left, -around.top)
+            alpha = alpha[inner.slices][..., None]
             mixed = np.rint(alpha * generated + (1.0 - alpha) * target).astype(np.uint8)
             target[mask] = mixed[mask]
         else:

@@ -88,14 +88,23 @@ def source_edges(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     return (j * src) // dst, -((-(j + 1) * src) // dst)
 
 
-def working_unknown(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def count_table(mask: np.ndarray) -> np.ndarray:
+    """Summed-area table of a mask, to pass to working_unknown when trying several sizes."""
+    height, width = mask.shape
+    table = np.zeros((height + 1, width + 1), np.int32 if mask.size < 2**31 else np.int64)
+    np.cumsum(mask, axis=0, dtype=table.dtype, out=table[1:, 1:])
+    np.cumsum(table[1:, 1:], axis=1, out=table[1:, 1:])
+    return table
+
+
+def working_unknown(mask: np.ndarray, size: tuple[int, int], table: np.ndarray | None = None) -> np.ndarray:
     """bool [h, w]: a model pixel is unknown if ANY of its source pixels is (known only if all are)."""
     height, width = mask.shape
     w, h = size
     if (w, h) == (width, height):
         return mask.copy()
-    table = np.zeros((height + 1, width + 1), np.int64)
-    table[1:, 1:] = np.cumsum(np.cumsum(mask, axis=0, dtype=np.int64), axis=1)
+    if table is None:
+        table = count_table(mask)
     x0, x1 = source_edges(width, w)
     y0, y1 = source_edges(height, h)
     counts = (table[y1][:, x1] - table[y0][:, x1] - table[y1][:, x0] + table[y0][:, x0])
@@ -150,6 +159,9 @@ def place_windows(unknown: np.ndarray, resolution: int, margin: int, limit: int 
 
     Windows may reach past the right/bottom edge only when the image is smaller than R there (see
     padded_shape). Stops after `limit` + 1 windows when a limit is given (enough to know it is over).
+
+    Scores are kept for every candidate corner and only recomputed around the window just placed,
+    with per-block maxima for the search, so hundreds of windows over a big image plan in moments.
     """
     size = resolution
     ph, pw = padded_shape(unknown.shape, size)
@@ -158,37 +170,69 @@ def place_windows(unknown: np.ndarray, resolution: int, margin: int, limit: int 
     todo[:h, :w] = unknown
     known = np.zeros((ph, pw), bool)
     known[:h, :w] = ~unknown
+    remaining = int(todo.sum())
+    box = bounding_rect(todo)
+    if box is None:
+        return []
+    # Candidate top-left corners: windows that can touch the unknown pixels (todo only shrinks).
+    y_lo, y_hi = max(0, box.top - size + 1), min(ph - size, box.bottom - 1)
+    x_lo, x_hi = max(0, box.left - size + 1), min(pw - size, box.right - 1)
     target = margin * size  # known pixels worth a margin-wide band along one side
+    ny, nx = y_hi - y_lo + 1, x_hi - x_lo + 1
+    block = size
+    by, bx = -(-ny // block), -(-nx // block)
+    score = np.full((by * block, bx * block), -np.inf)
+
+    def update(r0: int, r1: int, c0: int, c1: int) -> None:
+        """Recompute the scores of corners r0..r1-1 × c0..c1-1 (grid indices) and their blocks' maxima."""
+        r0, c0 = max(r0, 0), max(c0, 0)
+        r1, c1 = min(r1, ny), min(c1, nx)
+        if r0 >= r1 or c0 >= c1:
+            return
+        pixels = (slice(y_lo + r0, y_lo + r1 - 1 + size), slice(x_lo + c0, x_lo + c1 - 1 + size))
+        score[r0:r1, c0:c1] = _scores(todo[pixels], known[pixels], size, target)
+        b0, b1 = r0 // block, -(-r1 // block)
+        d0, d1 = c0 // block, -(-c1 // block)
+        tile = score[b0 * block:b1 * block, d0 * block:d1 * block]
+        maxima[b0:b1, d0:d1] = tile.reshape(b1 - b0, block, d1 - d0, block).max(axis=(1, 3))
+
+    maxima = np.full((by, bx), -np.inf)
+    update(0, ny, 0, nx)
     windows: list[Rect] = []
-    while True:
-        box = bounding_rect(todo)
-        if box is None:
-            return windows
+    while remaining > 0:
         if limit is not None and len(windows) > limit:
-            return windows
-        # Candidate top-left corners: windows that can touch the remaining unknown pixels.
-        y_lo, y_hi = max(0, box.top - size + 1), min(ph - size, box.bottom - 1)
-        x_lo, x_hi = max(0, box.left - size + 1), min(pw - size, box.right - 1)
-        region = (slice(y_lo, y_hi + size), slice(x_lo, x_hi + size))
-        t = todo[region].astype(np.float64)
-        ys, xs = np.mgrid[0:t.shape[0], 0:t.shape[1]]
-        new = _window_sums(t, size)
-        ctx = _window_sums(known[region].astype(np.float64), size)
-        cx = _window_sums(t * xs, size)
-        cy = _window_sums(t * ys, size)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            centre = (size - 1) / 2.0
-            off_x = cx / new - (np.arange(new.shape[1])[None, :] + centre)
-            off_y = cy / new - (np.arange(new.shape[0])[:, None] + centre)
-            off = np.nan_to_num(np.hypot(off_x, off_y), nan=0.0)
-        score = new + 2.0 * np.minimum(ctx, target) + 1e-3 * ctx - 0.5 * off
-        score[new < 0.5] = -np.inf
-        iy, ix = np.unravel_index(int(np.argmax(score)), score.shape)
-        rect = Rect(int(x_lo + ix), int(y_lo + iy), size, size)
+            break
+        bi, bj = np.unravel_index(int(np.argmax(maxima)), maxima.shape)
+        tile = score[bi * block:(bi + 1) * block, bj * block:(bj + 1) * block]
+        ti, tj = np.unravel_index(int(np.argmax(tile)), tile.shape)
+        r, c = int(bi * block + ti), int(bj * block + tj)
+        rect = Rect(x_lo + c, y_lo + r, size, size)
         windows.append(rect)
         rows, cols = rect.slices
+        remaining -= int(todo[rows, cols].sum())
         known[rows, cols] |= todo[rows, cols]
         todo[rows, cols] = False
+        update(r - size + 1, r + size, c - size + 1, c + size)
+    return windows
+
+
+def _scores(todo: np.ndarray, known: np.ndarray, size: int, target: int) -> np.ndarray:
+    """Score of every size×size window of a pixel region (by top-left corner); -inf if it covers no
+    unknown pixel. More new pixels, a known band worth `target` pixels, new pixels centred."""
+    t = todo.astype(np.float64)
+    ys, xs = np.indices(t.shape, dtype=np.float64)
+    new = _window_sums(t, size)
+    ctx = _window_sums(known.astype(np.float64), size)
+    cx = _window_sums(t * xs, size)
+    cy = _window_sums(t * ys, size)
+    centre = (size - 1) / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        off_x = cx / new - (np.arange(new.shape[1])[None, :] + centre)
+        off_y = cy / new - (np.arange(new.shape[0])[:, None] + centre)
+        off = np.nan_to_num(np.hypot(off_x, off_y), nan=0.0)
+    score = new + 2.0 * np.minimum(ctx, target) + 1e-3 * ctx - 0.5 * off
+    score[new < 0.5] = -np.inf
+    return score
 
 
 def _window_sums(values: np.ndarray, size: int) -> np.ndarray:

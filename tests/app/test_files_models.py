@@ -62,3 +62,18 @@ def test_convert_checkpoint_in_background(make_window, qtbot, tmp_path, dialogs)
     window.convert(str(tmp_path / "missing.pth"), str(tmp_path / "x.safetensors"))
     qtbot.waitUntil(lambda: len(dialogs) == 1, timeout=5000)
     assert "missing.pth" in dialogs[0][2]
+
+
+def test_drop_an_image_file_opens_it(window, photo):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    path, original = photo
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert np.array_equal(window.editor.doc.image, original)
+    assert window.store.recent("recent/files")[0] == str(path.resolve())
+    assert window.recent_menu.actions()[0].text() == str(path.resolve())

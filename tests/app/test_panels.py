@@ -37,7 +37,10 @@ def test_class_picker_search(qtbot):
     assert signal.args == [1] and picker.current() == 1
     picker.search.setText("2")
     assert [i for i in range(picker.list.count()) if not picker.list.item(i).isHidden()] == [4]
-    picker.set_classes([], conditional=False)
+    picker.select(0)
+    picker.set_recent([0, 2])
+    assert picker.current() == 0 and picker.list.item(1).text() == "★ 0: tench"
+    picker.set_classes(["class 0"], conditional=False)
     assert not picker.list.isEnabled() and "unconditional" in picker.note.text()
     assert picker.current() is None
 
@@ -109,6 +112,15 @@ def test_autosave_and_crash_restore(window, make_window, qtbot, photo, tmp_path,
     assert np.array_equal(second.editor.doc.image[:, :40], original)
     assert second.editor.empty[:, 40:].all()
     assert second.params_panel.seed.value() == 1234
+    second.autosave.mark_running()
+    second.close()  # a clean exit: saved, and no restore offer next time
+    assert not (tmp_path / "data" / "running.marker").exists()
+    third = make_window()
+    assert not third.autosave.crashed
+    third.autosave.mark_running()  # crash again: start() asks (the patched dialog answers No)
+    fourth = make_window()
+    fourth.start()
+    assert dialogs[-1][0] == "question" and not fourth.autosave.exists()
 
 
 def test_stroke_history_stores_packed_boxes(window, qtbot):

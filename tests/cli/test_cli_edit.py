@@ -1,0 +1,200 @@
+"""The editing commands end to end (in-process), with the trained toy model as a model file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fractal_studio.cli import common
+from fractal_studio.cli.main import main
+from fractal_studio.editing.imageio import read_png_metadata
+from fractal_studio.errors import UserError
+from fractal_studio.model import preset
+
+FAST = ["--iterations", "2,1", "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def files(tmp_path, converted):
+    """An odd-sized photo-like image, a mask for it, and the toy model file."""
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (41, 57, 3), dtype=np.uint8)
+    image = tmp_path / "photo.png"
+    Image.fromarray(pixels).save(image)
+    mask = np.zeros((41, 57), np.uint8)
+    mask[10:17, 20:29] = 255
+    mask_path = tmp_path / "mask.png"
+    Image.fromarray(mask).save(mask_path)
+    return {"dir": tmp_path, "image": image, "pixels": pixels, "mask": mask_path, "mask_array": mask > 0,
+            "model": str(converted["toy_cols"])}
+
+
+def cli(files, *args) -> int:
+    return main([*map(str, args), "--model", files["model"], *FAST])
+
+
+def pngs(folder) -> set[str]:
+    return {p.name for p in folder.glob("*.png")}
+
+
+def test_inpaint_writes_the_result_and_its_record(files, capsys):
+    out = files["dir"] / "out.png"
+    assert cli(files, "inpaint", files["image"], "--mask", files["mask"], "--out", out, "--seed", "4") == 0
+    result = np.asarray(Image.open(out).convert("RGB"))
+    inside = files["mask_array"]
+    assert np.array_equal(result[~inside], files["pixels"][~inside])
+    record = read_png_metadata(out)
+    assert record["task"] == "inpaint" and record["seed"] == "4" and record["iterations"] == "2,1"
+    assert record["model_sha256"] == common_hash(files["model"]) and record["source"] == "photo.png"
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    shown = capsys.readouterr().out
+    for key in ("task: inpaint", "seed: 4", "mask_sha256:", "work_scale:", "windows:", "version:"):
+        assert key in shown
+
+
+def common_hash(path) -> str:
+    from fractal_studio.editing.imageio import file_sha256
+
+    return file_sha256(path)
+
+
+def test_candidates_write_numbered_files(files):
+    out = files["dir"] / "cand.png"
+    assert cli(files, "inpaint", files["image"], "--mask", files["mask"], "--out", out,
+               "--candidates", "3") == 0
+    assert {"cand-1.png", "cand-2.png", "cand-3.png"} <= pngs(files["dir"]) and not out.exists()
+    assert read_png_metadata(files["dir"] / "cand-2.png")["candidate"] == "2/3"
+
+
+def test_outpaint(files):
+    out = files["dir"] / "wide.png"
+    assert cli(files, "outpaint", files["image"], "--extend", "3,0,10,2", "--out", out) == 0
+    result = np.asarray(Image.open(out).convert("RGB"))
+    assert result.shape == (43, 70, 3)
+    assert np.array_equal(result[0:41, 3:60], files["pixels"])
+    assert read_png_metadata(out)["extend"] == "3,0,10,2"
+
+
+def test_uncrop_and_class_edit(files):
+    out = files["dir"] / "uncrop.png"
+    assert cli(files, "uncrop", files["image"], "--scale", "1.5", "--out", out, "--work-scale", "3") == 0
+    assert Image.open(out).size == (57, 41)
+    assert read_png_metadata(out)["work_scale"] == "3"
+    out = files["dir"] / "edit.png"
+    assert cli(files, "edit", files["image"], "--mask", files["mask"], "--class", "2", "--cfg", "2",
+               "--out", out, "--feather", "2", "--work-scale", "native") == 0
+    result = np.asarray(Image.open(out).convert("RGB"))
+    assert np.array_equal(result[~files["mask_array"]], files["pixels"][~files["mask_array"]])
+    record = read_png_metadata(out)
+    assert record["class"] == "2" and record["cfg"] == "2" and record["feather"] == "2"
+
+
+def test_generate(files):
+    out = files["dir"] / "gen.png"
+    assert cli(files, "generate", "--class", "1", "--count", "2", "--out", out) == 0
+    assert Image.open(files["dir"] / "gen-1.png").size == (16, 16)
+    assert (files["dir"] / "gen-2.png").exists()
+    grid = files["dir"] / "grid.png"
+    assert cli(files, "generate", "--count", "4", "--grid", "--out", grid) == 0
+    assert Image.open(grid).size == (34, 34)
+    assert read_png_metadata(grid)["task"] == "generate"
+
+
+# ----------------------------------------------------------------------------- bad input
+BAD = [
+    (["inpaint", "{dir}/missing.png", "--mask", "{mask}", "--out", "{dir}/o.png"], "not found"),
+    (["inpaint", "{image}", "--mask", "{dir}/nomask.png", "--out", "{dir}/o.png"], "nomask.png"),
+    (["inpaint", "{image}", "--mask", "{small_mask}", "--out", "{dir}/o.png"],
+     "the mask must have the image"),
+    (["inpaint", "{image}", "--mask", "{black_mask}", "--out", "{dir}/o.png"], "all black"),
+    (["edit", "{image}", "--mask", "{mask}", "--class", "klass 9", "--out", "{dir}/o.png"], "unknown class"),
+    (["edit", "{image}", "--mask", "{mask}", "--class", "7", "--out", "{dir}/o.png"], "out of range"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--model", "{bad_model}"],
+     "bad.safetensors"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--model", "no_such_model"],
+     "bundled model 'no_such_model' not found"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{image}"], "refusing to overwrite the source"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.jpg"], "must be a .png"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/nodir/o.png"], "does not exist"),
+    (["outpaint", "{image}", "--extend", "1,2,3", "--out", "{dir}/o.png"], "4 numbers"),
+    (["outpaint", "{image}", "--extend", "0,0,0,0", "--out", "{dir}/o.png"], "adds nothing"),
+    (["uncrop", "{image}", "--scale", "0.5", "--out", "{dir}/o.png"], "greater than 1"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--work-scale", "big"], "work scale"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--iterations", "4"], "iteration"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--iterations", "a,b"],
+     "whole numbers"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--cfg", "0.2"], "guidance"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--candidates", "0"], "at least 1"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--margin", "99"], "margin"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--device", "tpu"], "unknown device"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD)
+def test_bad_input_gives_one_line_and_writes_nothing(files, capsys, args, message):
+    folder = files["dir"]
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(folder / "small_mask.png")
+    Image.fromarray(np.zeros((41, 57), np.uint8)).save(folder / "black_mask.png")
+    (folder / "bad.safetensors").write_bytes(b"this is not a model")
+    before = pngs(folder)
+    values = {"dir": folder, "image": files["image"], "mask": files["mask"],
+              "small_mask": folder / "small_mask.png", "black_mask": folder / "black_mask.png",
+              "bad_model": folder / "bad.safetensors"}
+    argv = [a.format(**values) for a in args]
+    if "--model" not in argv:
+        argv += ["--model", files["model"]]
+    code = main([argv[0], *FAST, *argv[1:]])  # the case's own options come last and win
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("fractal-studio: error: ") and err.count("\n") == 1, err
+    assert message in err
+    assert "Traceback" not in err
+    assert pngs(folder) == before
+    assert np.array_equal(np.asarray(Image.open(files["image"])), files["pixels"])  # source untouched
+
+
+def test_overwrite_allows_replacing_the_source(files):
+    assert cli(files, "inpaint", files["image"], "--mask", files["mask"], "--out", files["image"],
+               "--overwrite") == 0
+    assert read_png_metadata(files["image"])["task"] == "inpaint"
+
+
+def test_unknown_class_suggests_close_matches():
+    config = preset("small_mar_in32").with_classes(("tabby cat", "tiger", "tiger shark", "dog"))
+    assert common.match_class(config, "TABBY CAT") == 0
+    assert common.match_class(config, "tab") == 0
+    assert common.match_class(config, "3") == 3
+    assert common.match_class(config, "tiger") == 1  # exact beats prefix
+    with pytest.raises(UserError, match="ambiguous.*'tiger'.*'tiger shark'"):
+        common.match_class(config, "tig")
+    with pytest.raises(UserError, match="did you mean 'tabby cat'"):
+        common.match_class(config, "taby cat")
+    with pytest.raises(UserError, match="out of range"):
+        common.match_class(config, "4")
+    assert common.match_class(config, None) is None
+    unconditional = preset("small_mar_in32").with_classes(("only",))
+    with pytest.raises(UserError, match="unconditional"):
+        common.match_class(unconditional, "0")
+
+
+def test_resolve_model_path(tmp_path, monkeypatch):
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(b"x")
+    assert common.resolve_model_path(str(model)) == model
+    monkeypatch.setattr(common, "MODELS_DIR", tmp_path)
+    assert common.resolve_model_path("m") == model
+    with pytest.raises(UserError, match="bundled model 'photo_64' not found.*fractal-studio train"):
+        common.resolve_model_path(None)
+    with pytest.raises(UserError, match="model file not found"):
+        common.resolve_model_path(str(tmp_path / "other.safetensors"))

@@ -1,0 +1,364 @@
+"""The editing engine: working-scale planning, windows, compositing only inside the mask, candidates.
+
+Uses the trained toy model (16×16, 3 classes: left half one colour, right half another) with few
+sampler steps so each run takes well under a second on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from fractal_studio.editing.document import Document
+from fractal_studio.editing.engine import (
+    MAX_AUTO_WINDOWS,
+    EditOptions,
+    EditProgress,
+    EditResult,
+    plan_edit,
+    run_edit,
+)
+from fractal_studio.editing.windows import Rect, place_windows, working_unknown
+from fractal_studio.errors import UserError
+from fractal_studio.sampling import SampleRequest, sample_all
+
+from ..conftest import REFERENCE
+
+COLORS = {int(k): np.array(v, dtype=float)
+          for k, v in json.loads((REFERENCE / "toy_cols" / "colors.json").read_text())["colors"].items()}
+FAST = (4, 2)  # sampler steps per level: enough to exercise everything, fast on a CPU
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The toy model is fastest on one thread (and much faster on a busy machine); restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def noise_image(width: int, height: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def run(model, image, mask, **options) -> tuple[EditResult, list[EditProgress]]:
+    options.setdefault("iterations", FAST)
+    progress, result = [], None
+    for event in run_edit(model, image, mask, EditOptions(**options)):
+        if isinstance(event, EditResult):
+            assert result is None
+            result = event
+        else:
+            assert result is None, "no progress after the result"
+            progress.append(event)
+    assert result is not None
+    return result, progress
+
+
+# ------------------------------------------------------------------------------------ planning
+def test_auto_is_native_for_a_small_hole():
+    mask = np.zeros((389, 517), bool)
+    mask[200:206, 301:307] = True
+    plan = plan_edit(mask.shape, mask, 16, EditOptions())
+    assert plan.scale == 1.0 and plan.working_size == (517, 389)
+    assert len(plan.windows) == 1
+    (window,) = plan.windows
+    assert window.width == window.height == 16
+    # The hole sits in the middle of the window: context on every side.
+    assert window.left <= 301 - 4 and window.right >= 307 + 4
+    assert window.top <= 200 - 4 and window.bottom >= 206 + 4
+
+
+def test_auto_downscales_a_huge_mask_to_a_few_windows():
+    mask = np.ones((389, 517), bool)
+    mask[150:250, 200:300] = False
+    plan = plan_edit(mask.shape, mask, 16, EditOptions())
+    assert plan.scale > 1
+    assert 1 <= len(plan.windows) <= MAX_AUTO_WINDOWS
+    w, h = plan.working_size
+    assert w < 517 and h < 389
+    covered = np.zeros((max(h, 16), max(w, 16)), bool)
+    for window in plan.windows:
+        covered[window.slices] = True
+    assert covered[:h, :w][working_unknown(mask, (w, h))].all()
+
+
+def test_native_and_factor_options_are_obeyed():
+    mask = np.zeros((100, 120), bool)
+    mask[10:90, 10:110] = True
+    native = plan_edit(mask.shape, mask, 16, EditOptions(work_scale="native"))
+    assert native.scale == 1.0 and len(native.windows) > MAX_AUTO_WINDOWS
+    halved = plan_edit(mask.shape, mask, 16, EditOptions(work_scale=2))
+    assert halved.scale == 2.0 and halved.working_size == (60, 50)
+    assert plan_edit(mask.shape, mask, 16, EditOptions(work_scale="1")).scale == 1.0
+
+
+def test_a_model_pixel_is_known_only_if_all_its_source_pixels_are():
+    mask = np.zeros((8, 8), bool)
+    mask[3, 5] = True  # one unknown source pixel
+    small = working_unknown(mask, (4, 4))
+    expected = np.zeros((4, 4), bool)
+    expected[1, 2] = True
+    assert np.array_equal(small, expected)
+    # A non-integer factor: model pixels whose footprint partly overlaps the pixel are unknown too.
+    odd = working_unknown(mask, (3, 3))  # footprints of 8/3 pixels: columns 0-2, 2-5, 5-7
+    assert odd[1, 1] and odd[1, 2] and odd.sum() == 2
+    assert not working_unknown(np.zeros((9, 7), bool), (3, 2)).any()
+    assert working_unknown(np.ones((9, 7), bool), (3, 2)).all()
+
+
+def test_windows_cover_every_unknown_pixel_and_continue_from_known_context():
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        unknown = np.zeros((40, 56), bool)
+        for _ in range(3):
+            y, x = rng.integers(0, 30), rng.integers(0, 46)
+            unknown[y:y + rng.integers(2, 12), x:x + rng.integers(2, 12)] = True
+        windows = place_windows(unknown, 16, 8)
+        covered = np.zeros_like(unknown)
+        for window in windows:
+            assert 0 <= window.left <= 56 - 16 and 0 <= window.top <= 40 - 16
+            covered[window.slices] = True
+        assert covered[unknown].all()
+
+
+def test_strip_windows_overlap_by_the_margin():
+    unknown = np.zeros((16, 64), bool)
+    unknown[:, 16:] = True
+    windows = place_windows(unknown, 16, 8)
+    assert [w.left for w in windows] == [8, 16, 24, 32, 40, 48]
+    assert all(w.top == 0 for w in windows)
+
+
+def test_images_smaller_than_a_window_are_padded():
+    mask = np.ones((7, 9), bool)
+    plan = plan_edit(mask.shape, mask, 16, EditOptions(work_scale="native"))
+    assert plan.windows == [Rect(0, 0, 16, 16)]
+
+
+# ------------------------------------------------------------------------- outside the mask
+def _check_outside(result: EditResult, image: np.ndarray, mask: np.ndarray, candidates: int = 1):
+    assert len(result.candidates) == candidates
+    for candidate in result.candidates:
+        assert candidate.dtype == np.uint8 and candidate.shape == image.shape
+        assert np.array_equal(candidate[~mask], image[~mask])
+
+
+@pytest.mark.parametrize("work_scale", ["native", 3.5])
+def test_inpaint_keeps_every_pixel_outside_the_mask(toy_model, work_scale):
+    image = noise_image(517, 389)
+    mask = np.zeros((389, 517), bool)
+    mask[101:112, 233:241] = True
+    mask[105, 250:262] = True  # a thin line the downscale turns into whole unknown model pixels
+    result, progress = run(toy_model, image, mask, work_scale=work_scale, candidates=2)
+    _check_outside(result, image, mask, 2)
+    assert not result.cancelled
+    changed = np.any(result.candidates[0] != image, axis=-1)
+    assert changed[mask].mean() > 0.5  # the hole was actually generated
+    assert result.metadata["work_scale"] == ("native" if work_scale == "native" else "3.5")
+
+
+@pytest.mark.parametrize("size,work_scale", [((37, 23), "native"), ((517, 389), "auto")])
+def test_outpaint_keeps_the_original_at_its_offset(toy_model, size, work_scale):
+    image = noise_image(*size, seed=2)
+    doc = Document(image)
+    doc.extend_canvas(3, 5, 7, 2)
+    assert doc.size == (size[0] + 10, size[1] + 7) and doc.origin == (3, 5)
+    result, _ = run(toy_model, doc.image, doc.mask, work_scale=work_scale)
+    _check_outside(result, doc.image, doc.mask)
+    out = result.candidates[0]
+    assert out.shape == (size[1] + 7, size[0] + 10, 3)
+    assert np.array_equal(out[5:5 + size[1], 3:3 + size[0]], image)
+    expected_scale = "native" if work_scale == "native" else result.metadata["work_scale"]
+    assert result.metadata["work_scale"] == expected_scale
+    if work_scale == "auto":
+        assert result.metadata["work_scale"] != "native"  # a thin frame around a big image
+
+
+@pytest.mark.parametrize("size,work_scale", [((37, 23), "native"), ((517, 389), "auto"), ((517, 389), 20)])
+def test_uncrop_keeps_the_shrunk_image(toy_model, size, work_scale):
+    doc = Document(noise_image(*size, seed=3))
+    doc.uncrop(1.3)
+    assert doc.size == size
+    before = doc.image.copy()
+    result, _ = run(toy_model, doc.image, doc.mask, work_scale=work_scale)
+    _check_outside(result, before, doc.mask)
+
+
+@pytest.mark.parametrize("work_scale", ["native", 2])
+def test_class_edit_keeps_every_pixel_outside_the_mask(toy_model, work_scale):
+    image = noise_image(517, 389, seed=4)
+    mask = np.zeros((389, 517), bool)
+    mask[380:389, 510:517] = True  # at the corner: windows must stay inside the image
+    result, _ = run(toy_model, image, mask, class_id=1, cfg=2.0, work_scale=work_scale)
+    _check_outside(result, image, mask)
+    assert result.metadata["class"] == "1"
+
+
+def test_feather_blends_only_inside_the_mask(toy_model):
+    image = np.full((40, 40, 3), 200, np.uint8)
+    mask = np.zeros((40, 40), bool)
+    mask[10:30, 10:30] = True
+    result, _ = run(toy_model, image, mask, feather=4, work_scale="native")
+    _check_outside(result, image, mask)
+    plain, _ = run(toy_model, image, mask, feather=0, work_scale="native")
+    # Same samples; the feathered one is pulled towards the original near the edge, equal in the centre.
+    assert np.array_equal(result.candidates[0][16:24, 16:24], plain.candidates[0][16:24, 16:24])
+    edge_plain = np.abs(plain.candidates[0][10].astype(int) - 200)[10:30].mean()
+    edge_feather = np.abs(result.candidates[0][10].astype(int) - 200)[10:30].mean()
+    assert edge_feather < edge_plain
+
+
+def test_feather_never_blends_with_the_empty_outpainting_area(toy_model):
+    doc = Document(np.full((16, 16, 3), 255, np.uint8))
+    doc.extend_canvas(0, 0, 8, 0)
+    events = run_edit(toy_model, doc.image, doc.mask, EditOptions(feather=6, iterations=FAST),
+                      blank=doc.blank)
+    result = list(events)[-1]
+    plain = list(run_edit(toy_model, doc.image, doc.mask, EditOptions(iterations=FAST)))[-1]
+    assert np.array_equal(result.candidates[0], plain.candidates[0])
+
+
+# ----------------------------------------------------------------------------- semantics
+def _near(region: np.ndarray, colour: np.ndarray) -> float:
+    return float((np.abs(region.reshape(-1, 3).astype(float) - colour).max(axis=1) < 30).mean())
+
+
+@pytest.mark.parametrize("cls", [0, 2])
+def test_multi_window_outpainting_continues_without_seams(toy_model, cls):
+    """A strip 3× the window width, native: every window continues the right colour."""
+    left, right = COLORS[cls]
+    image = np.zeros((16, 16, 3), np.uint8)
+    image[:, :8], image[:, 8:] = left, right
+    doc = Document(image)
+    doc.extend_canvas(0, 0, 48, 0)
+    result, progress = run(toy_model, doc.image, doc.mask, class_id=cls, cfg=3.0, iterations=(16, 4),
+                           work_scale="native", candidates=2, seed=1)
+    assert len(result.plan.windows) >= 3
+    assert {p.window for p in progress} == set(range(1, len(result.plan.windows) + 1))
+    for out in result.candidates:
+        assert out.shape == (16, 64, 3) and np.array_equal(out[:, :16], image)
+        for window in result.plan.windows:
+            new = out[:, max(16, window.left):window.right]
+            assert _near(new, right) > 0.75, f"window at x={window.left} does not continue the colour"
+            assert np.abs(np.median(new.reshape(-1, 3), axis=0) - right).max() < 12
+        # No seam: the column medians on both sides of every window's start agree.
+        columns = np.median(out.astype(float), axis=0)  # [64, 3]
+        for window in result.plan.windows:
+            x = window.left + 8
+            if x < 64:
+                assert np.abs(columns[x - 2:x].mean(0) - columns[x:x + 2].mean(0)).max() < 25
+
+
+def test_one_window_matches_the_sampler_exactly(toy_model):
+    canvas = np.zeros((16, 16, 3), np.uint8)
+    canvas[:, :8] = COLORS[1][0]
+    known = np.zeros((16, 16), bool)
+    known[:, :8] = True
+    direct = sample_all(toy_model, SampleRequest(canvas=canvas, known=known, seed=5, candidates=3,
+                                                 iterations=FAST, class_id=1, cfg=2.0))
+    result, _ = run(toy_model, canvas, ~known, seed=5, candidates=3, class_id=1, cfg=2.0)
+    for a, b in zip(direct.candidates, result.candidates, strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_candidates_continue_their_own_canvas_and_are_reproducible(toy_model):
+    image = noise_image(16, 16, seed=6)
+    doc = Document(image)
+    doc.extend_canvas(0, 0, 20, 0)
+    first, _ = run(toy_model, doc.image, doc.mask, candidates=3, seed=7, work_scale="native")
+    again, _ = run(toy_model, doc.image, doc.mask, candidates=3, seed=7, work_scale="native")
+    assert len(first.plan.windows) >= 2
+    for a, b in zip(first.candidates, again.candidates, strict=True):
+        assert np.array_equal(a, b)
+    assert not np.array_equal(first.candidates[0], first.candidates[1])
+    # Window 1 is one batched sampler run; its pixels stay as they were (later windows only fill
+    # what is still unknown, conditioned on each candidate's own window-1 result).
+    w0 = first.plan.windows[0]
+    direct = sample_all(toy_model, SampleRequest(canvas=doc.image[w0.slices], known=~doc.mask[w0.slices],
+                                                 seed=7, candidates=3, iterations=FAST))
+    for a, b in zip(direct.candidates, first.candidates, strict=True):
+        assert np.array_equal(a, b[w0.slices])
+
+
+def test_progress_events(toy_model):
+    image = noise_image(300, 200, seed=8)
+    mask = np.zeros((200, 300), bool)
+    mask[50:150, 100:160] = True
+    result, progress = run(toy_model, image, mask, work_scale=4)
+    assert progress
+    fractions = [p.fraction for p in progress]
+    assert fractions == sorted(fractions) and 0 <= fractions[0] and fractions[-1] <= 1.0
+    assert fractions[-1] > 0.95
+    for p in progress:
+        assert 1 <= p.window <= p.windows == len(result.plan.windows)
+        assert p.preview.shape == (p.rect.height, p.rect.width, 3) and p.preview.dtype == np.uint8
+        assert 0 <= p.rect.left and p.rect.right <= 300 and 0 <= p.rect.top and p.rect.bottom <= 200
+        assert p.rect.width <= 4 * 16 + 4 and p.rect.height <= 4 * 16 + 4  # only the window, not the canvas
+        inside = mask[p.rect.slices]
+        assert np.array_equal(p.preview[~inside], image[p.rect.slices][~inside])
+    assert any(p.eta is not None for p in progress)
+
+
+def test_cancel_returns_what_it_had_with_the_outside_intact(toy_model):
+    image = noise_image(64, 16, seed=9)
+    mask = np.zeros((16, 64), bool)
+    mask[:, 20:] = True
+    stop = threading.Event()
+    events = []
+    for event in run_edit(toy_model, image, mask, EditOptions(iterations=FAST, work_scale="native"), stop):
+        events.append(event)
+        if len(events) == 3:
+            stop.set()
+    result = events[-1]
+    assert isinstance(result, EditResult) and result.cancelled
+    assert len(events) <= 5  # stopped within a step
+    _check_outside(result, image, mask)
+    calls = iter(range(1000))
+    result = list(run_edit(toy_model, image, mask, EditOptions(iterations=FAST),
+                           cancel=lambda: next(calls) > 4))[-1]
+    assert result.cancelled
+    _check_outside(result, image, mask)
+
+
+def test_metadata(toy_model):
+    image = noise_image(20, 20)
+    mask = np.zeros((20, 20), bool)
+    mask[5:9, 5:9] = True
+    result, _ = run(toy_model, image, mask, seed=3, class_id=2, cfg=1.5, temperature=0.9)
+    meta = result.metadata
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items())
+    assert meta["seed"] == "3" and meta["class"] == "2" and meta["cfg"] == "1.5"
+    assert meta["temperature"] == "0.9" and meta["iterations"] == "4,2" and meta["windows"] == "1"
+    assert meta["work_scale"] == "native" and len(meta["mask_sha256"]) == 64
+    assert "version" in meta and "model_sha256" in meta
+
+
+# ----------------------------------------------------------------------------- validation
+@pytest.mark.parametrize("change,message", [
+    (lambda img, m: (img, np.zeros((5, 5), bool), {}), "mask must have the image's size"),
+    (lambda img, m: (img, m.astype(np.uint8), {}), "boolean"),
+    (lambda img, m: (img, np.zeros_like(m), {}), "mask is empty"),
+    (lambda img, m: (img.astype(np.float32), m, {}), "uint8 RGB"),
+    (lambda img, m: (img, m, {"work_scale": "huge"}), "work scale"),
+    (lambda img, m: (img, m, {"work_scale": 0.5}), "at least 1"),
+    (lambda img, m: (img, m, {"margin": 9}), "context margin"),
+    (lambda img, m: (img, m, {"class_id": 3}), "out of range"),
+    (lambda img, m: (img, m, {"cfg": 0.5}), "guidance"),
+    (lambda img, m: (img, m, {"temperature": 0}), "temperature"),
+    (lambda img, m: (img, m, {"iterations": (4,)}), "iteration counts"),
+    (lambda img, m: (img, m, {"candidates": 0}), "candidates"),
+    (lambda img, m: (img, m, {"feather": -1}), "feather"),
+])
+def test_bad_input_is_a_user_error_before_any_work(toy_model, change, message):
+    image = noise_image(20, 20)
+    mask = np.zeros((20, 20), bool)
+    mask[2:5, 2:5] = True
+    image, mask, options = change(image, mask)
+    with pytest.raises(UserError, match=message):
+        run_edit(toy_model, image, mask, EditOptions(**options))  # raises at the call, not on iteration
