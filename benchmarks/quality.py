@@ -204,7 +204,7 @@ def inpaint_benchmark(args) -> dict:
             "ns": cv2.inpaint(holed, mask_u8, 3, cv2.INPAINT_NS),
         }
         finished = sample_all(model, SampleRequest(canvas=holed, known=~mask, candidates=args.candidates,
-                                                   seed=args.seed * 1000 + i))
+                                                   temperature=args.temperature, seed=args.seed * 1000 + i))
         ours = finished.candidates
         results["ours_1"] = ours[0]
         results["ours_best4"] = max(ours, key=lambda c: psnr_masked(c, image, mask))
@@ -226,6 +226,7 @@ def inpaint_benchmark(args) -> dict:
         write_comparison(pictures, Path(args.grid))
         log(f"wrote {args.grid}")
     return {"model": args.model, "heldout_bpd": bpd, "cases": args.cases, "candidates": args.candidates,
+            "temperature": args.temperature,
             "summary": summary, "ours_1_beats_telea_psnr": wins, "per_case": scores}
 
 
@@ -311,6 +312,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="models/photo_64.safetensors")
     p.add_argument("--cases", type=int, default=24)
     p.add_argument("--candidates", type=int, default=4)
+    p.add_argument("--temperature", type=float, default=1.0, help="logits are divided by it")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", default="assets/inpaint_comparison.png")
     p.add_argument("--grid-cases", type=lambda v: [int(x) for x in v.split(",")],
