@@ -23,7 +23,7 @@ import math
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +43,7 @@ from fractal_studio.editing.windows import (
     working_size,
     working_unknown,
 )
+from fractal_studio.editing.candidates import CandidateImages
 from fractal_studio.errors import UserError
 
 __all__ = ["Rect", "EditOptions", "EditPlan", "EditProgress", "EditResult", "plan_edit", "run_edit",
@@ -101,7 +102,7 @@ class EditProgress:
 
 @dataclass(frozen=True)
 class EditResult:
-    candidates: list[np.ndarray]  # uint8 [H, W, 3] each: the whole canvas
+    candidates: Sequence[np.ndarray]  # uint8 [H, W, 3] each: the whole canvas (CandidateImages)
     cancelled: bool
     elapsed: float
     metadata: dict[str, str]
@@ -328,7 +329,8 @@ class _Edit:
             if cancelled:
                 break
             self.known[rows, cols] |= self.in_image[rows, cols]
-        candidates = [self._composite(canvas) for canvas in self.canvases]
+        box = bounding_rect(self.mask)
+        candidates = CandidateImages(self.image, box, [self._composite(canvas) for canvas in self.canvases])
         elapsed = time.perf_counter() - self.start
         yield EditResult(candidates=candidates, cancelled=cancelled, elapsed=elapsed,
                          metadata=self._metadata(), options=self.options, plan=self.plan)
@@ -369,7 +371,7 @@ class _Edit:
         return rect, preview
 
     def _composite(self, canvas: np.ndarray) -> np.ndarray:
-        out = self.image.copy()
+        """The candidate's pixels inside the mask's bounding box (outside the mask: the input's)."""
         box = bounding_rect(self.mask)
         rows, cols = box.slices
         if self.native:
@@ -381,7 +383,7 @@ class _Edit:
             work = canvas[inside.shifted(-self.area.left, -self.area.top).slices]
             generated = upscale_region(work, (inside.left, inside.top), self.scale_xy, box)
         mask = self.mask[rows, cols]
-        target = out[rows, cols]
+        target = self.image[rows, cols].copy()
         if self.options.feather > 0:
             # The ramp needs the keep pixels within `feather` of the box around it.
             feather = int(self.options.feather)
@@ -394,7 +396,7 @@ class _Edit:
             target[mask] = mixed[mask]
         else:
             target[mask] = generated[mask]
-        return out
+        return target
 
     def _metadata(self) -> dict[str, str]:
         from fractal_studio import __version__

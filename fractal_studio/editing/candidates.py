@@ -1,0 +1,44 @@
+"""Candidates of an edit, stored compactly.
+
+Every candidate equals the input image outside the mask, so a result keeps one shared reference to
+the input image plus each candidate's pixels inside the mask's bounding box. Three candidates of a
+small edit on a 6000x4000 photo then cost three small crops instead of 3 x 72 MB; a full image is
+composed only when one is asked for (preview, apply, export).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from fractal_studio.editing.windows import Rect
+
+
+class CandidateImages(Sequence):
+    def __init__(self, base: np.ndarray, box: Rect, crops: list[np.ndarray]):
+        # The editing layer never writes into an image in place (documents replace their arrays),
+        # so sharing `base` is safe; a read-only view makes any accidental write fail loudly.
+        self.base = base.view()
+        self.base.flags.writeable = False
+        self.box = box
+        self.crops = crops
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        crop = self.crops[index]  # raises IndexError past the end, which ends iteration
+        image = self.base.copy()
+        image[self.box.slices] = crop
+        return image
+
+    def crop(self, index: int) -> np.ndarray:
+        """Candidate `index` inside `box` only (cheap: for thumbnails and comparisons)."""
+        return self.crops[index]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(c.nbytes for c in self.crops)
