@@ -30,8 +30,9 @@ checkpoint = {"model": state, "epoch": 0,
               "args": argparse.Namespace(model=name, num_conds=config.num_conds,
                                          guiding_pixel=config.guiding_pixel, class_num=config.class_num)}
 if with_optimizer:
-    checkpoint["optimizer"] = {"state": {i: {"exp_avg": torch.zeros_like(t), "exp_avg_sq": torch.zeros_like(t)}
-                                         for i, t in enumerate(state.values())}}
+    moments = {i: {"exp_avg": torch.zeros_like(t), "exp_avg_sq": torch.zeros_like(t)}
+               for i, t in enumerate(state.values())}
+    checkpoint["optimizer"] = {"state": moments}
 torch.save(checkpoint, path)
 print(sum(t.numel() for t in state.values()))
 """
@@ -47,7 +48,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="fractalmar_huge_in256")
     parser.add_argument("--with-optimizer", action="store_true")
     parser.add_argument("--dir", default=None, help="scratch folder (needs ~2-3x the weight size)")
@@ -55,7 +57,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         src, dst = Path(tmp) / "checkpoint-last.pth", Path(tmp) / "converted.safetensors"
         made = subprocess.run([sys.executable, "-c", WRITE_CHECKPOINT, args.preset, str(src),
-                               "1" if args.with_optimizer else "0"], capture_output=True, text=True, check=True)
+                               "1" if args.with_optimizer else "0"],
+                              capture_output=True, text=True, check=True)
         parameters = int(made.stdout.strip())
         weight_bytes = parameters * 4
         start = time.perf_counter()
@@ -65,8 +68,8 @@ def main() -> None:
         peak = int(out.stdout.strip().splitlines()[-1]) * 1024  # ru_maxrss is in kB on Linux
         print(f"{args.preset}: {parameters:,} parameters, fp32 weights {weight_bytes / 2**30:.2f} GiB, "
               f"checkpoint {src.stat().st_size / 2**30:.2f} GiB")
-        print(f"convert: {elapsed:.1f}s, peak RSS {peak / 2**30:.2f} GiB = {peak / weight_bytes:.2f}x the weights "
-              f"(target < 1.5x)")
+        print(f"convert: {elapsed:.1f}s, peak RSS {peak / 2**30:.2f} GiB = "
+              f"{peak / weight_bytes:.2f}x the weights (target < 1.5x)")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fractal_studio.editing.candidates import CandidateImages
 from fractal_studio.editing.windows import (
     Rect,
     bounding_rect,
@@ -43,7 +44,6 @@ from fractal_studio.editing.windows import (
     working_size,
     working_unknown,
 )
-from fractal_studio.editing.candidates import CandidateImages
 from fractal_studio.errors import UserError
 
 __all__ = ["Rect", "EditOptions", "EditPlan", "EditProgress", "EditResult", "plan_edit", "run_edit",
