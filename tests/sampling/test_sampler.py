@@ -159,3 +159,22 @@ def test_bad_requests_fail_before_any_work(change, message):
     generator = sample(model, SampleRequest(**base))
     with pytest.raises(UserError, match=message):
         next(generator)
+
+
+def test_mar_steps_scale_with_the_unknown_patches():
+    from fractal_studio.sampling.sampler import mar_steps
+
+    assert mar_steps(64, 256, 256) == 64  # full generation: the requested iterations
+    assert mar_steps(64, 64, 256) == 16  # a quarter of the patches: a quarter of the steps
+    assert mar_steps(16, 3, 16) == 3  # never more steps than patches
+    assert mar_steps(16, 1, 256) == 1 and mar_steps(16, 0, 256) == 0
+
+
+def test_a_quarter_hole_takes_a_quarter_of_the_top_level_steps():
+    model = random_model("tiny_mar_in16")
+    known = np.ones((16, 16), bool)
+    known[:8, :8] = False  # 4 of the 16 top-level patches
+    events = list(sample(model, SampleRequest(canvas=np.zeros((16, 16, 3), np.uint8), known=known,
+                                              iterations=(16, 4))))
+    top = [e for e in events if isinstance(e, Progress) and e.level == 0]
+    assert len(top) == 4
