@@ -223,6 +223,7 @@ class Dist:
     world: int = 1
     rank: int = 0
     local_rank: int = 0
+    owns_group: bool = False  # we initialised the process group, so we tear it down at the end
 
     @property
     def enabled(self) -> bool:
@@ -242,9 +243,10 @@ def init_distributed(device_choice: str) -> tuple[Dist, torch.device]:
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    if not dist.is_initialized():
+    owns = not dist.is_initialized()
+    if owns:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Dist(world, rank, local_rank), device
+    return Dist(world, rank, local_rank, owns), device
 
 
 def _broadcast_int(value: int, env: Dist, device) -> int:
@@ -555,6 +557,10 @@ def train(opts: TrainOptions, log: Log | None = None) -> dict:
         say(f"parameters of the {env.world} processes: max difference {difference:g}")
         if difference != 0:
             raise RuntimeError("the processes ended with different parameters")
+        dist.barrier()
+        if env.owns_group:
+            # Tearing the group down before exit avoids gloo aborting in its destructors.
+            dist.destroy_process_group()
     return {"steps": step, "epochs": epoch + batch_in_epoch / batches_per_epoch, "wall_seconds": wall,
             "heldout_bpd": final_bpd, "parameters": params, "config": config, "reason": done_reason,
             "model": model, "history": history}
