@@ -10,18 +10,6 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The toy model's ops are tiny: one intra-op thread avoids spin-waiting on a busy machine
-    (measured 0.4 s instead of 15-28 s for a 4-window edit while two other processes used both cores)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def dialogs(monkeypatch):
     """Every QMessageBox shown, as (kind, title, text); questions are answered No."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from fractal_studio.cli import common
@@ -14,14 +13,6 @@ from fractal_studio.errors import UserError
 from fractal_studio.model import preset
 
 FAST = ["--iterations", "2,1", "--quiet"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 
 from fractal_studio.editing.document import Document
 from fractal_studio.editing.engine import (
@@ -31,15 +30,6 @@ from ..conftest import REFERENCE
 COLORS = {int(k): np.array(v, dtype=float)
           for k, v in json.loads((REFERENCE / "toy_cols" / "colors.json").read_text())["colors"].items()}
 FAST = (4, 2)  # sampler steps per level: enough to exercise everything, fast on a CPU
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The toy model is fastest on one thread (and much faster on a busy machine); restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def noise_image(width: int, height: int, seed: int = 0) -> np.ndarray:

@@ -32,14 +32,6 @@ def make_folder(root, classes=("circles", "stripes"), per_class=6, size=20, seed
     return root
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def options(folder, out, **changes):
     base = dict(data=str(folder), preset="tiny_mar_in16", out=str(out), steps=6, batch_size=4, lr=3e-3,
                 warmup=2, eval_every=0, eval_count=4, eval_batch=4, log_every=1, device="cpu",
