@@ -187,6 +187,8 @@ PRESETS: dict[str, ModelConfig] = {
                              ("mar", "mar")),
     "small_ar_in64": _small("small_ar_in64", (64, 4, 1), (192, 96, 48), (4, 2, 2), (4, 4, 4), ("ar", "ar"),
                             num_conds=1),
+    "medium_mar_in64": _small("medium_mar_in64", (64, 4, 1), (512, 256, 64), (8, 4, 2), (8, 4, 4),
+                              ("mar", "mar")),
     "small_mar_in64": _small("small_mar_in64", (64, 8, 2, 1), (192, 128, 64, 32), (6, 3, 2, 1),
                              (6, 4, 4, 2), ("mar", "mar", "mar")),
     # Sized for about half an hour of single-thread CPU training (see models/*.md): narrow lower

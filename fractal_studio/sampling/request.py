@@ -18,8 +18,8 @@ class SampleRequest:
     class_id: None for unconditional sampling (the model's learned "no class" embedding).
     temperature: logits are divided by it (the usual meaning; the paper's 1.02 is 1/1.02 here).
     iterations: steps per generator level; None takes the model's defaults.
-    precision: matrix products in bf16 (autocast, for CUDA) or fp32. Reproducible either way for
-      a given device and precision.
+    precision: matrix products in bf16 (autocast: on CUDA, and on CPUs with native bf16 for wide
+      models) or fp32. Reproducible either way for a given device and precision.
     """
 
     canvas: np.ndarray
@@ -32,7 +32,7 @@ class SampleRequest:
     iterations: tuple[int, ...] | None = None
     seed: int = 0
     candidates: int = 1
-    precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 elsewhere), "fp32" or "bf16"
+    precision: str = "auto"  # "auto" (see devices.resolve_precision), "fp32" or "bf16"
 
     @classmethod
     def generate(cls, resolution: int, **options) -> SampleRequest:

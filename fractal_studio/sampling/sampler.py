@@ -68,6 +68,7 @@ class _Run:
         self.device = model.fake_latent.device
         self.iterations = resolved_iterations(model.config, request)
         self.guided = request.class_id is not None and request.cfg != 1.0
+        self.width = model.config.levels[0].width
         self.cancel_check = _as_callable(cancel)
         self.rng = torch.Generator(device=self.device)
         self.rng.manual_seed(int(request.seed))
@@ -91,7 +92,7 @@ class _Run:
             return
         conds = self.model.top_conditions(self.top_embedding())
         try:
-            with torch.inference_mode(), autocast_for(self.device, self.request.precision):
+            with torch.inference_mode(), autocast_for(self.device, self.request.precision, self.width):
                 result = yield from self.level(0, conds, self.pixels, self.known, self.request.cfg,
                                                self.request.cfg_schedule, lambda images: images, (0.0, 1.0))
             canvas, cancelled = self.to_uint8(result), False
