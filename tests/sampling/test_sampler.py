@@ -178,3 +178,27 @@ def test_a_quarter_hole_takes_a_quarter_of_the_top_level_steps():
                                               iterations=(16, 4))))
     top = [e for e in events if isinstance(e, Progress) and e.level == 0]
     assert len(top) == 4
+
+
+def test_precision_choice():
+    import torch
+
+    from fractal_studio.devices import resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision(cpu, "auto", width=64) == "fp32"  # small models: bf16 casts cost more
+    assert resolve_precision(torch.device("cuda"), "auto") == "bf16"
+    assert resolve_precision(cpu, "fp32", width=4096) == "fp32"
+    with pytest.raises(UserError, match="precision"):
+        resolve_precision(cpu, "fp8")
+
+
+def test_bf16_sampling_keeps_known_pixels_exact():
+    model = random_model("tiny_mar_guiding_in16")
+    rng = np.random.default_rng(3)
+    canvas = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    known = random_known(rng, "stroke")
+    result = sample_all(model, SampleRequest(canvas=canvas, known=known, precision="bf16",
+                                             iterations=(4, 2, 2)))
+    assert np.array_equal(result.candidates[0][known], canvas[known])
+    assert not np.array_equal(result.candidates[0][~known], canvas[~known])
