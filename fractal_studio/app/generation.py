@@ -67,6 +67,11 @@ class GenerationMixin:
         self.result_box = mask_box(doc.mask, getattr(options, "feather", 0))
         image, mask, model, model_hash = doc.image.copy(), doc.mask.copy(), self.model, self.model_hash
         blank = doc.blank.copy() if getattr(doc, "blank", None) is not None else None
+        coverage = self.canvas.layer.coverage
+        # A soft brush leaves partial coverage at stroke edges: generated pixels blend in by it.
+        weights = None
+        if coverage.shape == mask.shape and (coverage[mask] < 255).any():
+            weights = np.where(mask & (coverage == 0), np.uint8(255), coverage)
         class_id = self.class_picker.current()
         if class_id is not None:
             recent = self.store.push_recent(f"recent/classes/{model.config.name}", str(class_id))
@@ -77,7 +82,8 @@ class GenerationMixin:
 
             if next(model.parameters()).device != device:
                 model.to(device)
-            return run_edit(model, image, mask, options, cancel=cancel, model_hash=model_hash, blank=blank)
+            return run_edit(model, image, mask, options, cancel=cancel, model_hash=model_hash, blank=blank,
+                            weights=weights)
 
         self.device_label.setText(f"Device: {device}")
         self.job = Job(work, self)

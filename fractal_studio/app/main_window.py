@@ -275,7 +275,9 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
     def _stroked(self, box) -> None:
         if self.editor.doc is not None:
             rows, cols = box.slices()
-            self.editor.stroke_done(self.canvas.layer.coverage[rows, cols] >= 128, box)
+            # Any coverage is generated; how much of it is kept follows the coverage (soft brushes),
+            # see the blend weights passed with each generation.
+            self.editor.stroke_done(self.canvas.layer.coverage[rows, cols] > 0, box)
 
     def _mask_op(self, text: str, make) -> None:
         if self.editor.doc is not None and self._idle():

@@ -2,7 +2,8 @@
 
 Strokes are painted segment by segment into the bounding box they touch, and only that box of the
 overlay is recomputed, so a 4000×3000 canvas stays smooth. The Document's bool mask (True = generate)
-is the truth: coverage >= 128 when a stroke ends; `load` re-reads the Document after any other change.
+is the truth: coverage > 0 when a stroke ends (partial coverage is the blend weight of the
+generated pixels); `load` re-reads the Document after any other change.
 """
 
 from __future__ import annotations
@@ -71,13 +72,13 @@ class MaskLayer:
             self.coverage = np.zeros((h, w), np.uint8)
             self.argb = np.zeros((h, w, 4), np.uint8)
             self.image = QImage(self.argb.data, w, h, w * 4, QImage.Format.Format_ARGB32_Premultiplied)
-        self.coverage[...] = np.where(mask, 255, 0)
+        self.coverage[...] = np.where(mask, 255, 0)  # a new document or canvas: no soft edges yet
         self.refresh(Box(0, 0, w, h))
 
     def load_box(self, mask: np.ndarray, box: Box) -> None:
         """Re-reads one box of the Document mask (undo/redo of a stroke)."""
         rows, cols = box.slices()
-        self.coverage[rows, cols] = np.where(mask[rows, cols], 255, 0)
+        self.coverage[rows, cols] = _coverage_for(mask[rows, cols], self.coverage[rows, cols])
         self.refresh(box)
 
     def refresh(self, box: Box) -> None:
@@ -90,7 +91,7 @@ class MaskLayer:
             out[..., channel] = (alpha * value + 127) // 255
 
     def as_mask(self) -> np.ndarray:
-        return self.coverage >= 128
+        return self.coverage > 0
 
     # ------------------------------------------------------------------ painting
     def paint_segment(self, p0: tuple[float, float], p1: tuple[float, float], size: float,
@@ -129,6 +130,12 @@ class MaskLayer:
         self.coverage[rows, cols] = 0 if erase else 255
         self.refresh(box)
         return box
+
+
+def _coverage_for(mask: np.ndarray, coverage: np.ndarray) -> np.ndarray:
+    """Coverage that agrees with the Document's mask: soft values painted by a brush are kept where
+    the pixel is still masked (they are the blend weights), new mask pixels are full, others 0."""
+    return np.where(mask, np.where(coverage > 0, coverage, 255), 0).astype(np.uint8)
 
 
 def _segment_distance(xs, ys, p0, p1) -> np.ndarray:

@@ -244,20 +244,29 @@ def _request(model, options: EditOptions, canvas, known, seed: int, count: int):
 # ------------------------------------------------------------------------------------- running
 def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = EditOptions(),
              cancel: CancelCheck = None, model_hash: str | None = None, *,
-             blank: np.ndarray | None = None) -> Iterator[EditProgress | EditResult]:
+             blank: np.ndarray | None = None,
+             weights: np.ndarray | None = None) -> Iterator[EditProgress | EditResult]:
     """Validates at once (UserError), then returns the generator of events; the last is an EditResult.
 
     blank: optional bool [H, W], pixels with no original content (new outpainting area); feathering
     never blends generated pixels with those.
+    weights: optional uint8 [H, W], how much of the generated pixel to keep inside the mask (255 =
+    all, as without weights): a soft brush's coverage, so soft stroke edges blend into the photo.
+    Outside the mask nothing changes whatever the weights say.
     """
     _check_inputs(model, image, mask, options, blank)
+    if weights is not None and (not isinstance(weights, np.ndarray) or weights.shape != mask.shape
+                                or weights.dtype != np.uint8):
+        raise UserError("the blend weights must be a uint8 array of the image's size")
     plan = plan_edit(image.shape, mask, model.config.resolution, options)
-    return _Edit(model, image, mask, options, plan, cancel, model_hash, blank).events()
+    return _Edit(model, image, mask, options, plan, cancel, model_hash, blank, weights).events()
 
 
 class _Edit:
-    def __init__(self, model, image, mask, options: EditOptions, plan: EditPlan, cancel, model_hash, blank):
+    def __init__(self, model, image, mask, options: EditOptions, plan: EditPlan, cancel, model_hash, blank,
+                 weights=None):
         self.model, self.options, self.plan = model, options, plan
+        self.weights = weights
         self.image = np.ascontiguousarray(image)
         self.mask = np.ascontiguousarray(mask)
         self.blank = blank
@@ -396,6 +405,14 @@ class _Edit:
             target[mask] = mixed[mask]
         else:
             target[mask] = generated[mask]
+        if self.weights is not None:
+            weight = self.weights[rows, cols].astype(np.float32) / 255.0
+            if self.blank is not None:  # nothing to blend with where there was no picture
+                weight = np.where(self.blank[rows, cols], 1.0, weight)
+            weight = weight[..., None]
+            original = self.image[rows, cols]
+            mixed = np.rint(weight * target + (1.0 - weight) * original).astype(np.uint8)
+            target[mask] = mixed[mask]
         return target
 
     def _metadata(self) -> dict[str, str]:

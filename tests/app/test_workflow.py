@@ -77,3 +77,24 @@ def test_drag_right_border_outpaints(window, qtbot, photo):
     window.editor.undo.undo()
     assert window.editor.doc.size == (40, 32)
     assert window.canvas.canvas_size == (40, 32)
+
+
+def test_soft_brush_edges_blend_by_coverage(window, qtbot, photo):
+    path, original = photo
+    window.open_image(str(path))
+    canvas = window.canvas
+    canvas.actual_size()
+    canvas.centerOn(20, 16)
+    canvas.set_brush(size=12, hardness=0.1)
+    drag(qtbot, canvas, [(12, 16), (20, 16), (28, 16)])
+    coverage = canvas.layer.coverage.copy()
+    mask = window.editor.doc.mask.copy()
+    assert np.array_equal(mask, coverage > 0)
+    partial = mask & (coverage < 200)
+    assert partial.sum() > 10  # a soft brush leaves a soft edge
+    run_to_end(qtbot, window)
+    candidate = window.result.candidates[0].astype(int)
+    difference = np.abs(candidate - original.astype(int)).max(axis=-1)
+    # a pixel may move at most by its coverage share of the full range (plus rounding)
+    assert (difference[mask] <= np.ceil(coverage[mask] / 255 * 255) + 1).all()
+    assert np.array_equal(candidate[~mask], original[~mask])

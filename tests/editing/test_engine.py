@@ -352,3 +352,25 @@ def test_bad_input_is_a_user_error_before_any_work(toy_model, change, message):
     image, mask, options = change(image, mask)
     with pytest.raises(UserError, match=message):
         run_edit(toy_model, image, mask, EditOptions(**options))  # raises at the call, not on iteration
+
+
+def test_soft_brush_weights_blend_generated_pixels_into_the_photo(toy_model):
+    image = noise_image(40, 30, seed=4)
+    mask = np.zeros((30, 40), bool)
+    mask[10:20, 10:30] = True
+    weights = np.zeros((30, 40), np.uint8)
+    weights[mask] = 255
+    weights[10:20, 10:14] = 0  # a fully soft edge keeps the photo
+    weights[10:20, 14:18] = 128  # half-way
+    options = dict(iterations=FAST, seed=3)
+    hard = next(e for e in run_edit(toy_model, image, mask, EditOptions(**options))
+                if isinstance(e, EditResult)).candidates[0]
+    soft = next(e for e in run_edit(toy_model, image, mask, EditOptions(**options), weights=weights)
+                if isinstance(e, EditResult)).candidates[0]
+    assert np.array_equal(soft[~mask], image[~mask])  # outside the mask: untouched, whatever the weights
+    assert np.array_equal(soft[10:20, 10:14], image[10:20, 10:14])
+    assert np.array_equal(soft[10:20, 18:30], hard[10:20, 18:30])  # full weight: the generated pixels
+    halfway = np.rint(128 / 255 * hard[10:20, 14:18] + 127 / 255 * image[10:20, 14:18].astype(float))
+    assert np.abs(soft[10:20, 14:18].astype(float) - halfway).max() <= 1
+    with pytest.raises(UserError, match="blend weights"):
+        run_edit(toy_model, image, mask, EditOptions(**options), weights=weights[:5])
