@@ -66,3 +66,25 @@ def test_checkpoint_args_choose_the_preset(tmp_path):
     args = argparse.Namespace(model="fractalmar_base_in256", num_conds=5, guiding_pixel=True, class_num=1000)
     config = config_from_option(None, args, tmp_path / "c.pth")
     assert config.name == "fractalmar_base_in256" and config.guiding_pixel and config.resolution == 256
+
+
+def test_imagenet_models_get_the_imagenet_class_names():
+    from fractal_studio.model.config import preset
+    from fractal_studio.model.convert import IMAGENET_CLASSES_FILE, _class_names_for
+
+    assert IMAGENET_CLASSES_FILE.is_file()
+    names = _class_names_for(preset("tiny_mar_in16", class_num=1000), None)
+    assert len(names) == 1000 and names[0] == "tench" and names[999] == "toilet tissue"
+    assert _class_names_for(preset("tiny_mar_in16", class_num=10), None) == ()
+
+
+def test_class_names_file_must_match_the_class_count(tmp_path):
+    from fractal_studio.errors import UserError
+    from fractal_studio.model.config import preset
+    from fractal_studio.model.convert import _class_names_for
+
+    names = tmp_path / "names.txt"
+    names.write_text("cat\ndog\n")
+    assert _class_names_for(preset("tiny_mar_in16", class_num=2), names) == ("cat", "dog")
+    with pytest.raises(UserError, match="lists 2 class names but the model has 3"):
+        _class_names_for(preset("tiny_mar_in16", class_num=3), names)
