@@ -50,8 +50,7 @@ def resolve_model_path(name_or_path: str | None = None) -> Path:
 def load_model_file(path: Path, device_choice: str = "auto", threads: int | None = None):
     """(model, sha256 of the file) on the chosen device; every problem is a UserError."""
     from fractal_studio.devices import pick_device
-    from fractal_studio.editing.imageio import file_sha256
-    from fractal_studio.model.weights import load_model
+    from fractal_studio.model.weights import file_hash, load_model
 
     device = pick_device(device_choice)
     if threads is not None:
@@ -66,7 +65,7 @@ def load_model_file(path: Path, device_choice: str = "auto", threads: int | None
         raise
     except (ValueError, KeyError, OSError, RuntimeError) as error:
         raise UserError(f"{path} is not a valid fractal-studio model: {_first_line(error)}") from None
-    return model, file_sha256(path)
+    return model, file_hash(path)
 
 
 def _first_line(error: BaseException) -> str:

@@ -465,19 +465,6 @@ def read_png_metadata(path: PathLike) -> dict[str, str]:
     return text
 
 
-def file_sha256(path: PathLike) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks so model files never have to fit in memory."""
-    p = Path(path)
-    digest = hashlib.sha256()
-    try:
-        with open(p, "rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-    except OSError as e:
-        raise UserError(f"cannot read {p}: {(e.strerror or _short(e)).rstrip('.').lower()}.") from e
-    return digest.hexdigest()
-
-
 def array_sha256(a: np.ndarray) -> str:
     """Hex SHA-256 of an array's dtype, shape and C-order bytes: f"{dtype.str}{shape}" then the data.
 

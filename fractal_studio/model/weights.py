@@ -184,9 +184,12 @@ def _materialize_buffers(model: FractalModel, config: ModelConfig, device) -> Fr
 
 
 def file_hash(path: str | os.PathLike) -> str:
-    """sha256 of a file, streamed (model files are large)."""
+    """Hex sha256 of a file, read in 1 MiB chunks (model files are large)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as error:
+        raise ModelFileError(f"cannot read {path}: {error.strerror or error}") from error
     return digest.hexdigest()

@@ -55,9 +55,9 @@ def test_inpaint_writes_the_result_and_its_record(files, capsys):
 
 
 def common_hash(path) -> str:
-    from fractal_studio.editing.imageio import file_sha256
+    from fractal_studio.model.weights import file_hash
 
-    return file_sha256(path)
+    return file_hash(path)
 
 
 def test_candidates_write_numbered_files(files):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import struct
 import sys
@@ -17,7 +16,6 @@ from PIL import Image
 from fractal_studio.editing import imageio
 from fractal_studio.editing.imageio import (
     array_sha256,
-    file_sha256,
     load_image,
     load_mask,
     read_png_metadata,
@@ -385,14 +383,6 @@ def test_read_metadata_without_fractal_studio_chunk(tmp_path):
 
 
 # --- hashes ---------------------------------------------------------------------------------------------
-
-
-def test_file_sha256_streams_large_files(tmp_path):
-    data = np.random.default_rng(0).bytes(2 * (1 << 20) + 123)  # spans several 1 MiB chunks
-    (tmp_path / "w.bin").write_bytes(data)
-    assert file_sha256(tmp_path / "w.bin") == hashlib.sha256(data).hexdigest()
-    with pytest.raises(UserError, match="cannot read"):
-        file_sha256(tmp_path / "missing.bin")
 
 
 def test_array_sha256():

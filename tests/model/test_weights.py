@@ -108,3 +108,17 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(ModelFileError, match="No space left"):
         save_model(random_model("tiny_mar_in16"), target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_file_hash_streams_large_files(tmp_path):
+    import hashlib
+
+    import numpy as np
+
+    data = np.random.default_rng(0).bytes(2 * (1 << 20) + 123)  # spans several 1 MiB chunks
+    (tmp_path / "w.bin").write_bytes(data)
+    from fractal_studio.model.weights import file_hash
+
+    assert file_hash(tmp_path / "w.bin") == hashlib.sha256(data).hexdigest()
+    with pytest.raises(ModelFileError, match="cannot read"):
+        file_hash(tmp_path / "missing.bin")
