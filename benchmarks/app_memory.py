@@ -20,6 +20,7 @@ import numpy as np
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _app import open_window, run_on_app_loop  # noqa: E402
 from app_responsiveness import default_model  # noqa: E402
 
 
@@ -52,12 +53,12 @@ async def session(window, photo: Path, model: str, report) -> None:
         await asyncio.sleep(0.05)
     report("model loaded")
     assert window.open_image(str(photo))
-    report("6000x4000 photo open")
     height, width = window.editor.doc.mask.shape
+    report(f"{width}x{height} photo open")
     window.params_panel.candidates.setValue(3)
     for run in range(3):
         mask = np.zeros((height, width), bool)
-        top, left = 500 + run * 1000, 800 + run * 1500
+        top, left = (run + 1) * height // 5, (run + 1) * width // 5  # inside any image size
         mask[top:top + 90, left:left + 120] = True
         window.editor.set_mask(mask, f"mask {run + 1}")
         job = window.generate()
@@ -81,32 +82,21 @@ def main() -> int:
     parser.add_argument("--size", default="6000x4000")
     parser.add_argument("--model", default=None)
     args = parser.parse_args()
-    import qasync
     import torch
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
-    from fractal_studio.app.main_window import MainWindow
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     width, height = (int(v) for v in args.size.split("x"))
     tmp = Path(tempfile.mkdtemp())
     photo = tmp / "photo.jpg"
     write_photo(photo, width, height)
-    app = QApplication.instance() or QApplication(sys.argv)
-    window = MainWindow(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat), data_dir=tmp)
-    window.resize(1400, 900)
-    window.show()
+    window = open_window(1400, 900, str(tmp))
 
     def report(stage: str) -> None:
         current, peak = memory_mb()
         print(f"{stage:45s} RSS {current:7.0f} MB   peak {peak:7.0f} MB", flush=True)
 
     report("window open")
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    with loop:
-        loop.run_until_complete(session(window, photo, args.model or default_model(), report))
+    run_on_app_loop(session(window, photo, args.model or default_model(), report))
     window.close_running_job(10)
     peak = memory_mb()[1]
     print(f"peak resident memory: {peak:.0f} MB (target < 2048 MB): {'ok' if peak < 2048 else 'OVER'}")

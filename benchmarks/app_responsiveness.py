@@ -22,6 +22,8 @@ import numpy as np
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _app import open_window, run_on_app_loop  # noqa: E402
 
 
 def default_model() -> str:
@@ -126,21 +128,8 @@ def main() -> int:
 
         torch.set_num_threads(args.threads)
     args.model = args.model or default_model()
-    import qasync
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
-    from fractal_studio.app.main_window import MainWindow
-
-    app = QApplication.instance() or QApplication(sys.argv)
-    tmp = tempfile.mkdtemp()
-    window = MainWindow(QSettings(f"{tmp}/settings.ini", QSettings.Format.IniFormat), data_dir=tmp)
-    window.resize(1400, 900)
-    window.show()
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    with loop:
-        results = loop.run_until_complete(measure(window, args))
+    window = open_window(1400, 900)
+    results = run_on_app_loop(measure(window, args))
     results.update(brush_timings())
     results.update(repaint_timing(window))
     print(f"model {Path(args.model).name}, image {args.size}, mask {args.mask}px")

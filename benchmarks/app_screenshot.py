@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _app import open_window, run_on_app_loop  # noqa: E402
 
 
 async def scenario(window, args) -> None:
@@ -63,21 +64,8 @@ def main() -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    import qasync
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
-    from fractal_studio.app.main_window import MainWindow
-
-    app = QApplication.instance() or QApplication(sys.argv)
-    tmp = tempfile.mkdtemp()
-    window = MainWindow(QSettings(f"{tmp}/settings.ini", QSettings.Format.IniFormat), data_dir=tmp)
-    window.resize(1500, 920)
-    window.show()
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    with loop:
-        loop.run_until_complete(scenario(window, args))
+    window = open_window(1500, 920)
+    run_on_app_loop(scenario(window, args))
     window.close()
     return 0
 
