@@ -30,3 +30,17 @@ def run_to_end(qtbot, window, timeout=60000):
     assert job is not None, "generate() did not start a job"
     wait_for_run(qtbot, window, before, timeout)
     return job
+
+
+def open_at_100_percent(window, path, centre=(20, 16)) -> bool:
+    """Opens an image in the window, shown 1:1 around `centre` so image coordinates map to pixels."""
+    opened = window.open_image(str(path))
+    window.canvas.actual_size()
+    window.canvas.centerOn(*centre)
+    return opened
+
+
+def paint(qtbot, window, points, size: float, hardness: float = 1.0) -> None:
+    """One brush stroke through `points` (image coordinates)."""
+    window.canvas.set_brush(size=size, hardness=hardness)
+    drag(qtbot, window.canvas, points)

@@ -6,7 +6,7 @@ import numpy as np
 
 from fractal_studio.app.layers import bgra_from_rgb
 
-from .helpers import drag, run_to_end, wait_for_run
+from .helpers import drag, open_at_100_percent, paint, run_to_end, wait_for_run
 
 
 def test_cancel_mid_run_stops_within_a_step(window, qtbot, photo, monkeypatch, dialogs):
@@ -23,11 +23,8 @@ def test_cancel_mid_run_stops_within_a_step(window, qtbot, photo, monkeypatch, d
 
     monkeypatch.setattr(engine, "run_edit", watched)
     path, original = photo
-    window.open_image(str(path))
-    window.canvas.actual_size()
-    window.canvas.centerOn(20, 16)
-    window.canvas.set_brush(size=30, hardness=1.0)
-    drag(qtbot, window.canvas, [(8, 8), (32, 24)])
+    open_at_100_percent(window, path)
+    paint(qtbot, window, [(8, 8), (32, 24)], size=30)
     window.params_panel.iterations.setText("")  # the model's defaults: a longer run
     before = window.runs_finished
     job = window.generate()
@@ -63,9 +60,7 @@ def test_bad_image_and_bad_model_show_dialogs(window, qtbot, photo, tmp_path, di
     assert window.model is model  # the previous model stays loaded
 
     path, original = photo
-    assert window.open_image(str(path))
-    window.canvas.actual_size()
-    window.canvas.centerOn(20, 16)
+    assert open_at_100_percent(window, path)
     drag(qtbot, window.canvas, [(20, 16), (22, 16)])
     run_to_end(qtbot, window)
     assert window.result is not None

@@ -9,7 +9,7 @@ from fractal_studio.app.mask_tools import MaskLayer, grow, pack, unpack
 from fractal_studio.app.panels import ClassPicker
 from fractal_studio.app.settings import Params, Store
 
-from .helpers import drag
+from .helpers import drag, open_at_100_percent, paint
 
 
 def test_params_persist(tmp_path):
@@ -63,11 +63,8 @@ def test_brush_paints_incrementally():
 
 def test_stroke_undo_redo_and_mask_ops(window, qtbot, photo):
     path, _ = photo
-    window.open_image(str(path))
-    window.canvas.actual_size()
-    window.canvas.centerOn(20, 16)
-    window.canvas.set_brush(size=6, hardness=1.0)
-    drag(qtbot, window.canvas, [(5, 6), (30, 6)])
+    open_at_100_percent(window, path)
+    paint(qtbot, window, [(5, 6), (30, 6)], size=6)
     painted = window.editor.doc.mask.copy()
     assert painted[6, 15]
     window.editor.undo.undo()

@@ -6,17 +6,13 @@ import numpy as np
 
 from fractal_studio.editing.imageio import load_image, read_png_metadata
 
-from .helpers import drag, run_to_end
+from .helpers import drag, open_at_100_percent, paint, run_to_end
 
 
 def test_paint_generate_apply_undo_export(window, qtbot, photo, tmp_path, dialogs):
     path, original = photo
-    assert window.open_image(str(path))
-    canvas = window.canvas
-    canvas.actual_size()
-    canvas.centerOn(20, 16)
-    canvas.set_brush(size=8, hardness=1.0)
-    drag(qtbot, canvas, [(10, 10), (16, 12), (24, 14)])
+    assert open_at_100_percent(window, path)
+    paint(qtbot, window, [(10, 10), (16, 12), (24, 14)], size=8)
     mask = window.editor.doc.mask.copy()
     assert mask.any() and not mask.all()
     assert window.editor.undo.count() == 1  # the stroke is undoable
@@ -55,10 +51,8 @@ def test_paint_generate_apply_undo_export(window, qtbot, photo, tmp_path, dialog
 
 def test_drag_right_border_outpaints(window, qtbot, photo):
     path, original = photo
-    window.open_image(str(path))
+    open_at_100_percent(window, path, centre=(40, 16))
     canvas = window.canvas
-    canvas.actual_size()
-    canvas.centerOn(40, 16)
     grow = 12
     drag(qtbot, canvas, [(40, 16), (46, 16), (40 + grow, 16)])
     doc = window.editor.doc
@@ -81,12 +75,9 @@ def test_drag_right_border_outpaints(window, qtbot, photo):
 
 def test_soft_brush_edges_blend_by_coverage(window, qtbot, photo):
     path, original = photo
-    window.open_image(str(path))
+    open_at_100_percent(window, path)
     canvas = window.canvas
-    canvas.actual_size()
-    canvas.centerOn(20, 16)
-    canvas.set_brush(size=12, hardness=0.1)
-    drag(qtbot, canvas, [(12, 16), (20, 16), (28, 16)])
+    paint(qtbot, window, [(12, 16), (20, 16), (28, 16)], size=12, hardness=0.1)
     coverage = canvas.layer.coverage.copy()
     mask = window.editor.doc.mask.copy()
     assert np.array_equal(mask, coverage > 0)
