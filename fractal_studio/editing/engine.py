@@ -269,6 +269,7 @@ class _Edit:
         self.weights = weights
         self.image = np.ascontiguousarray(image)
         self.mask = np.ascontiguousarray(mask)
+        self.box = bounding_rect(self.mask)  # every candidate differs from the image only inside it
         self.blank = blank
         self.cancel = cancel
         self.model_hash = model_hash
@@ -338,8 +339,8 @@ class _Edit:
             if cancelled:
                 break
             self.known[rows, cols] |= self.in_image[rows, cols]
-        box = bounding_rect(self.mask)
-        candidates = CandidateImages(self.image, box, [self._composite(canvas) for canvas in self.canvases])
+        crops = [self._composite(canvas) for canvas in self.canvases]
+        candidates = CandidateImages(self.image, self.box, crops)
         elapsed = time.perf_counter() - self.start
         yield EditResult(candidates=candidates, cancelled=cancelled, elapsed=elapsed,
                          metadata=self._metadata(), options=self.options, plan=self.plan)
@@ -381,7 +382,7 @@ class _Edit:
 
     def _composite(self, canvas: np.ndarray) -> np.ndarray:
         """The candidate's pixels inside the mask's bounding box (outside the mask: the input's)."""
-        box = bounding_rect(self.mask)
+        box = self.box
         rows, cols = box.slices
         if self.native:
             a = self.area

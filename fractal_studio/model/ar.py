@@ -127,9 +127,15 @@ class ARLevel(nn.Module):
         self.cond_emb = nn.Linear(cond_width, width)
         self.blocks = nn.ModuleList([ARBlock(width, heads, dropout) for _ in range(depth)])
         self.norm = layer_norm(width)
-        self.register_buffer("rotary", rotary_table_2d(self.grid, width // heads), persistent=False)
+        self.register_buffer("rotary", torch.empty(0), persistent=False)
+        self.init_rotary()
         self.apply(init_weights)
         nn.init.normal_(self.pos_embed_learned, std=0.02)
+
+    def init_rotary(self, device=None) -> None:
+        """The rotary table is computed, not stored in weight files."""
+        width = self.pos_embed_learned.shape[-1]
+        self.rotary = rotary_table_2d(self.grid, width // self.heads).to(device or self.rotary.device)
 
     def embed(self, cond: torch.Tensor, patches: torch.Tensor, start: int) -> torch.Tensor:
         """Input tokens for positions start.. : the condition at 0, then patch t at t + 1."""

@@ -35,8 +35,19 @@ class FractalModel(nn.Module):
         self.levels = nn.ModuleList(self._build_level(i) for i in range(len(config.generators)))
         head = config.head
         self.head = PixelHead(config.levels[-2].width, head.width, head.depth, head.heads, config.r_weight)
-        self.register_buffer("pixel_mean", torch.tensor(config.pixel_mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(config.pixel_std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_mean", torch.empty(0), persistent=False)
+        self.register_buffer("pixel_std", torch.empty(0), persistent=False)
+        self.init_computed_buffers()
+
+    def init_computed_buffers(self, device=None) -> None:
+        """(Re)builds the buffers that are computed rather than stored in weight files (pixel
+        statistics, rotary tables): after building on the meta device, the loader calls this."""
+        device = device or self.fake_latent.device
+        self.pixel_mean = torch.tensor(self.config.pixel_mean, device=device).view(1, 3, 1, 1)
+        self.pixel_std = torch.tensor(self.config.pixel_std, device=device).view(1, 3, 1, 1)
+        for level in self.levels:
+            if isinstance(level, ARLevel):
+                level.init_rotary(device)
 
     def _build_level(self, index: int) -> nn.Module:
         config = self.config

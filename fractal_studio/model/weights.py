@@ -165,22 +165,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> F
     with torch.device("meta"):
         model = FractalModel(config)
     model.load_state_dict(state, strict=True, assign=True)
-    model = _materialize_buffers(model, config, device)
+    model.init_computed_buffers(device)
     return model.eval()
-
-
-def _materialize_buffers(model: FractalModel, config: ModelConfig, device) -> FractalModel:
-    """Non-persistent buffers (pixel statistics, rotary tables) are computed, not stored: rebuild them
-    on the real device after building the model on the meta device."""
-    from fractal_studio.model.ar import ARLevel, rotary_table_2d
-
-    model.pixel_mean = torch.tensor(config.pixel_mean, device=device).view(1, 3, 1, 1)
-    model.pixel_std = torch.tensor(config.pixel_std, device=device).view(1, 3, 1, 1)
-    for level in model.levels:
-        if isinstance(level, ARLevel):
-            width = level.pos_embed_learned.shape[-1]
-            level.rotary = rotary_table_2d(level.grid, width // level.heads).to(device)
-    return model
 
 
 def file_hash(path: str | os.PathLike) -> str:
