@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ import torch.nn.attention  # noqa: F401 (sdpa_kernel for the unoptimised GPU var
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import random_model, timed  # noqa: E402
 
+from fractal_studio.devices import resolve_precision  # noqa: E402
 from fractal_studio.sampling import Progress, SampleRequest, sample, sample_all  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,11 +93,20 @@ def cpu_figures(args) -> None:
                                          iterations=iterations)
         # labels cycle like the reference script's; class 0 for all is equivalent in cost
         ours = min(time_ours(model, request) for _ in range(args.repeat))
+        precision = resolve_precision(torch.device("cpu"), "auto", model.config.levels[0].width)
+        ours_fp32 = ours
+        if precision != "fp32":  # also without bf16, to show what the precision alone gives
+            fp32_request = replace(request, precision="fp32")
+            ours_fp32 = min(time_ours(model, fp32_request) for _ in range(args.repeat))
         theirs = time_reference(model, args.count, args.cfg, iterations, args.threads, args.reference_python)
         line = f"{preset_name}: full {side}x{side} generation x{args.count}, cfg {args.cfg}, " \
-               f"iterations {iterations}: ours {ours:.2f}s"
+               f"iterations {iterations}: ours {ours:.2f}s ({precision})"
+        if precision != "fp32":
+            line += f", ours in fp32 {ours_fp32:.2f}s"
         if theirs is not None:
             line += f", authors' {theirs:.2f}s, speed-up {theirs / ours:.2f}x"
+            if precision != "fp32":
+                line += f" ({theirs / ours_fp32:.2f}x in fp32)"
         print(line)
         hole = np.ones((side, side), bool)
         edge = int(round(side * 0.316))  # a square of 10% of the image

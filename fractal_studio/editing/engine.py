@@ -452,6 +452,8 @@ class _Edit:
             "margin": str(_margin(self.options, self.R)),
             "feather": str(int(self.options.feather)),
         }
+        if self.weights is not None:  # a soft brush: the blend changes the result, so record it too
+            meta["blend_weights_sha256"] = array_sha256(self.weights)
         if class_id is not None:
             meta["class_name"] = config.class_name(int(class_id))
         return meta

@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-from fractal_studio.devices import autocast_for
+from fractal_studio.devices import autocast_for, resolve_precision
 from fractal_studio.model.fractal import FractalModel
 from fractal_studio.model.layers import patchify, unpatchify
 from fractal_studio.sampling.events import Finished, Progress, SamplerEvent
-from fractal_studio.sampling.guidance import guidance_at, guided_logits
+from fractal_studio.sampling.guidance import draw_categorical, guidance_at, guided_logits
 from fractal_studio.sampling.request import SampleRequest
 from fractal_studio.sampling.validation import resolved_iterations, validate_request
 
@@ -63,12 +63,13 @@ def sample_all(model: FractalModel, request: SampleRequest, cancel: CancelCheck 
 
 class _Run:
     def __init__(self, model: FractalModel, request: SampleRequest, cancel: CancelCheck):
-        self.model = model
         self.request = request
         self.device = model.fake_latent.device
         self.iterations = resolved_iterations(model.config, request)
         self.guided = request.class_id is not None and request.cfg != 1.0
         self.width = model.config.levels[0].width
+        self.precision = resolve_precision(self.device, request.precision, self.width)
+        self.model = model
         self.cancel_check = _as_callable(cancel)
         self.rng = torch.Generator(device=self.device)
         self.rng.manual_seed(int(request.seed))
@@ -92,7 +93,7 @@ class _Run:
             return
         conds = self.model.top_conditions(self.top_embedding())
         try:
-            with torch.inference_mode(), autocast_for(self.device, self.request.precision, self.width):
+            with torch.inference_mode(), autocast_for(self.device, self.precision):
                 result = yield from self.level(0, conds, self.pixels, self.known, self.request.cfg,
                                                self.request.cfg_schedule, lambda images: images, (0.0, 1.0))
             canvas, cancelled = self.to_uint8(result), False
@@ -168,7 +169,6 @@ class _Run:
         for step in range(steps):
             self.check_cancel()
             masked = rank < remaining.unsqueeze(1)
-            next_conds = level.predict(self.doubled(patches), self.doubled(masked), conds, guide)
             if step == steps - 1:
                 next_remaining = torch.zeros_like(remaining)
             else:
@@ -181,10 +181,11 @@ class _Run:
             step_cfg = guidance_at(cfg, schedule, done)
             rows, cols = to_predict.nonzero(as_tuple=True)
             if rows.numel():
+                next_conds, cond_rows = self.predict_where_needed(level, patches, masked, conds, guide, rows)
                 child_span = _sub_span(span, step, steps)
                 child_render = self._child_render(render, patches, rows, cols, level.patch, side)
                 child = yield from self.level(
-                    index + 1, [self.pick_rows(c, rows, cols) for c in next_conds],
+                    index + 1, [self.pick_rows(c, cond_rows, cols) for c in next_conds],
                     patches[rows, cols].view(-1, 3, level.patch, level.patch),
                     known_pixels[rows, cols].view(-1, level.patch, level.patch) > 0.5,
                     step_cfg, "constant", child_render, child_span)
@@ -194,6 +195,22 @@ class _Run:
                 yield self.progress(index, step + 1, steps, render(unpatchify(patches, level.patch, side)),
                                     _sub_span(span, step, steps)[1])
         return unpatchify(patches, level.patch, side)
+
+    def predict_where_needed(self, level, patches, masked, conds, guide, rows):
+        """Runs a MAR level's transformer only for the instances that predict a patch at this step
+        (in an edit, an instance with a few unknown patches waits most steps: running it then would
+        be wasted work). Returns the next-level conditions and `rows` renumbered into them."""
+        active = torch.zeros(patches.shape[0], dtype=torch.bool, device=patches.device)
+        active[rows] = True
+        if bool(active.all()):
+            return level.predict(self.doubled(patches), self.doubled(masked), conds, guide), rows
+        chosen = active.nonzero().flatten()
+        subset_conds = [self.pick_rows(c, chosen) for c in conds]
+        subset_guide = None if guide is None else self.pick_rows(guide, chosen)
+        next_conds = level.predict(self.doubled(patches[chosen]), self.doubled(masked[chosen]),
+                                   subset_conds, subset_guide)
+        renumbered = torch.cumsum(active, 0) - 1
+        return next_conds, renumbered[rows]
 
     def ar_level(self, index, level, conds, pixels, known, cfg, schedule, render, span):
         count, side = pixels.shape[0], pixels.shape[-1]
@@ -249,8 +266,7 @@ class _Run:
             cond_logits, uncond_logits = logits.chunk(2) if self.guided else (logits, None)
             logits = guided_logits(cond_logits, uncond_logits, request.temperature, cfg,
                                    request.filter_threshold)
-            probs = torch.softmax(logits, dim=-1)
-            values[:, channel] = torch.multinomial(probs, 1, generator=self.rng).flatten()
+            values[:, channel] = draw_categorical(logits, self.rng)
             if channel < 2:
                 token = head.value_token(channel, self.doubled(values[:, channel]))
         return torch.stack([self.model.value_to_normalized(values[:, c], c) for c in range(3)], dim=1)

@@ -21,6 +21,7 @@ from fractal_studio.editing.engine import (
     plan_edit,
     run_edit,
 )
+from fractal_studio.editing.imageio import array_sha256
 from fractal_studio.editing.windows import Rect, place_windows, working_unknown
 from fractal_studio.errors import UserError
 from fractal_studio.sampling import SampleRequest, sample_all
@@ -363,10 +364,15 @@ def test_soft_brush_weights_blend_generated_pixels_into_the_photo(toy_model):
     weights[10:20, 10:14] = 0  # a fully soft edge keeps the photo
     weights[10:20, 14:18] = 128  # half-way
     options = dict(iterations=FAST, seed=3)
-    hard = next(e for e in run_edit(toy_model, image, mask, EditOptions(**options))
-                if isinstance(e, EditResult)).candidates[0]
-    soft = next(e for e in run_edit(toy_model, image, mask, EditOptions(**options), weights=weights)
-                if isinstance(e, EditResult)).candidates[0]
+    hard_result = next(e for e in run_edit(toy_model, image, mask, EditOptions(**options))
+                       if isinstance(e, EditResult))
+    soft_result = next(e for e in run_edit(toy_model, image, mask, EditOptions(**options), weights=weights)
+                       if isinstance(e, EditResult))
+    hard, soft = hard_result.candidates[0], soft_result.candidates[0]
+    # the record tells a soft edit from a hard one with the same mask (and which weights it used)
+    assert "blend_weights_sha256" not in hard_result.metadata
+    assert soft_result.metadata["blend_weights_sha256"] == array_sha256(weights)
+    assert soft_result.metadata["mask_sha256"] == hard_result.metadata["mask_sha256"]
     assert np.array_equal(soft[~mask], image[~mask])  # outside the mask: untouched, whatever the weights
     assert np.array_equal(soft[10:20, 10:14], image[10:20, 10:14])
     assert np.array_equal(soft[10:20, 18:30], hard[10:20, 18:30])  # full weight: the generated pixels

@@ -202,3 +202,33 @@ def test_bf16_sampling_keeps_known_pixels_exact():
                                              iterations=(4, 2, 2)))
     assert np.array_equal(result.candidates[0][known], canvas[known])
     assert not np.array_equal(result.candidates[0][~known], canvas[~known])
+
+
+def test_mar_instances_waiting_for_a_later_step_are_not_computed(monkeypatch):
+    """An edit's partly known patches wait most steps; skipping them must not change a pixel."""
+    from fractal_studio.sampling import sampler
+
+    model = random_model("tiny_mar_guiding_in16", class_num=3)
+    known = np.ones((16, 16), bool)
+    known[2:9, 3:12] = False  # touches several patches, some only at their edges
+    known[14:, :3] = False
+    canvas = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    request = SampleRequest(canvas=canvas, known=known, class_id=1, cfg=2.0, candidates=3, seed=5)
+    rows_computed = []
+    original_predict = sampler._Run.predict_where_needed
+
+    def counting(self, level, patches, masked, conds, guide, rows):
+        next_conds, renumbered = original_predict(self, level, patches, masked, conds, guide, rows)
+        rows_computed.append((next_conds[0].shape[0], self.doubled(patches).shape[0]))
+        return next_conds, renumbered
+
+    monkeypatch.setattr(sampler._Run, "predict_where_needed", counting)
+    skipping = sample_all(model, request).candidates
+
+    def every_instance(self, level, patches, masked, conds, guide, rows):
+        return level.predict(self.doubled(patches), self.doubled(masked), conds, guide), rows
+
+    monkeypatch.setattr(sampler._Run, "predict_where_needed", every_instance)
+    computing_all = sample_all(model, request).candidates
+    assert all(np.array_equal(a, b) for a, b in zip(skipping, computing_all))
+    assert sum(done for done, _ in rows_computed) < sum(full for _, full in rows_computed)
