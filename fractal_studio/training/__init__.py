@@ -1,9 +1,9 @@
-"""Training pipeline: data sources and loaders (`data`, `sources`) and the training loop (`loop`). No Qt.
+"""Training pipeline: data (`data`, `sources`), the training loop (`loop`), torchrun helpers. No Qt.
 
 `sources` fetches the built-in data (photos from Debian wallpaper packages and scikit-image's sample
 images, Fashion-MNIST from Debian) into a cache directory (default `~/.cache/fractal-studio/data`,
 overridable with the environment variable `FRACTAL_STUDIO_DATA`) and records their licences.
 `data` turns them, or a user's image folder, into torch datasets and loaders.
 `loop` trains a model (AdamW, warmup + cosine, EMA, checkpoints with exact resume, DistributedDataParallel
-under torchrun); `fractal-studio train` is its command line.
+under torchrun, with `distributed`); `fractal-studio train` is its command line.
 """

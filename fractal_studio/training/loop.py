@@ -29,11 +29,17 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from fractal_studio.devices import autocast_for, pick_device
+from fractal_studio.devices import autocast_for
 from fractal_studio.errors import UserError
 from fractal_studio.model.config import PRESETS, ModelConfig, preset
 from fractal_studio.model.fractal import FractalModel
 from fractal_studio.model.weights import save_model
+from fractal_studio.training.distributed import (
+    any_rank,
+    broadcast_int,
+    init_distributed,
+    replica_difference,
+)
 
 BUILTIN_DATA = ("photos", "fashion-mnist")
 PHOTO_SCALES = (1, 2, 4, 8)
@@ -215,62 +221,6 @@ class _Objective(nn.Module):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.model.loss(images, labels).mean()
-
-
-# ------------------------------------------------------------------------------------ distributed
-@dataclass
-class Dist:
-    world: int = 1
-    rank: int = 0
-    local_rank: int = 0
-    owns_group: bool = False  # we initialised the process group, so we tear it down at the end
-
-    @property
-    def enabled(self) -> bool:
-        return self.world > 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device_choice: str) -> tuple[Dist, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist(), pick_device(device_choice)
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(device_choice)
-    if device.type == "cuda":
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    owns = not dist.is_initialized()
-    if owns:
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Dist(world, rank, local_rank, owns), device
-
-
-def _broadcast_int(value: int, env: Dist, device) -> int:
-    if not env.enabled:
-        return value
-    t = torch.tensor([value], dtype=torch.long, device=device if device.type == "cuda" else "cpu")
-    dist.broadcast(t, 0)
-    return int(t.item())
-
-
-def _any(flag: bool, env: Dist, device) -> bool:
-    if not env.enabled:
-        return flag
-    t = torch.tensor([int(flag)], dtype=torch.long, device=device if device.type == "cuda" else "cpu")
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
-def replica_difference(model: nn.Module) -> float:
-    """Largest absolute difference between this process's parameters and any other's (all ranks)."""
-    flat = torch.cat([p.detach().reshape(-1).float() for p in model.parameters()])
-    gathered = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
-    dist.all_gather(gathered, flat)
-    return max(float((g - flat).abs().max()) for g in gathered)
 
 
 # ------------------------------------------------------------------------------------ rng state
@@ -510,7 +460,7 @@ def train(opts: TrainOptions, log: Log | None = None) -> dict:
                 per_step = (now - rate_start[0]) / max(1, step - rate_start[1])
                 estimate = step + max(1, int(max(0.0, deadline - now) / per_step))
                 first = total_steps is None
-                total_steps = _broadcast_int(estimate, env, device)
+                total_steps = broadcast_int(estimate, env, device)
                 if first:
                     warm = warmup_steps(opts, total_steps)
                     say(f"{per_step:.2f}s per step: about {total_steps} steps in {opts.minutes:g} minutes")
@@ -531,13 +481,13 @@ def train(opts: TrainOptions, log: Log | None = None) -> dict:
             timed_out = deadline is not None and time.perf_counter() >= deadline
             if opts.stop_after is not None and step >= opts.stop_after:
                 timed_out, done_reason = True, "stop_after"
-            if _any(timed_out, env, device):
+            if any_rank(timed_out, env, device):
                 stop = True
                 if done_reason != "stop_after":
                     done_reason = "time"
                 break
             due = time.perf_counter() - last_checkpoint >= opts.checkpoint_minutes * 60
-            if _any(due, env, device):
+            if any_rank(due, env, device):
                 checkpoint()
                 last_checkpoint = time.perf_counter()
                 say(f"checkpoint at step {step}: {opts.out} + {state_path(opts.out).name}")
