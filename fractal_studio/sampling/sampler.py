@@ -64,13 +64,13 @@ def sample_all(model: FractalModel, request: SampleRequest, cancel: CancelCheck 
 
 class _Run:
     def __init__(self, model: FractalModel, request: SampleRequest, cancel: CancelCheck):
+        self.model = model
         self.request = request
         self.device = model.fake_latent.device
         self.iterations = resolved_iterations(model.config, request)
         self.guided = request.class_id is not None and request.cfg != 1.0
         self.width = model.config.levels[0].width
         self.precision = resolve_precision(self.device, request.precision, self.width)
-        self.model = model
         self.cancel_check = _as_callable(cancel)
         self.rng = torch.Generator(device=self.device)
         self.rng.manual_seed(int(request.seed))
