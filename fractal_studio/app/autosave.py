@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
+
+from fractal_studio.files import atomic_write
 
 SESSION_NPZ = "session.npz"
 SESSION_JSON = "session.json"
@@ -43,8 +44,10 @@ class Autosave:
         if empty is not None:
             arrays["empty"] = empty
         with self._lock:
-            _atomic(self.folder / SESSION_NPZ, lambda f: np.savez_compressed(f, **arrays))
-            _atomic(self.folder / SESSION_JSON, lambda f: f.write(json.dumps(info, indent=1).encode()))
+            # Owner-only: an autosave holds the user's unsaved work.
+            atomic_write(self.folder / SESSION_NPZ, lambda f: np.savez_compressed(f, **arrays), private=True)
+            text = json.dumps(info, indent=1).encode()
+            atomic_write(self.folder / SESSION_JSON, lambda f: f.write(text), private=True)
 
     def load(self) -> tuple[dict[str, np.ndarray], dict]:
         with np.load(self.folder / SESSION_NPZ) as data:
@@ -56,17 +59,3 @@ class Autosave:
         for name in (SESSION_NPZ, SESSION_JSON):
             with contextlib.suppress(OSError):
                 (self.folder / name).unlink()
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

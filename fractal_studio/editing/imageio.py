@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import struct
 import warnings
 import zlib
@@ -45,6 +44,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from fractal_studio.errors import UserError
+from fractal_studio.files import atomic_write
 
 MAX_PIXELS = 100_000_000  # about 10000×10000; an RGBA decode of that is already 400 MB
 MAX_SIDE = 30000
@@ -351,22 +351,10 @@ def save_png(
         )
     if p.is_dir():
         raise UserError(f"cannot save {p}: it is a folder; choose a file name.")
-    tmp: Path | None = None
     try:
-        tmp, fd = _create_temp(p)
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format="PNG", pnginfo=info)
-            f.flush()
-            os.fsync(f.fileno())  # the data must be on disk before the rename makes it visible
-        os.replace(tmp, p)
-        tmp = None
+        atomic_write(p, lambda f: image.save(f, format="PNG", pnginfo=info))
     except OSError as e:
         raise UserError(f"could not save {p}: {_write_reason(e, p)}") from e
-    finally:
-        if tmp is not None:  # any failure, including KeyboardInterrupt: leave no temp file behind
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-    _fsync_dir(p.parent)
 
 
 def _checked_pixels(pixels: np.ndarray) -> np.ndarray:
@@ -406,28 +394,6 @@ def _same_file(target: Path, source: Path) -> bool:
         return target.exists() and source.exists() and os.path.samefile(target, source)
     except OSError:
         return False
-
-
-def _create_temp(p: Path) -> tuple[Path, int]:
-    """A new hidden file next to `p`, so os.replace stays on one file system. os.open with 0o666 lets
-    the umask set the final permissions, as for any normally created file (mkstemp would force 0600)."""
-    for _ in range(100):
-        tmp = p.with_name(f".{p.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, "could not create a temporary file", str(p.parent))
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Persist the rename itself (POSIX); not possible, and not needed, on some platforms."""
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _write_reason(e: OSError, p: Path) -> str:

@@ -10,13 +10,13 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 
 from fractal_studio.errors import ModelFileError
+from fractal_studio.files import atomic_write
 from fractal_studio.model.config import ModelConfig
 from fractal_studio.model.fractal import FractalModel
 
@@ -70,20 +70,14 @@ def write_safetensors(path: str | os.PathLike, tensors: Iterable[tuple[str, torc
         offset += size
     header_bytes = json.dumps(header, separators=(",", ":")).encode()
     header_bytes += b" " * (-len(header_bytes) % 8)  # keeps the data 8-byte aligned
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(struct.pack("<Q", len(header_bytes)))
-            out.write(header_bytes)
-            for _, tensor in items:
-                out.write(_tensor_bytes(tensor))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write(out) -> None:
+        out.write(struct.pack("<Q", len(header_bytes)))
+        out.write(header_bytes)
+        for _, tensor in items:
+            out.write(_tensor_bytes(tensor))
+
+    atomic_write(path, write)
 
 
 def _tensor_bytes(tensor: torch.Tensor) -> memoryview:

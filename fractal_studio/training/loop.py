@@ -31,6 +31,7 @@ import torch.nn as nn
 
 from fractal_studio.devices import autocast_for
 from fractal_studio.errors import UserError
+from fractal_studio.files import atomic_write
 from fractal_studio.model.config import PRESETS, ModelConfig, preset
 from fractal_studio.model.fractal import FractalModel
 from fractal_studio.model.weights import save_model
@@ -289,10 +290,7 @@ def save_checkpoint(opts, model, ema, optimizer, step, epoch, batch_in_epoch, to
         "options": {k: v for k, v in asdict(opts).items() if k not in ("resume", "stop_after")},
         "config": model.config.to_json(), "class_names": list(model.config.class_names),
     }
-    path = state_path(out)
-    tmp = path.with_name(path.name + ".partial")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_write(state_path(out), lambda f: torch.save(state, f))
 
 
 # ------------------------------------------------------------------------------------ the loop
