@@ -86,7 +86,11 @@ def _restore(doc, image: np.ndarray, mask: np.ndarray, origin, blank: np.ndarray
 
 
 class _Command(QUndoCommand):
-    """A command whose first redo() already ran (redo_now) before the push."""
+    """A command whose first redo() already ran (redo_now) before the push.
+
+    Subclasses define `again()` (redo after an undo) and `back()` (undo). They are not declared
+    here as abstract methods: QUndoCommand's metaclass cannot be combined with abc's.
+    """
 
     def __init__(self, editor: Editor, text: str):
         super().__init__(text)
@@ -102,12 +106,6 @@ class _Command(QUndoCommand):
     def undo(self) -> None:
         self.back()
         self.editor.changed.emit("all", None)
-
-    def again(self) -> None:
-        raise NotImplementedError
-
-    def back(self) -> None:
-        raise NotImplementedError
 
 
 class MaskCommand(QUndoCommand):
