@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from fractal_studio.devices import autocast_for, resolve_precision
+from fractal_studio.model.bf16_twin import bf16_linear_twin
 from fractal_studio.model.fractal import FractalModel
 from fractal_studio.model.layers import patchify, unpatchify
 from fractal_studio.sampling.events import Finished, Progress, SamplerEvent
@@ -71,6 +72,8 @@ class _Run:
         self.guided = request.class_id is not None and request.cfg != 1.0
         self.width = model.config.levels[0].width
         self.precision = resolve_precision(self.device, request.precision, self.width)
+        if self.precision == "bf16" and self.device.type == "cpu":
+            self.model = bf16_linear_twin(model)  # autocast's arithmetic without its per-call casts
         self.cancel_check = _as_callable(cancel)
         self.rng = torch.Generator(device=self.device)
         self.rng.manual_seed(int(request.seed))
