@@ -4,8 +4,7 @@ import numpy as np
 import torch
 
 from fractal_studio.model.bf16_twin import bf16_linear_twin
-from fractal_studio.sampling import SampleRequest, sample_all
-from fractal_studio.sampling import sampler
+from fractal_studio.sampling import SampleRequest, sample_all, sampler
 
 from ..conftest import random_model
 
