@@ -4,10 +4,10 @@
         if isinstance(event, EditProgress): show(event.rect, event.preview)
         else: result = event   # EditResult, always the last event
 
-The model works on R×R canvases. `plan_edit` picks the working scale (native pixels, or a downscale
-so the region fits in a few windows) and the windows; `run_edit` samples the windows one after
-another, each conditioned on the image and on the earlier windows' results, and composites the
-generated pixels into the image ONLY inside the mask: every pixel outside it is bit-exact.
+The model works on R×R canvases. `plan_edit` (module `planning`) picks the working scale (native
+pixels, or a downscale so the region fits in a few windows) and the windows; `run_edit` samples the
+windows one after another, each conditioned on the image and on the earlier windows' results, and
+composites the generated pixels into the image ONLY inside the mask: every pixel outside it is bit-exact.
 
 Working scale: at a downscale, the image is area-filtered (cv2.INTER_AREA); a model pixel is known
 only if all its source pixels are known; generated pixels come back with a bicubic filter (clipped).
@@ -19,7 +19,6 @@ own canvas (candidates whose context is identical share one batched run).
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 import zlib
@@ -29,19 +28,24 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fractal_studio.editing.candidates import CandidateImages
+from fractal_studio.editing.planning import (
+    MAX_AUTO_WINDOWS,
+    EditOptions,
+    EditPlan,
+    context_margin,
+    default_margin,
+    parse_work_scale,
+    plan_edit,
+)
 from fractal_studio.editing.windows import (
     Rect,
     bounding_rect,
-    count_table,
     downscale,
     feather_alpha,
-    lower_bound_windows,
     padded_shape,
-    place_windows,
     to_image_rect,
     union_rect,
     upscale_region,
-    working_size,
     working_unknown,
 )
 from fractal_studio.errors import UserError
@@ -49,41 +53,9 @@ from fractal_studio.errors import UserError
 __all__ = ["Rect", "EditOptions", "EditPlan", "EditProgress", "EditResult", "plan_edit", "run_edit",
            "MAX_AUTO_WINDOWS", "default_margin"]
 
-MAX_AUTO_WINDOWS = 6  # `auto` stays native while the region needs at most this many windows
-# Downscale factors `auto` tries, smallest first (after native); beyond the list, powers of 2.
-AUTO_FACTORS = (1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 14.0, 16.0,
-                20.0, 24.0, 28.0, 32.0, 40.0, 48.0, 56.0, 64.0)
 PREVIEW_CONTEXT = 3  # working pixels around a window used when upscaling its preview (cubic support)
 
 CancelCheck = Callable[[], bool] | threading.Event | None
-
-
-@dataclass(frozen=True)
-class EditOptions:
-    """How to run an edit; None takes the model's default."""
-
-    class_id: int | None = None
-    cfg: float | None = None
-    cfg_schedule: str | None = None
-    temperature: float | None = None
-    filter_threshold: float | None = None
-    iterations: tuple[int, ...] | None = None
-    seed: int = 0
-    candidates: int = 1
-    margin: int | None = None  # context margin in model pixels; None = resolution // 2
-    work_scale: str | float = "auto"  # "auto", "native" or a downscale factor >= 1
-    feather: int = 0  # blend band (image pixels) inside the mask edge; 0 = hard edge
-
-
-@dataclass(frozen=True)
-class EditPlan:
-    scale: float  # image pixels per model pixel (1.0 = native)
-    windows: list[Rect]  # working-scale coordinates, in the order they run
-    working_size: tuple[int, int]  # (w, h) of the image at the working scale
-
-    @property
-    def native(self) -> bool:
-        return self.scale == 1.0
 
 
 @dataclass(frozen=True)
@@ -110,85 +82,6 @@ class EditResult:
     plan: EditPlan | None = field(default=None, compare=False)
 
 
-def default_margin(resolution: int) -> int:
-    """Half a window: each window continues from as much known context as it covers new pixels."""
-    return resolution // 2
-
-
-# ------------------------------------------------------------------------------------ planning
-def plan_edit(image_shape, mask: np.ndarray, resolution: int,
-              options: EditOptions = EditOptions()) -> EditPlan:
-    """The working scale and the windows for an edit of `mask` (True = generate) on an image."""
-    height, width = int(image_shape[0]), int(image_shape[1])
-    size = (width, height)
-    margin = _margin(options, resolution)
-    scale_option = parse_work_scale(options.work_scale)
-    if scale_option != "auto":
-        factor = 1.0 if scale_option == "native" else float(scale_option)
-        wsize = working_size(size, factor)
-        windows = place_windows(working_unknown(mask, wsize), resolution, margin)
-        return EditPlan(scale=factor, windows=windows, working_size=wsize)
-    table = None
-    masked = int(mask.sum())
-    for factor in _auto_factors(size, resolution):
-        wsize = working_size(size, factor)
-        # Cheap bound first: a model pixel holds at most ceil(sx)·ceil(sy) source pixels.
-        footprint = math.ceil(width / wsize[0]) * math.ceil(height / wsize[1])
-        if masked / footprint / resolution**2 > MAX_AUTO_WINDOWS:
-            continue
-        if factor != 1.0 and table is None:
-            table = count_table(mask)
-        unknown = working_unknown(mask, wsize, table)
-        if lower_bound_windows(unknown, resolution) > MAX_AUTO_WINDOWS:
-            continue
-        windows = place_windows(unknown, resolution, margin, limit=MAX_AUTO_WINDOWS)
-        if len(windows) <= MAX_AUTO_WINDOWS or max(wsize) <= resolution:
-            return EditPlan(scale=factor, windows=windows, working_size=wsize)
-    raise AssertionError("unreachable: the last factor fits the image in one window")
-
-
-def _auto_factors(size: tuple[int, int], resolution: int) -> Iterator[float]:
-    yield 1.0
-    largest = max(size) / resolution  # at this factor the whole image is one window
-    for factor in AUTO_FACTORS:
-        if factor >= largest:
-            break
-        yield factor
-    factor = AUTO_FACTORS[-1]
-    while factor * 2 < largest:
-        factor *= 2
-        yield factor
-    yield max(1.0, largest)
-
-
-def parse_work_scale(value) -> str | float:
-    """'auto', 'native' or a float factor >= 1 (1 means native); a UserError otherwise."""
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in ("auto", "native"):
-            return text
-        try:
-            value = float(text.rstrip("x×"))
-        except ValueError:
-            raise UserError(f"work scale must be auto, native or a downscale factor such as 2, "
-                            f"got {value!r}") from None
-    try:
-        factor = float(value)
-    except (TypeError, ValueError):
-        raise UserError(f"work scale must be auto, native or a number, got {value!r}") from None
-    if not math.isfinite(factor) or factor < 1.0:
-        raise UserError(f"the work scale factor must be at least 1 (1 = native pixels), got {value}")
-    return "native" if factor == 1.0 else factor
-
-
-def _margin(options: EditOptions, resolution: int) -> int:
-    margin = default_margin(resolution) if options.margin is None else options.margin
-    if not isinstance(margin, int | np.integer) or not 0 <= margin <= resolution // 2:
-        raise UserError(f"the context margin must be a whole number from 0 to {resolution // 2} "
-                        f"(model pixels) for this {resolution}×{resolution} model, got {options.margin}")
-    return int(margin)
-
-
 # ---------------------------------------------------------------------------------- validation
 def _check_inputs(model, image, mask, options: EditOptions, blank) -> None:
     from fractal_studio.sampling.validation import validate_request
@@ -213,7 +106,7 @@ def _check_inputs(model, image, mask, options: EditOptions, blank) -> None:
     if not isinstance(options.feather, int | np.integer) or options.feather < 0:
         raise UserError(f"feather must be a whole number of pixels >= 0, got {options.feather}")
     resolution = model.config.resolution
-    _margin(options, resolution)
+    context_margin(options, resolution)
     parse_work_scale(options.work_scale)
     probe = _request(model, options, np.zeros((resolution, resolution, 3), np.uint8),
                      np.zeros((resolution, resolution), bool), options.seed, options.candidates)
@@ -449,7 +342,7 @@ class _Edit:
             "working_size": f"{plan.working_size[0]}x{plan.working_size[1]}",
             "windows": str(len(plan.windows)),
             "window_rects": ";".join(f"{r.left},{r.top},{r.width},{r.height}" for r in plan.windows),
-            "margin": str(_margin(self.options, self.R)),
+            "margin": str(context_margin(self.options, self.R)),
             "feather": str(int(self.options.feather)),
         }
         if self.weights is not None:  # a soft brush: the blend changes the result, so record it too

@@ -1,0 +1,137 @@
+"""Planning an edit: its options, the working scale and the windows (no model, no pixels sampled).
+
+`plan_edit` picks the working scale (native pixels, or a downscale so the region fits in a few
+windows) and places the model-sized windows over the region to generate; `engine.run_edit` then
+runs them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from fractal_studio.editing.windows import (
+    Rect,
+    count_table,
+    lower_bound_windows,
+    place_windows,
+    working_size,
+    working_unknown,
+)
+from fractal_studio.errors import UserError
+
+MAX_AUTO_WINDOWS = 6  # `auto` stays native while the region needs at most this many windows
+# Downscale factors `auto` tries, smallest first (after native); beyond the list, powers of 2.
+AUTO_FACTORS = (1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 14.0, 16.0,
+                20.0, 24.0, 28.0, 32.0, 40.0, 48.0, 56.0, 64.0)
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    """How to run an edit; None takes the model's default."""
+
+    class_id: int | None = None
+    cfg: float | None = None
+    cfg_schedule: str | None = None
+    temperature: float | None = None
+    filter_threshold: float | None = None
+    iterations: tuple[int, ...] | None = None
+    seed: int = 0
+    candidates: int = 1
+    margin: int | None = None  # context margin in model pixels; None = resolution // 2
+    work_scale: str | float = "auto"  # "auto", "native" or a downscale factor >= 1
+    feather: int = 0  # blend band (image pixels) inside the mask edge; 0 = hard edge
+
+
+@dataclass(frozen=True)
+class EditPlan:
+    scale: float  # image pixels per model pixel (1.0 = native)
+    windows: list[Rect]  # working-scale coordinates, in the order they run
+    working_size: tuple[int, int]  # (w, h) of the image at the working scale
+
+    @property
+    def native(self) -> bool:
+        return self.scale == 1.0
+
+
+def default_margin(resolution: int) -> int:
+    """Half a window: each window continues from as much known context as it covers new pixels."""
+    return resolution // 2
+
+
+# ------------------------------------------------------------------------------------ planning
+def plan_edit(image_shape, mask: np.ndarray, resolution: int,
+              options: EditOptions = EditOptions()) -> EditPlan:
+    """The working scale and the windows for an edit of `mask` (True = generate) on an image."""
+    height, width = int(image_shape[0]), int(image_shape[1])
+    size = (width, height)
+    margin = context_margin(options, resolution)
+    scale_option = parse_work_scale(options.work_scale)
+    if scale_option != "auto":
+        factor = 1.0 if scale_option == "native" else float(scale_option)
+        wsize = working_size(size, factor)
+        windows = place_windows(working_unknown(mask, wsize), resolution, margin)
+        return EditPlan(scale=factor, windows=windows, working_size=wsize)
+    table = None
+    masked = int(mask.sum())
+    for factor in _auto_factors(size, resolution):
+        wsize = working_size(size, factor)
+        # Cheap bound first: a model pixel holds at most ceil(sx)·ceil(sy) source pixels.
+        footprint = math.ceil(width / wsize[0]) * math.ceil(height / wsize[1])
+        if masked / footprint / resolution**2 > MAX_AUTO_WINDOWS:
+            continue
+        if factor != 1.0 and table is None:
+            table = count_table(mask)
+        unknown = working_unknown(mask, wsize, table)
+        if lower_bound_windows(unknown, resolution) > MAX_AUTO_WINDOWS:
+            continue
+        windows = place_windows(unknown, resolution, margin, limit=MAX_AUTO_WINDOWS)
+        if len(windows) <= MAX_AUTO_WINDOWS or max(wsize) <= resolution:
+            return EditPlan(scale=factor, windows=windows, working_size=wsize)
+    raise AssertionError("unreachable: the last factor fits the image in one window")
+
+
+def _auto_factors(size: tuple[int, int], resolution: int) -> Iterator[float]:
+    yield 1.0
+    largest = max(size) / resolution  # at this factor the whole image is one window
+    for factor in AUTO_FACTORS:
+        if factor >= largest:
+            break
+        yield factor
+    factor = AUTO_FACTORS[-1]
+    while factor * 2 < largest:
+        factor *= 2
+        yield factor
+    yield max(1.0, largest)
+
+
+def parse_work_scale(value) -> str | float:
+    """'auto', 'native' or a float factor >= 1 (1 means native); a UserError otherwise."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("auto", "native"):
+            return text
+        try:
+            value = float(text.rstrip("x×"))
+        except ValueError:
+            raise UserError(f"work scale must be auto, native or a downscale factor such as 2, "
+                            f"got {value!r}") from None
+    try:
+        factor = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"work scale must be auto, native or a number, got {value!r}") from None
+    if not math.isfinite(factor) or factor < 1.0:
+        raise UserError(f"the work scale factor must be at least 1 (1 = native pixels), got {value}")
+    return "native" if factor == 1.0 else factor
+
+
+def context_margin(options: EditOptions, resolution: int) -> int:
+    """Known context around each window, in model pixels (checked: 0 to half a window)."""
+    margin = default_margin(resolution) if options.margin is None else options.margin
+    if not isinstance(margin, int | np.integer) or not 0 <= margin <= resolution // 2:
+        raise UserError(f"the context margin must be a whole number from 0 to {resolution // 2} "
+                        f"(model pixels) for this {resolution}×{resolution} model, got {options.margin}")
+    return int(margin)
