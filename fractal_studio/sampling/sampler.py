@@ -70,8 +70,7 @@ class _Run:
         self.device = model.fake_latent.device
         self.iterations = resolved_iterations(model.config, request)
         self.guided = request.class_id is not None and request.cfg != 1.0
-        self.width = model.config.levels[0].width
-        self.precision = resolve_precision(self.device, request.precision, self.width)
+        self.precision = resolve_precision(self.device, request.precision, model.config.levels[0].width)
         if self.precision == "bf16" and self.device.type == "cpu":
             self.model = bf16_linear_twin(model)  # autocast's arithmetic without its per-call casts
         self.cancel_check = _as_callable(cancel)
@@ -204,17 +203,14 @@ class _Run:
         """Runs a MAR level's transformer only for the instances that predict a patch at this step
         (in an edit, an instance with a few unknown patches waits most steps: running it then would
         be wasted work). Returns the next-level conditions and `rows` renumbered into them."""
-        active = torch.zeros(patches.shape[0], dtype=torch.bool, device=patches.device)
-        active[rows] = True
-        if bool(active.all()):
+        chosen, renumbered = torch.unique(rows, return_inverse=True)  # sorted, like the batch
+        if chosen.numel() == patches.shape[0]:
             return level.predict(self.doubled(patches), self.doubled(masked), conds, guide), rows
-        chosen = active.nonzero().flatten()
         subset_conds = [self.pick_rows(c, chosen) for c in conds]
         subset_guide = None if guide is None else self.pick_rows(guide, chosen)
         next_conds = level.predict(self.doubled(patches[chosen]), self.doubled(masked[chosen]),
                                    subset_conds, subset_guide)
-        renumbered = torch.cumsum(active, 0) - 1
-        return next_conds, renumbered[rows]
+        return next_conds, renumbered
 
     def ar_level(self, index, level, conds, pixels, known, cfg, schedule, render, span):
         count, side = pixels.shape[0], pixels.shape[-1]
