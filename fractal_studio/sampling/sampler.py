@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from fractal_studio.devices import autocast_for, resolve_precision
-from fractal_studio.model.bf16_twin import bf16_linear_twin
+from fractal_studio.model.cpu_twin import cpu_sampling_twin
 from fractal_studio.model.fractal import FractalModel
 from fractal_studio.model.layers import patchify, unpatchify
 from fractal_studio.sampling.events import Finished, Progress, SamplerEvent
@@ -71,8 +71,8 @@ class _Run:
         self.iterations = resolved_iterations(model.config, request)
         self.guided = request.class_id is not None and request.cfg != 1.0
         self.precision = resolve_precision(self.device, request.precision, model.config.levels[0].width)
-        if self.precision == "bf16" and self.device.type == "cpu":
-            self.model = bf16_linear_twin(model)  # autocast's arithmetic without its per-call casts
+        if self.device.type == "cpu":  # weights cast and packed once, for decoding
+            self.model = cpu_sampling_twin(model, self.precision)
         self.cancel_check = _as_callable(cancel)
         self.rng = torch.Generator(device=self.device)
         self.rng.manual_seed(int(request.seed))
