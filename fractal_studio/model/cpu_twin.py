@@ -9,10 +9,12 @@ from memory once per token, so the cost is how the weights are stored, not the a
 - Packing: where PyTorch has oneDNN, weights are also stored in oneDNN's blocked layout (the
   packing torch.compile's CPU backend does), which streams about 1.4x faster at a few rows: a
   512-wide AR level of 8 blocks at 2 rows takes 7.1 -> 4.8 ms per token in bf16 and
-  16.8 -> 12.0 ms in fp32. No change for large batches (MAR levels).
+  16.8 -> 12.0 ms in fp32. No change for large batches (MAR levels). Small layers stay in the
+  cache anyway, and oneDNN's call costs more there than the layout saves (a 96-wide AR level:
+  0.50 -> 0.80 ms per token), so only layers with PACK_MIN_WEIGHTS weights or more are packed.
 
 So the bf16 twin converts every linear layer (and runs under autocast for everything else: its
-arithmetic is autocast's, see PackedLinear), and the fp32 twin packs the linear
+arithmetic is autocast's, see PackedLinear), and the fp32 twin packs the large linear
 layers of AR levels only: they are the ones that decode, and the packed copy costs memory (the
 size of those layers again). Pixel heads are left as they are in both: the sampler runs them in
 fp32 on CPUs, and they are too narrow to gain. Everything that is not a converted linear weight
@@ -31,6 +33,8 @@ import torch.nn.functional as F
 from fractal_studio.model.ar import ARLevel
 from fractal_studio.model.pixel_head import PixelHead
 
+PACK_MIN_WEIGHTS = 512 * 512
+
 _twins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -46,7 +50,7 @@ class PackedLinear(nn.Module):
         self.dtype = dtype
         weight = linear.weight.detach().to(dtype)
         self.bias = None if linear.bias is None else linear.bias.detach().to(dtype)
-        self.packed = _onednn_packed(weight)
+        self.packed = _onednn_packed(weight) if _worth_packing(linear) else None
         self.weight = weight if self.packed is None else None  # one copy only
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,7 +76,7 @@ def _onednn_packed(weight: torch.Tensor) -> torch.Tensor | None:
 def cpu_sampling_twin(model: nn.Module, precision: str) -> nn.Module:
     """The model to sample with on a CPU at `precision` ("bf16" or "fp32"): built on first use,
     rebuilt when a linear weight changed since; the model itself when there is nothing to gain."""
-    if precision == "fp32" and not _fp32_packing_available():
+    if precision == "fp32" and not _fp32_twin_gains(model):
         return model
     stamp = _weights_stamp(model)
     cached = _twins.setdefault(model, {}).get(precision)
@@ -81,25 +85,33 @@ def cpu_sampling_twin(model: nn.Module, precision: str) -> nn.Module:
     shared: dict[int, object] = {id(t): t for t in (*model.parameters(), *model.buffers())}
     twin = copy.deepcopy(model, shared)  # new modules over the same tensors
     if precision == "bf16":
-        _replace_linears(twin, torch.bfloat16)
+        _replace_linears(twin, torch.bfloat16, packable_only=False)
     else:
         for level in twin.modules():
             if isinstance(level, ARLevel):
-                _replace_linears(level, torch.float32)
+                _replace_linears(level, torch.float32, packable_only=True)
     _twins[model][precision] = (stamp, twin)
     return twin
 
 
-def _fp32_packing_available() -> bool:
-    return _onednn_packed(torch.zeros(1, 1)) is not None
+def _fp32_twin_gains(model: nn.Module) -> bool:
+    """Whether an AR level has a layer worth packing, and this PyTorch can pack fp32 weights."""
+    wide = any(_worth_packing(linear) for level in model.modules() if isinstance(level, ARLevel)
+               for linear in _linears(level))
+    return wide and _onednn_packed(torch.zeros(1, 1)) is not None
 
 
-def _replace_linears(module: nn.Module, dtype: torch.dtype) -> None:
+def _worth_packing(linear: nn.Linear) -> bool:
+    return linear.weight.numel() >= PACK_MIN_WEIGHTS
+
+
+def _replace_linears(module: nn.Module, dtype: torch.dtype, packable_only: bool) -> None:
     for name, child in module.named_children():
         if isinstance(child, nn.Linear):
-            setattr(module, name, PackedLinear(child, dtype))
+            if _worth_packing(child) or not packable_only:
+                setattr(module, name, PackedLinear(child, dtype))
         elif not isinstance(child, PixelHead):
-            _replace_linears(child, dtype)
+            _replace_linears(child, dtype, packable_only)
 
 
 def _linears(model: nn.Module) -> list[nn.Linear]:

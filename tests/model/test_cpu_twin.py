@@ -14,6 +14,12 @@ from ..conftest import random_model
 onednn = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="PyTorch built without oneDNN")
 
 
+@pytest.fixture
+def pack_everything(monkeypatch):
+    """Tiny models' layers are below the packing size: pack them anyway, to test the packed path."""
+    monkeypatch.setattr(cpu_twin, "PACK_MIN_WEIGHTS", 0)
+
+
 def _autocast_linear(linear: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         return linear(x)
@@ -37,7 +43,7 @@ def test_bf16_twin_replaces_linears_outside_the_pixel_heads_and_shares_everythin
 
 
 @onednn
-def test_fp32_twin_packs_the_ar_levels_only():
+def test_fp32_twin_packs_the_ar_levels_only(pack_everything):
     ar_model = random_model("tiny_ar_in16", class_num=3)
     twin = cpu_sampling_twin(ar_model, "fp32")
     assert twin is not ar_model and twin is not cpu_sampling_twin(ar_model, "bf16")
@@ -48,8 +54,15 @@ def test_fp32_twin_packs_the_ar_levels_only():
     assert not _packed(cpu_sampling_twin(mar_model, "fp32"))
 
 
+def test_narrow_models_sample_fp32_with_the_model_itself_and_small_layers_stay_unpacked():
+    model = random_model("tiny_ar_in16", class_num=3)
+    assert cpu_sampling_twin(model, "fp32") is model  # nothing there worth packing
+    layers = _packed(cpu_sampling_twin(model, "bf16"))
+    assert layers and all(layer.packed is None and layer.weight.dtype == torch.bfloat16 for layer in layers)
+
+
 @pytest.mark.parametrize("packed", [True, False])
-def test_bf16_linear_computes_what_autocast_computes(monkeypatch, packed):
+def test_bf16_linear_computes_what_autocast_computes(monkeypatch, pack_everything, packed):
     if not packed:  # a PyTorch build without oneDNN: plain bf16 weights
         monkeypatch.setattr(cpu_twin, "_onednn_packed", lambda weight: None)
     torch.manual_seed(0)
@@ -67,7 +80,7 @@ def test_bf16_linear_computes_what_autocast_computes(monkeypatch, packed):
         assert float((twin(x).float() - expected).abs().max()) <= 2 ** -7 * float(expected.abs().max())
 
 
-def test_fp32_linear_matches_the_layer_to_rounding():
+def test_fp32_linear_matches_the_layer_to_rounding(pack_everything):
     torch.manual_seed(1)
     linear = torch.nn.Linear(96, 64)
     twin = PackedLinear(linear, torch.float32)
@@ -103,7 +116,7 @@ def test_bf16_sampling_with_the_twin_gives_autocasts_pixels(monkeypatch):
 
 
 @onednn
-def test_fp32_twin_decodes_the_same_conditions_as_the_model():
+def test_fp32_twin_decodes_the_same_conditions_as_the_model(pack_everything):
     """Packed fp32 products differ from the layer's only in rounding: an AR level fed the same
     tokens through its KV cache gives the same conditions to float tolerance."""
     model = random_model("tiny_ar_in16", class_num=3)
