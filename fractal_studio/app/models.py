@@ -95,9 +95,11 @@ class ModelMixin:
 
         def work(_cancel):
             from fractal_studio.model.weights import file_hash, load_model
+            from fractal_studio.sampling import prepare_sampling
 
             device = pick_device(device_choice)
             model = load_model(path, device)
+            prepare_sampling(model)  # the CPU twin, built here rather than at the first run
             return path, model, file_hash(path), device
 
         self.status.showMessage(f"Loading {Path(path).name}…")

@@ -63,6 +63,17 @@ def sample_all(model: FractalModel, request: SampleRequest, cancel: CancelCheck 
     raise RuntimeError("sampler ended without a Finished event")
 
 
+def prepare_sampling(model: FractalModel, precision: str = "auto") -> FractalModel:
+    """The model a run at `precision` computes with: on CPUs, a twin whose weights are cast and
+    packed for decoding (see model/cpu_twin.py), built once per model. Call it after loading a
+    model, off the UI thread, so that the first run does not pay for it (seconds for the
+    published sizes); a run calls it anyway."""
+    device = model.fake_latent.device
+    if device.type != "cpu":
+        return model
+    return cpu_sampling_twin(model, resolve_precision(device, precision, model.config.levels[0].width))
+
+
 class _Run:
     def __init__(self, model: FractalModel, request: SampleRequest, cancel: CancelCheck):
         self.model = model
@@ -71,8 +82,7 @@ class _Run:
         self.iterations = resolved_iterations(model.config, request)
         self.guided = request.class_id is not None and request.cfg != 1.0
         self.precision = resolve_precision(self.device, request.precision, model.config.levels[0].width)
-        if self.device.type == "cpu":  # weights cast and packed once, for decoding
-            self.model = cpu_sampling_twin(model, self.precision)
+        self.model = prepare_sampling(model, self.precision)
         self.cancel_check = _as_callable(cancel)
         self.rng = torch.Generator(device=self.device)
         self.rng.manual_seed(int(request.seed))

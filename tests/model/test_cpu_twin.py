@@ -7,7 +7,7 @@ import torch
 from fractal_studio.model import cpu_twin
 from fractal_studio.model.cpu_twin import PackedLinear, cpu_sampling_twin
 from fractal_studio.model.pixel_head import PixelHead
-from fractal_studio.sampling import SampleRequest, sample_all, sampler
+from fractal_studio.sampling import SampleRequest, prepare_sampling, sample_all, sampler
 
 from ..conftest import random_model
 
@@ -146,3 +146,20 @@ def test_pixel_heads_sample_in_fp32_on_cpus(monkeypatch):
     model = random_model("tiny_ar_in16", class_num=3)
     sample_all(model, SampleRequest.generate(16, class_id=1, cfg=2.0, seed=1, precision="bf16"))
     assert seen and all(dtype == torch.float32 and not autocast for dtype, autocast in seen)
+
+
+def test_a_run_computes_with_the_twin_prepared_after_loading(monkeypatch):
+    model = random_model("tiny_mar_in16")
+    prepared = prepare_sampling(model, "bf16")
+    assert prepared is not model and _packed(prepared)
+    used = set()
+    original = PackedLinear.forward
+
+    def spy(self, x):
+        used.add(id(self))
+        return original(self, x)
+
+    monkeypatch.setattr(PackedLinear, "forward", spy)
+    sample_all(model, SampleRequest.generate(16, seed=3, precision="bf16"))
+    assert used and used <= {id(m) for m in _packed(prepared)}
+    assert prepare_sampling(model, "fp32") is model  # nothing to prepare for a narrow fp32 model
