@@ -24,6 +24,7 @@ fp32 on CPUs, and they are too narrow to gain. Everything that is not a converte
 from __future__ import annotations
 
 import copy
+import threading
 import weakref
 
 import torch
@@ -35,7 +36,8 @@ from fractal_studio.model.pixel_head import PixelHead
 
 PACK_MIN_WEIGHTS = 512 * 512
 
-_twins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_twins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {precision: (stamp, twin)}
+_lock = threading.Lock()
 
 
 class PackedLinear(nn.Module):
@@ -75,13 +77,20 @@ def _onednn_packed(weight: torch.Tensor) -> torch.Tensor | None:
 
 def cpu_sampling_twin(model: nn.Module, precision: str) -> nn.Module:
     """The model to sample with on a CPU at `precision` ("bf16" or "fp32"): built on first use,
-    rebuilt when a linear weight changed since; the model itself when there is nothing to gain."""
+    rebuilt when a linear weight changed since; the model itself when there is nothing to gain.
+    The twin is in the model's mode (train or eval) as of this call."""
     if precision == "fp32" and not _fp32_twin_gains(model):
         return model
-    stamp = _weights_stamp(model)
-    cached = _twins.setdefault(model, {}).get(precision)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
+    with _lock:  # a model loaded in one thread may start a run in another: build once
+        stamp = _weights_stamp(model)
+        cached = _twins.setdefault(model, {}).get(precision)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, _build_twin(model, precision))
+            _twins[model][precision] = cached
+    return cached[1].train(model.training)
+
+
+def _build_twin(model: nn.Module, precision: str) -> nn.Module:
     shared: dict[int, object] = {id(t): t for t in (*model.parameters(), *model.buffers())}
     twin = copy.deepcopy(model, shared)  # new modules over the same tensors
     if precision == "bf16":
@@ -90,7 +99,6 @@ def cpu_sampling_twin(model: nn.Module, precision: str) -> nn.Module:
         for level in twin.modules():
             if isinstance(level, ARLevel):
                 _replace_linears(level, torch.float32, packable_only=True)
-    _twins[model][precision] = (stamp, twin)
     return twin
 
 

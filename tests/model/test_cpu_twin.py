@@ -163,3 +163,12 @@ def test_a_run_computes_with_the_twin_prepared_after_loading(monkeypatch):
     sample_all(model, SampleRequest.generate(16, seed=3, precision="bf16"))
     assert used and used <= {id(m) for m in _packed(prepared)}
     assert prepare_sampling(model, "fp32") is model  # nothing to prepare for a narrow fp32 model
+
+
+def test_the_twin_follows_the_models_mode():
+    model = random_model("tiny_mar_in16")
+    assert not cpu_sampling_twin(model, "bf16").training
+    model.train()
+    assert all(m.training for m in cpu_sampling_twin(model, "bf16").modules())
+    model.eval()
+    assert not any(m.training for m in cpu_sampling_twin(model, "bf16").modules())
