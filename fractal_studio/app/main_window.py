@@ -77,7 +77,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self.canvas = CanvasView(self)
         self.canvas.maskStroked.connect(self._stroked)
         self.canvas.extendRequested.connect(self.extend_canvas)
-        self.canvas.zoomChanged.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        self.canvas.zoomChanged.connect(lambda z: self.zoom_label.setText(f"Zoom: {z * 100:.0f}%"))
         self.canvas.brushChanged.connect(self._brush_changed)
         self.setCentralWidget(self.canvas)
         self.model_panel = ModelPanel()
@@ -129,7 +129,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self.progress.setMaximumWidth(220)
         self.progress.setVisible(False)
         self.last_run_label = QLabel("")
-        self.zoom_label = QLabel("100%")
+        self.zoom_label = QLabel("Zoom: 100%")
         for w in (self.progress_label, self.progress, self.last_run_label, self.zoom_label, self.model_label,
                   self.device_label):
             self.status.addPermanentWidget(w)

@@ -84,6 +84,12 @@ def test_stroke_undo_redo_and_mask_ops(window, qtbot, photo):
     assert window.editor.doc.mask[25, 5]
 
 
+def test_status_bar_names_the_zoom(window, photo):
+    open_at_100_percent(window, photo[0])
+    window.canvas.set_zoom(0.5)
+    assert window.zoom_label.text() == "Zoom: 50%"
+
+
 def test_no_model_explains_how_to_get_one(make_window):
     window = make_window()
     window.start()
