@@ -70,7 +70,7 @@ def _class_names(value: str | None) -> tuple[str, ...] | None:
 
 def options_from_args(args: argparse.Namespace):
     from fractal_studio.errors import UserError
-    from fractal_studio.training.loop import TrainOptions, check_options
+    from fractal_studio.training.options import TrainOptions, check_options
 
     overrides = {}
     for item in args.set:

@@ -5,5 +5,6 @@ images, Fashion-MNIST from Debian) into a cache directory (default `~/.cache/fra
 overridable with the environment variable `FRACTAL_STUDIO_DATA`) and records their licences.
 `data` turns them, or a user's image folder, into torch datasets and loaders.
 `loop` trains a model (AdamW, warmup + cosine, EMA, checkpoints with exact resume, DistributedDataParallel
-under torchrun, with `distributed`); `fractal-studio train` is its command line.
+under torchrun, with `distributed`) as `options` say; `state` holds what a checkpoint saves beyond
+the weights. `fractal-studio train` is its command line.
 """

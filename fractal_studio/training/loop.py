@@ -15,112 +15,31 @@ size is the global one, split evenly. Only rank 0 logs and writes files.
 from __future__ import annotations
 
 import math
-import os
-import random
 import sys
 import time
 from collections.abc import Callable
-from copy import deepcopy
-from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 
 from fractal_studio.devices import autocast_for
 from fractal_studio.errors import UserError
-from fractal_studio.files import atomic_write
-from fractal_studio.model.config import PRESETS, ModelConfig, preset
+from fractal_studio.model.config import ModelConfig, preset
 from fractal_studio.model.fractal import FractalModel
-from fractal_studio.model.weights import save_model
 from fractal_studio.training.distributed import (
     any_rank,
     broadcast_int,
     init_distributed,
     replica_difference,
 )
+from fractal_studio.training.options import OVERRIDABLE, TrainOptions, check_options, state_path
+from fractal_studio.training.state import EMA, save_checkpoint, seed_all, set_rng_state, weights_model
 
-BUILTIN_DATA = ("photos", "fashion-mnist")
 PHOTO_SCALES = (1, 2, 4, 8)
-STATE_SUFFIX = ".state.pt"
-# Config fields that may be overridden from the command line (`--set name=value`).
-OVERRIDABLE = {"dropout": float, "label_drop_prob": float, "r_weight": float}
 
 Log = Callable[[str], None]
-
-
-@dataclass
-class TrainOptions:
-    data: str  # "photos", "fashion-mnist" or a folder of images
-    preset: str
-    out: str  # the .safetensors to write
-    steps: int | None = None  # exactly this many optimizer steps ...
-    minutes: float | None = None  # ... or as many as fit in this wall time (estimated after a few steps)
-    batch_size: int = 32  # global batch (split over the processes under torchrun)
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    betas: tuple[float, float] = (0.9, 0.95)
-    warmup: float = 0.05  # share of the steps (< 1) or a number of steps (>= 1)
-    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
-    clip: float = 1.0  # gradient norm clipping (0 = off)
-    ema: float = 0.0  # EMA decay (0 = no EMA); the EMA weights are then the saved model
-    workers: int = 0
-    seed: int = 0
-    resume: bool = False
-    device: str = "auto"
-    checkpoint_minutes: float = 10.0
-    eval_every: int = 200  # steps between held-out bits/dim evaluations (0 = only at the end)
-    eval_count: int = 256  # held-out images evaluated
-    eval_batch: int = 64
-    log_every: int = 10
-    class_names: tuple[str, ...] | None = None  # replaces the dataset's class names (same count)
-    overrides: dict = field(default_factory=dict)  # ModelConfig fields (OVERRIDABLE)
-    unconditional: bool = False  # ignore the dataset's classes
-    epoch_len: int = 10_000  # items per epoch for the photo crops
-    cache_dir: str | None = None  # the data cache (default: sources.data_dir())
-    threads: int | None = None  # torch.set_num_threads
-    stop_after: int | None = None  # stop (with a checkpoint) after this step, as if interrupted
-    calibration_steps: int = 8  # with `minutes`: steps timed to fix the total step count
-
-
-def state_path(out: str | os.PathLike) -> Path:
-    out = Path(out)
-    return out.with_name(out.stem + STATE_SUFFIX)
-
-
-# ------------------------------------------------------------------------------------ validation
-def check_options(opts: TrainOptions) -> None:
-    """Raises UserError for anything wrong with the options that can be seen before loading data."""
-    if opts.preset not in PRESETS:
-        raise UserError(f"unknown preset {opts.preset!r}; choose one of: {', '.join(sorted(PRESETS))}")
-    if (opts.steps is None) == (opts.minutes is None):
-        raise UserError("give exactly one of --steps and --minutes (how long to train)")
-    if opts.steps is not None and opts.steps < 1:
-        raise UserError(f"--steps must be at least 1, got {opts.steps}")
-    if opts.minutes is not None and not opts.minutes > 0:
-        raise UserError(f"--minutes must be positive, got {opts.minutes}")
-    if opts.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {opts.batch_size}")
-    if not opts.lr > 0 or not math.isfinite(opts.lr):
-        raise UserError(f"--lr must be a positive number, got {opts.lr}")
-    if not 0 <= opts.ema < 1:
-        raise UserError(f"--ema is a decay in [0, 1) (e.g. 0.999; 0 turns it off), got {opts.ema}")
-    if opts.workers < 0:
-        raise UserError(f"--workers cannot be negative, got {opts.workers}")
-    if opts.clip < 0:
-        raise UserError(f"--clip cannot be negative, got {opts.clip}")
-    if not Path(opts.out).name.endswith(".safetensors"):
-        raise UserError(f"the output file should end in .safetensors, got {opts.out}")
-    if opts.data not in BUILTIN_DATA and not Path(opts.data).is_dir():
-        raise UserError(f"--data must be one of {', '.join(BUILTIN_DATA)} or a folder of images; "
-                        f"{opts.data} is neither")
-    if opts.resume and not state_path(opts.out).is_file():
-        raise UserError(f"--resume: there is no training state {state_path(opts.out)} to resume from")
-    for key in opts.overrides:
-        if key not in OVERRIDABLE:
-            raise UserError(f"cannot override {key!r}; overridable: {', '.join(sorted(OVERRIDABLE))}")
 
 
 # ------------------------------------------------------------------------------------ data
@@ -196,23 +115,6 @@ def warmup_steps(opts: TrainOptions, total: int) -> int:
     return int(opts.warmup) if opts.warmup >= 1 else int(round(opts.warmup * total))
 
 
-class EMA:
-    """Exponential moving average of the parameters (decay ramped up early: (1 + t) / (10 + t))."""
-
-    def __init__(self, model: nn.Module, decay: float):
-        self.decay = decay
-        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> None:
-        d = min(self.decay, (1 + step) / (10 + step))
-        for k, v in model.state_dict().items():
-            if v.dtype.is_floating_point:
-                self.shadow[k].mul_(d).add_(v.detach(), alpha=1 - d)
-            else:
-                self.shadow[k].copy_(v)
-
-
 class _Objective(nn.Module):
     """forward() = mean training objective, so DistributedDataParallel's hooks see the loss."""
 
@@ -222,28 +124,6 @@ class _Objective(nn.Module):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.model.loss(images, labels).mean()
-
-
-# ------------------------------------------------------------------------------------ rng state
-def _rng_state(device: torch.device) -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
-def _seed_all(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 # ------------------------------------------------------------------------------------ evaluation
@@ -266,31 +146,6 @@ def heldout_bits_per_dim(model: FractalModel, images: torch.Tensor, labels: torc
             count += len(x)
     model.train(was_training)
     return total / max(1, count)
-
-
-# ------------------------------------------------------------------------------------ checkpoint
-def _weights_model(model: FractalModel, ema: EMA | None) -> FractalModel:
-    if ema is None:
-        return model
-    copy = deepcopy(model)  # (not a new FractalModel: its initialisation would use the global RNG)
-    copy.load_state_dict(ema.shadow)
-    return copy
-
-
-def save_checkpoint(opts, model, ema, optimizer, step, epoch, batch_in_epoch, total_steps, history,
-                    device, elapsed) -> None:
-    out = Path(opts.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_model(_weights_model(model, ema), out)
-    state = {
-        "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "total_steps": total_steps,
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "ema": ema.shadow if ema is not None else None, "rng": _rng_state(device),
-        "history": history, "elapsed": elapsed,
-        "options": {k: v for k, v in asdict(opts).items() if k not in ("resume", "stop_after")},
-        "config": model.config.to_json(), "class_names": list(model.config.class_names),
-    }
-    atomic_write(state_path(out), lambda f: torch.save(state, f))
 
 
 # ------------------------------------------------------------------------------------ the loop
@@ -328,7 +183,7 @@ def train(opts: TrainOptions, log: Log | None = None) -> dict:
                         "use the same --preset, --data and overrides as the interrupted run")
     say(data.description)
 
-    _seed_all(opts.seed)
+    seed_all(opts.seed)
     model = FractalModel(config).to(device)
     model.train()
     if resume_state is not None:
@@ -377,7 +232,7 @@ def train(opts: TrainOptions, log: Log | None = None) -> dict:
         elapsed_before = resume_state.get("elapsed", 0.0)
         if opts.steps is None:
             total_steps = resume_state["total_steps"]
-        _set_rng_state(resume_state["rng"], device)
+        set_rng_state(resume_state["rng"], device)
         if env.rank:
             torch.manual_seed(opts.seed * 1000 + env.rank + step)
         say(f"resumed from {state_path(opts.out)} at step {step} (epoch {epoch}, batch {batch_in_epoch})")
@@ -402,7 +257,7 @@ def train(opts: TrainOptions, log: Log | None = None) -> dict:
                             device, elapsed_before + time.perf_counter() - start)
 
     def evaluate() -> float:
-        eval_model = _weights_model(model, ema).to(device) if ema is not None else model
+        eval_model = weights_model(model, ema).to(device) if ema is not None else model
         bpd = heldout_bits_per_dim(eval_model, data.heldout_images, data.heldout_labels, device,
                                    batch=opts.eval_batch)
         history.append({"step": step, "heldout_bpd": bpd,
@@ -512,8 +367,3 @@ def train(opts: TrainOptions, log: Log | None = None) -> dict:
     return {"steps": step, "epochs": epoch + batch_in_epoch / batches_per_epoch, "wall_seconds": wall,
             "heldout_bpd": final_bpd, "parameters": params, "config": config, "reason": done_reason,
             "model": model, "history": history}
-
-
-def options_from_dict(values: dict) -> TrainOptions:
-    known = {f.name for f in fields(TrainOptions)}
-    return TrainOptions(**{k: v for k, v in values.items() if k in known})

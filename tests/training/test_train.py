@@ -12,7 +12,8 @@ from PIL import Image
 
 from fractal_studio.cli.main import main
 from fractal_studio.model.weights import load_model
-from fractal_studio.training.loop import TrainOptions, lr_factor, state_path, train
+from fractal_studio.training.loop import lr_factor, train
+from fractal_studio.training.options import TrainOptions, state_path
 
 
 def make_folder(root, classes=("circles", "stripes"), per_class=6, size=20, seed=0):

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from fractal_studio.model.weights import load_model
-from fractal_studio.training.loop import state_path
+from fractal_studio.training.options import state_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

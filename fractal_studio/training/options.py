@@ -1,0 +1,91 @@
+"""Training options: what `fractal-studio train` and `train()` accept, and their checks.
+
+`check_options` sees everything that can be wrong before any data is loaded, so that a bad
+command line fails at once with one clear message.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fractal_studio.errors import UserError
+from fractal_studio.model.config import PRESETS
+
+BUILTIN_DATA = ("photos", "fashion-mnist")
+STATE_SUFFIX = ".state.pt"
+# Config fields that may be overridden from the command line (`--set name=value`).
+OVERRIDABLE = {"dropout": float, "label_drop_prob": float, "r_weight": float}
+
+
+@dataclass
+class TrainOptions:
+    data: str  # "photos", "fashion-mnist" or a folder of images
+    preset: str
+    out: str  # the .safetensors to write
+    steps: int | None = None  # exactly this many optimizer steps ...
+    minutes: float | None = None  # ... or as many as fit in this wall time (estimated after a few steps)
+    batch_size: int = 32  # global batch (split over the processes under torchrun)
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup: float = 0.05  # share of the steps (< 1) or a number of steps (>= 1)
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    clip: float = 1.0  # gradient norm clipping (0 = off)
+    ema: float = 0.0  # EMA decay (0 = no EMA); the EMA weights are then the saved model
+    workers: int = 0
+    seed: int = 0
+    resume: bool = False
+    device: str = "auto"
+    checkpoint_minutes: float = 10.0
+    eval_every: int = 200  # steps between held-out bits/dim evaluations (0 = only at the end)
+    eval_count: int = 256  # held-out images evaluated
+    eval_batch: int = 64
+    log_every: int = 10
+    class_names: tuple[str, ...] | None = None  # replaces the dataset's class names (same count)
+    overrides: dict = field(default_factory=dict)  # ModelConfig fields (OVERRIDABLE)
+    unconditional: bool = False  # ignore the dataset's classes
+    epoch_len: int = 10_000  # items per epoch for the photo crops
+    cache_dir: str | None = None  # the data cache (default: sources.data_dir())
+    threads: int | None = None  # torch.set_num_threads
+    stop_after: int | None = None  # stop (with a checkpoint) after this step, as if interrupted
+    calibration_steps: int = 8  # with `minutes`: steps timed to fix the total step count
+
+
+def state_path(out: str | os.PathLike) -> Path:
+    out = Path(out)
+    return out.with_name(out.stem + STATE_SUFFIX)
+
+
+def check_options(opts: TrainOptions) -> None:
+    """Raises UserError for anything wrong with the options that can be seen before loading data."""
+    if opts.preset not in PRESETS:
+        raise UserError(f"unknown preset {opts.preset!r}; choose one of: {', '.join(sorted(PRESETS))}")
+    if (opts.steps is None) == (opts.minutes is None):
+        raise UserError("give exactly one of --steps and --minutes (how long to train)")
+    if opts.steps is not None and opts.steps < 1:
+        raise UserError(f"--steps must be at least 1, got {opts.steps}")
+    if opts.minutes is not None and not opts.minutes > 0:
+        raise UserError(f"--minutes must be positive, got {opts.minutes}")
+    if opts.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {opts.batch_size}")
+    if not opts.lr > 0 or not math.isfinite(opts.lr):
+        raise UserError(f"--lr must be a positive number, got {opts.lr}")
+    if not 0 <= opts.ema < 1:
+        raise UserError(f"--ema is a decay in [0, 1) (e.g. 0.999; 0 turns it off), got {opts.ema}")
+    if opts.workers < 0:
+        raise UserError(f"--workers cannot be negative, got {opts.workers}")
+    if opts.clip < 0:
+        raise UserError(f"--clip cannot be negative, got {opts.clip}")
+    if not Path(opts.out).name.endswith(".safetensors"):
+        raise UserError(f"the output file should end in .safetensors, got {opts.out}")
+    if opts.data not in BUILTIN_DATA and not Path(opts.data).is_dir():
+        raise UserError(f"--data must be one of {', '.join(BUILTIN_DATA)} or a folder of images; "
+                        f"{opts.data} is neither")
+    if opts.resume and not state_path(opts.out).is_file():
+        raise UserError(f"--resume: there is no training state {state_path(opts.out)} to resume from")
+    for key in opts.overrides:
+        if key not in OVERRIDABLE:
+            raise UserError(f"cannot override {key!r}; overridable: {', '.join(sorted(OVERRIDABLE))}")
