@@ -63,16 +63,23 @@ class PackedLinear(nn.Module):
 
 
 def _onednn_packed(weight: torch.Tensor) -> torch.Tensor | None:
-    """The weight in oneDNN's blocked layout, or None where this PyTorch build cannot do it."""
+    """The weight in oneDNN's blocked layout, or None where this PyTorch build cannot do it (or,
+    on a platform where it has not been tried, gives other products than the plain layer)."""
     if weight.device.type != "cpu" or not torch.backends.mkldnn.is_available():
         return None
     try:
         packed = torch.ops.mkldnn._reorder_linear_weight(weight, None)
-        probe = torch.zeros(1, weight.shape[1], dtype=weight.dtype)
-        torch.ops.mkldnn._linear_pointwise(probe, packed, None, "none", [], "")
-        return packed
+        probe = torch.linspace(-1, 1, weight.shape[1], dtype=weight.dtype).unsqueeze(0)
+        product = torch.ops.mkldnn._linear_pointwise(probe, packed, None, "none", [], "")
     except (AttributeError, RuntimeError):  # op missing from this build, or unsupported here
         return None
+    rows = slice(0, 64)  # enough outputs to catch a wrong kernel, cheap next to the packing
+    expected = F.linear(probe, weight[rows]).float()
+    tolerance = 1e-2 if weight.dtype == torch.bfloat16 else 1e-4
+    scale = float(expected.abs().max())
+    if not torch.allclose(product[:, rows].float(), expected, rtol=tolerance, atol=tolerance * scale):
+        return None
+    return packed
 
 
 def cpu_sampling_twin(model: nn.Module, precision: str) -> nn.Module:

@@ -172,3 +172,29 @@ def test_the_twin_follows_the_models_mode():
     assert all(m.training for m in cpu_sampling_twin(model, "bf16").modules())
     model.eval()
     assert not any(m.training for m in cpu_sampling_twin(model, "bf16").modules())
+
+
+@onednn
+def test_packing_is_refused_where_its_products_are_not_the_layers(monkeypatch, pack_everything):
+    linear = torch.nn.Linear(64, 32)
+    assert PackedLinear(linear, torch.float32).packed is not None
+    reorder, product = torch.ops.mkldnn._reorder_linear_weight, torch.ops.mkldnn._linear_pointwise
+    calls = []
+
+    class BrokenOps:  # a platform whose packed kernel gives other numbers
+        @staticmethod
+        def _reorder_linear_weight(weight, batch):
+            return reorder(weight, batch)
+
+        @staticmethod
+        def _linear_pointwise(*args):
+            calls.append(args)
+            return product(*args) * 1.5
+
+    monkeypatch.setattr(torch.ops, "mkldnn", BrokenOps, raising=False)
+    layer = PackedLinear(linear, torch.float32)
+    monkeypatch.undo()
+    assert calls and layer.packed is None  # tried, compared, refused
+    x = torch.randn(3, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), linear(x))
