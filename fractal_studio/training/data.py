@@ -13,10 +13,8 @@ Sources:
 - a user's folder: `ImageFolderDataset` (class subfolders, or a flat folder).
 
 Random augmentation is a function of (seed, index) only, so an item is the same whichever worker
-decodes it and however many workers there are. Datasets whose `epoch_indexed` is true also take
-indices past their length: index `e * len + i` is item i of epoch e (other crops, other flips).
-The sampler of `make_loader` adds that offset; call `loader.sampler.set_epoch(epoch)` at the start
-of each epoch, as with DistributedSampler.
+decodes it and however many workers there are; `epoch_indexed` datasets take indices past their
+length for other crops in later epochs (see `loaders`, whose `make_loader` is re-exported here).
 """
 
 from __future__ import annotations
@@ -27,16 +25,17 @@ import math
 import os
 import struct
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torch.utils.data import DataLoader, Dataset, Sampler
-from torch.utils.data.distributed import DistributedSampler
+from torch.utils.data import Dataset
 
 from fractal_studio.errors import UserError
+from fractal_studio.training.fetch import ensure_fashion_mnist, ensure_photo_sources, photo_files
+from fractal_studio.training.loaders import make_loader
 from fractal_studio.training.sources import (
     DATA_ENV,
     FASHION_MNIST_FILES,
@@ -46,11 +45,8 @@ from fractal_studio.training.sources import (
     PHOTO_FILES,
     DataSourceError,
     data_dir,
-    ensure_fashion_mnist,
-    ensure_photo_sources,
     licence_summary,
     package_dir,
-    photo_files,
 )
 
 __all__ = [
@@ -503,97 +499,3 @@ class FashionMNIST(Dataset):
         if self.hflip and _item_rng(self.seed, index).random() < 0.5:
             img = img.flip(-1)
         return img, int(self.labels[i])
-
-
-# ---------------------------------------------------------------------------------------- loaders
-class EpochSampler(Sampler[int]):
-    """Wraps a sampler of indices in [0, n) and, for `epoch_indexed` datasets, adds epoch * n.
-
-    `set_epoch` also reaches the wrapped sampler (DistributedSampler or the seeded shuffle).
-    """
-
-    def __init__(self, base: Sampler[int], n: int, offset_by_epoch: bool):
-        self.base = base
-        self.n = n
-        self.offset_by_epoch = offset_by_epoch
-        self.epoch = 0
-        self.skip = 0  # indices to leave out at the start of the next pass only (resuming mid-epoch)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-        if hasattr(self.base, "set_epoch"):
-            self.base.set_epoch(self.epoch)
-
-    def __iter__(self) -> Iterator[int]:
-        offset = self.epoch * self.n if self.offset_by_epoch else 0
-        skip, self.skip = self.skip, 0
-        for position, i in enumerate(self.base):
-            if position >= skip:
-                yield offset + int(i)
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-
-class _SeededShuffle(Sampler[int]):
-    """A permutation of range(n) drawn from (seed, epoch): the same on every run."""
-
-    def __init__(self, n: int, seed: int, shuffle: bool):
-        self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        if not self.shuffle:
-            return iter(range(self.n))
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
-
-    def __len__(self) -> int:
-        return self.n
-
-
-def _worker_init(_worker_id: int) -> None:
-    torch.set_num_threads(1)  # decoding is per-process; do not oversubscribe the cores
-
-
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    num_workers: int = 0,
-    seed: int = 0,
-    distributed: bool = False,
-    shuffle: bool = True,
-    drop_last: bool = True,
-    pin_memory: bool = False,
-    num_replicas: int | None = None,
-    rank: int | None = None,
-) -> DataLoader:
-    """A DataLoader of (uint8 [B, 3, S, S], int64 [B]) batches; images are decoded in the workers.
-
-    The order is a seeded permutation per epoch (or DistributedSampler's shard of one when
-    `distributed`; `num_replicas`/`rank` default to the initialised process group). Call
-    `loader.sampler.set_epoch(epoch)` before each epoch: it changes the order and, for
-    `epoch_indexed` datasets, the random crops and flips. Workers persist across epochs, so the
-    photo caches of PhotoCrops are built once per worker.
-    """
-    n = len(dataset)
-    if distributed:
-        base: Sampler[int] = DistributedSampler(
-            dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last
-        )
-    else:
-        base = _SeededShuffle(n, seed, shuffle)
-    sampler = EpochSampler(base, n, bool(getattr(dataset, "epoch_indexed", False)))
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=num_workers,
-        drop_last=drop_last,
-        pin_memory=pin_memory,
-        persistent_workers=num_workers > 0,
-        worker_init_fn=_worker_init if num_workers > 0 else None,
-        generator=torch.Generator().manual_seed(seed),
-    )

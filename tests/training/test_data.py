@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from fractal_studio.errors import UserError
-from fractal_studio.training import data, sources
+from fractal_studio.training import data, fetch, sources
 from fractal_studio.training.data import (
     FASHION_MNIST_CLASSES,
     HELDOUT_PHOTOS,
@@ -38,7 +38,7 @@ def no_downloads(monkeypatch, tmp_path):
     def forbidden(*args, **kwargs):
         raise AssertionError(f"unexpected subprocess call: {args}")
 
-    monkeypatch.setattr(sources.subprocess, "run", forbidden)
+    monkeypatch.setattr(fetch.subprocess, "run", forbidden)
     monkeypatch.setenv(sources.DATA_ENV, str(tmp_path / "cache"))
 
 
@@ -113,17 +113,17 @@ def test_failed_apt_download_gives_clear_error(monkeypatch, tmp_path):
     def apt_fails(cmd, **kwargs):
         return subprocess.CompletedProcess(cmd, 100, "", "E: Unable to locate package mate-backgrounds")
 
-    monkeypatch.setattr(sources.subprocess, "run", apt_fails)
+    monkeypatch.setattr(fetch.subprocess, "run", apt_fails)
     with pytest.raises(DataSourceError, match=r"(?s)mate-backgrounds.*Unable to locate.*apt-get update"):
-        sources.ensure_packages([PHOTO_FILES[20]], log=lambda s: None)
+        fetch.ensure_packages([PHOTO_FILES[20]], log=lambda s: None)
     assert not list((tmp_path / "cache").glob(".fetch-*"))  # the scratch folder is cleaned up
 
     def no_program(cmd, **kwargs):
         raise FileNotFoundError(cmd[0])
 
-    monkeypatch.setattr(sources.subprocess, "run", no_program)
+    monkeypatch.setattr(fetch.subprocess, "run", no_program)
     with pytest.raises(DataSourceError, match="not installed"):
-        sources.ensure_packages([PHOTO_FILES[20]], log=lambda s: None)
+        fetch.ensure_packages([PHOTO_FILES[20]], log=lambda s: None)
 
 
 # ---------------------------------------------------------------------------------- photo crops
