@@ -71,7 +71,7 @@ def _onednn_packed(weight: torch.Tensor) -> torch.Tensor | None:
         packed = torch.ops.mkldnn._reorder_linear_weight(weight, None)
         probe = torch.linspace(-1, 1, weight.shape[1], dtype=weight.dtype).unsqueeze(0)
         product = torch.ops.mkldnn._linear_pointwise(probe, packed, None, "none", [], "")
-    except (AttributeError, RuntimeError):  # op missing from this build, or unsupported here
+    except (AttributeError, RuntimeError, TypeError):  # op missing, unsupported, or its signature changed
         return None
     rows = slice(0, 64)  # enough outputs to catch a wrong kernel, cheap next to the packing
     expected = F.linear(probe, weight[rows]).float()

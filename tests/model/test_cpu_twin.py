@@ -198,3 +198,19 @@ def test_packing_is_refused_where_its_products_are_not_the_layers(monkeypatch, p
     x = torch.randn(3, 64)
     with torch.no_grad():
         torch.testing.assert_close(layer(x), linear(x))
+
+
+@pytest.mark.parametrize("error", [AttributeError, RuntimeError, TypeError])
+def test_packing_falls_back_when_the_private_op_is_missing_or_changed(monkeypatch, pack_everything, error):
+    class ChangedOps:  # another PyTorch: the op gone, failing, or with another signature
+        @staticmethod
+        def _reorder_linear_weight(*args):
+            raise error("changed")
+
+    monkeypatch.setattr(torch.ops, "mkldnn", ChangedOps, raising=False)
+    linear = torch.nn.Linear(32, 16)
+    layer = PackedLinear(linear, torch.bfloat16)
+    monkeypatch.undo()
+    assert layer.packed is None and layer.weight.dtype == torch.bfloat16
+    x = torch.randn(2, 32)
+    assert torch.equal(layer(x), _autocast_linear(linear, x))
