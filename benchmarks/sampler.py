@@ -8,7 +8,10 @@ kept outside this repository) the same random weights are exported to their chec
 their sampler is timed in a subprocess with the same iterations and guidance.
 
 Figures:
-- full 64x64 generation, ours vs theirs (same weights, iterations, guidance, threads);
+- full 64x64 generation, ours vs theirs (same weights, iterations, guidance, threads), ours with
+  the automatic precision and in fp32; the one-time weight preparation after loading
+  (`prepare_sampling`, what the app does when it loads a model) is timed apart, as the authors'
+  model loading is not in their time;
 - inpainting a hole of 10% of the image vs a full generation (ours);
 - time to the first event with the bundled model (ours);
 - on CUDA: seconds per image for FractalMAR-B/L/H-sized random weights, batch 1 and 64, with and
