@@ -214,3 +214,16 @@ def test_packing_falls_back_when_the_private_op_is_missing_or_changed(monkeypatc
     assert layer.packed is None and layer.weight.dtype == torch.bfloat16
     x = torch.randn(2, 32)
     assert torch.equal(layer(x), _autocast_linear(linear, x))
+
+
+def test_a_twin_is_freed_with_its_model():
+    """The app replaces its model when the user loads another: the twin must not outlive it."""
+    import gc
+    import weakref
+
+    model = random_model("tiny_mar_in16")
+    twin = weakref.ref(cpu_sampling_twin(model, "bf16"))
+    assert twin() is not None
+    del model
+    gc.collect()
+    assert twin() is None
