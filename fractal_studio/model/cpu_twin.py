@@ -86,18 +86,21 @@ def cpu_sampling_twin(model: nn.Module, precision: str) -> nn.Module:
     """The model to sample with on a CPU at `precision` ("bf16" or "fp32"): built on first use,
     rebuilt when a linear weight changed since; the model itself when there is nothing to gain.
     The twin is in the model's mode (train or eval) as of this call."""
-    if precision == "fp32" and not _fp32_twin_gains(model):
-        return model
     with _lock:  # a model loaded in one thread may start a run in another: build once
         stamp = _weights_stamp(model)
         cached = _twins.setdefault(model, {}).get(precision)
         if cached is None or cached[0] != stamp:
             cached = (stamp, _build_twin(model, precision))
             _twins[model][precision] = cached
-    return cached[1].train(model.training)
+    twin = cached[1]
+    return model if twin is None else twin.train(model.training)
 
 
-def _build_twin(model: nn.Module, precision: str) -> nn.Module:
+def _build_twin(model: nn.Module, precision: str) -> nn.Module | None:
+    """The twin, or None where it would gain nothing (kept as None: the model itself cannot be a
+    value of the weak cache, it would keep itself alive)."""
+    if precision == "fp32" and not _fp32_twin_gains(model):
+        return None
     shared: dict[int, object] = {id(t): t for t in (*model.parameters(), *model.buffers())}
     twin = copy.deepcopy(model, shared)  # new modules over the same tensors
     if precision == "bf16":
