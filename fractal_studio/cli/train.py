@@ -40,6 +40,13 @@ def add_parser(subparsers, name: str) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true",
                         help="continue from OUT's training state (<out>.state.pt)")
+    parser.add_argument("--masks", choices=("paper", "edit", "mix"), default="paper",
+                        help="what the model learns to fill: 'paper' (the authors' random masks: "
+                             "generation from nothing), 'edit' (brush strokes, boxes, outpaint strips, "
+                             "uncrop frames in a mostly known window) or 'mix' (half each; default paper)")
+    parser.add_argument("--init-from", metavar="MODEL",
+                        help="start from this .safetensors model's weights (same preset and classes) "
+                             "instead of random ones: a new run (new optimizer and schedule)")
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--checkpoint-minutes", type=float, default=10.0,
@@ -92,7 +99,7 @@ def options_from_args(args: argparse.Namespace):
         resume=args.resume, device=args.device, checkpoint_minutes=args.checkpoint_minutes,
         eval_every=args.eval_every, eval_count=args.eval_count, class_names=_class_names(args.class_names),
         overrides=overrides, unconditional=args.unconditional, cache_dir=args.data_cache,
-        threads=args.threads,
+        threads=args.threads, masks=args.masks, init_from=args.init_from,
     )
     check_options(opts)
     return opts

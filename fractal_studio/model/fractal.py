@@ -88,12 +88,16 @@ class FractalModel(nn.Module):
         return [class_embedding] * NUM_NEIGHBOUR_CONDS
 
     # ----------------------------------------------------------------- likelihood
-    def loss(self, images: torch.Tensor, labels: torch.Tensor | None = None, masks=None) -> torch.Tensor:
+    def loss(self, images: torch.Tensor, labels: torch.Tensor | None = None, masks=None,
+             unknown: torch.Tensor | None = None) -> torch.Tensor:
         """Per-image objective [B] in nats per dimension.
 
         images: uint8 [B, 3, H, W]. labels: None = unconditional (fake latent). masks: None = random
         evaluation masks (in eval mode; training masks in train mode), "all" = every MAR token masked,
         or one bool/uint8 tensor [N_k, L_k] per MAR level in the paper's order (1 = masked).
+        unknown: None = every pixel is to be generated (the paper), or bool [B, H, W], True where a
+        pixel is unknown (an edit). Then, as in the sampler, only patches with an unknown pixel are
+        masked or passed down, known pixels are context, and only unknown pixels are scored.
         In training mode labels are dropped with `label_drop_prob` (for guidance).
         """
         batch = images.shape[0]
@@ -105,30 +109,40 @@ class FractalModel(nn.Module):
         conds = self.top_conditions(class_embedding)
         owner = torch.arange(batch, device=x.device)  # which image each instance belongs to
         total = torch.zeros(batch, device=x.device)
+        region = None if unknown is None else torch.as_tensor(unknown, device=x.device).bool()
         mar_call = 0
         for level in self.levels:
             patches = patchify(x, level.patch)
             count, length = patches.shape[:2]
+            region_patches = None if region is None else patchify(region.unsqueeze(1), level.patch)
+            unknown_tokens = None if region_patches is None else region_patches.any(-1)  # [N, L]
             if level.kind == "mar":
-                mask = self._level_mask(masks, mar_call, count, length, x.device)
+                mask = self._level_mask(masks, mar_call, count, length, x.device, unknown_tokens)
                 mar_call += 1
                 guide = None
                 if level.guiding_pixel:
-                    guide = x.mean(dim=(2, 3))
+                    guide = x.mean(dim=-1).mean(dim=-1)  # the authors' order (rounding at .5 ties)
                     guide_nll = level.guide_head.nll(conds[0], self.quantize(guide))
                     total = total + per_image_mean(guide_nll, owner, batch)
                 out = level.predict(patches, mask, conds, guide)
                 keep = mask.reshape(-1)
             else:
                 out = level.predict(patches, conds)
-                keep = torch.ones(count * length, dtype=torch.bool, device=x.device)
+                # Known patches are teacher-forced in an edit: only unknown ones are passed down.
+                keep = torch.ones(count * length, dtype=torch.bool, device=x.device) \
+                    if unknown_tokens is None else unknown_tokens.reshape(-1)
             conds = [c.reshape(count * length, -1)[keep] for c in out]
             x = patches.reshape(count * length, 3, level.patch, level.patch)[keep]
+            if region_patches is not None:
+                region = region_patches.reshape(count * length, level.patch, level.patch)[keep]
             owner = owner.repeat_interleave(length)[keep]
         pixel_nll = self.head.nll(conds[0], self.quantize(x.reshape(-1, 3)))
+        if region is not None:  # (a known pixel can reach the head only below an AR level of 1 pixel)
+            pixel_nll, owner = pixel_nll[region.reshape(-1)], owner[region.reshape(-1)]
         return total + per_image_mean(pixel_nll, owner, batch)
 
-    def _level_mask(self, masks, call: int, count: int, length: int, device) -> torch.Tensor:
+    def _level_mask(self, masks, call: int, count: int, length: int, device,
+                    unknown_tokens: torch.Tensor | None = None) -> torch.Tensor:
         if isinstance(masks, str):
             if masks != "all":
                 raise ValueError(f"masks must be None, 'all' or a list of tensors, not {masks!r}")
@@ -140,6 +154,10 @@ class FractalModel(nn.Module):
             if mask.shape != (count, length):
                 raise ValueError(f"mask {call} has shape {tuple(mask.shape)}, expected {(count, length)}")
             return mask
+        if unknown_tokens is not None:
+            if self.training:
+                return training_mask(count, length, device, unknown_tokens)
+            return evaluation_mask_within(unknown_tokens)
         if self.training:
             return training_mask(count, length, device)
         return evaluation_mask(count, length, device)
@@ -168,16 +186,38 @@ def evaluation_mask(count: int, length: int, device) -> torch.Tensor:
     return random_subset_mask(count, length, torch.full((count,), masked), device)
 
 
-def training_mask(count: int, length: int, device) -> torch.Tensor:
-    """MAR's training masks: a masking rate per instance from a normal(1, 0.25) truncated to [0, 1]."""
+def evaluation_mask_within(unknown_tokens: torch.Tensor) -> torch.Tensor:
+    """Likelihood masks for an edit: per instance, a uniform number (1..U) of its U unknown tokens,
+    the tokens that a generation would have predicted at one of its steps."""
+    available = unknown_tokens.sum(1)
+    masked = (torch.rand(available.shape, device=available.device) * available).floor().long() + 1
+    masked = torch.minimum(masked, available)
+    return random_subset_mask(*unknown_tokens.shape, masked, unknown_tokens.device, unknown_tokens)
+
+
+def training_mask(count: int, length: int, device,
+                  unknown_tokens: torch.Tensor | None = None) -> torch.Tensor:
+    """MAR's training masks: a masking rate per instance from a normal(1, 0.25) truncated to [0, 1].
+
+    With `unknown_tokens` (an edit) the rate applies to the instance's unknown tokens (at least one
+    is masked) and known tokens are never masked: as in the sampler, where the unknown tokens are
+    spread over the steps and the tokens of earlier steps are context."""
     normal = torch.distributions.Normal(1.0, 0.25)
     low = normal.cdf(torch.tensor(0.0))
     uniform = low + (0.5 - low) * torch.rand(count)
     rates = normal.icdf(uniform).clamp(0.0, 1.0)
-    return random_subset_mask(count, length, torch.ceil(rates * length).long(), device)
+    if unknown_tokens is None:
+        return random_subset_mask(count, length, torch.ceil(rates * length).long(), device)
+    available = unknown_tokens.sum(1).cpu()
+    masked = torch.minimum(torch.ceil(rates * available).long().clamp(min=1), available)
+    return random_subset_mask(count, length, masked, device, unknown_tokens)
 
 
-def random_subset_mask(count: int, length: int, masked: torch.Tensor, device) -> torch.Tensor:
-    order = torch.rand(count, length, device=device).argsort(dim=1)
-    ranks = order.argsort(dim=1)
+def random_subset_mask(count: int, length: int, masked: torch.Tensor, device,
+                       allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """`masked[i]` random tokens of each instance, drawn among the `allowed` ones (default: all)."""
+    priority = torch.rand(count, length, device=device)
+    if allowed is not None:  # disallowed tokens rank after every allowed one
+        priority = torch.where(allowed, priority, torch.full_like(priority, 2.0))
+    ranks = priority.argsort(dim=1).argsort(dim=1)
     return ranks < masked.to(device).unsqueeze(1)

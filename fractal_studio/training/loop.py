@@ -34,6 +34,7 @@ from fractal_studio.training.distributed import (
     init_distributed,
     replica_difference,
 )
+from fractal_studio.training.edit_masks import training_regions
 from fractal_studio.training.options import OVERRIDABLE, TrainOptions, check_options, state_path
 from fractal_studio.training.state import EMA, save_checkpoint, seed_all, set_rng_state, weights_model
 
@@ -102,6 +103,21 @@ def model_config(opts: TrainOptions, class_names: tuple[str, ...]) -> ModelConfi
     return config
 
 
+def start_from_weights(model: FractalModel, path: str) -> None:
+    """Loads a model file's weights into `model` (fine-tuning); the architectures must match."""
+    from fractal_studio.model.weights import load_model
+
+    source = load_model(path, device="cpu")
+    mine, theirs = model.state_dict(), source.state_dict()
+    differing = sorted(k for k in mine.keys() | theirs.keys()
+                       if k not in mine or k not in theirs or mine[k].shape != theirs[k].shape)
+    if differing:
+        raise UserError(f"--init-from: {path} is not a {model.config.name} model with this data's classes "
+                        f"({len(differing)} weights differ, e.g. {differing[0]}); pick the same --preset "
+                        "and --data it was trained with")
+    model.load_state_dict(theirs)
+
+
 # ------------------------------------------------------------------------------------ schedule
 def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
     """Linear warmup over `warmup` steps, then cosine from 1 down to `min_ratio` at `total`."""
@@ -122,8 +138,9 @@ class _Objective(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.model.loss(images, labels).mean()
+    def forward(self, images: torch.Tensor, labels: torch.Tensor,
+                unknown: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model.loss(images, labels, unknown=unknown).mean()
 
 
 # ------------------------------------------------------------------------------------ evaluation
@@ -188,6 +205,9 @@ def train(opts: TrainOptions, log: Log | None = None) -> dict:
     model.train()
     if resume_state is not None:
         model.load_state_dict(resume_state["model"])
+    elif opts.init_from is not None:
+        start_from_weights(model, opts.init_from)
+        say(f"starting from the weights of {opts.init_from}")
     params = sum(p.numel() for p in model.parameters())
     say(f"model {config.name}: {params / 1e6:.2f}M parameters, {config.resolution}x{config.resolution}, "
         f"{config.class_num} class{'es' if config.class_num > 1 else ''}; device {device}"
@@ -281,8 +301,9 @@ def train(opts: TrainOptions, log: Log | None = None) -> dict:
             labels = labels.to(device, non_blocking=True)
             if not config.conditional:
                 labels = torch.full_like(labels, -1)
+            unknown = training_regions(opts.masks, len(images), size, device)
             with autocast_for(device):
-                loss = objective(images, labels)
+                loss = objective(images, labels, unknown)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opts.clip) if opts.clip > 0 \

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fractal_studio.errors import UserError
 from fractal_studio.model.config import PRESETS
+from fractal_studio.training.edit_masks import MASK_STYLES
 
 BUILTIN_DATA = ("photos", "fashion-mnist")
 STATE_SUFFIX = ".state.pt"
@@ -52,6 +53,8 @@ class TrainOptions:
     threads: int | None = None  # torch.set_num_threads
     stop_after: int | None = None  # stop (with a checkpoint) after this step, as if interrupted
     calibration_steps: int = 8  # with `minutes`: steps timed to fix the total step count
+    masks: str = "paper"  # "paper" (the authors' masks), "edit" (edit-shaped regions) or "mix" (half each)
+    init_from: str | None = None  # start from this model file's weights (same architecture), not at random
 
 
 def state_path(out: str | os.PathLike) -> Path:
@@ -84,6 +87,13 @@ def check_options(opts: TrainOptions) -> None:
     if opts.data not in BUILTIN_DATA and not Path(opts.data).is_dir():
         raise UserError(f"--data must be one of {', '.join(BUILTIN_DATA)} or a folder of images; "
                         f"{opts.data} is neither")
+    if opts.masks not in MASK_STYLES:
+        raise UserError(f"--masks must be one of {', '.join(MASK_STYLES)}, got {opts.masks!r}")
+    if opts.init_from is not None:
+        if opts.resume:
+            raise UserError("--init-from starts a new run; it cannot be combined with --resume")
+        if not Path(opts.init_from).is_file():
+            raise UserError(f"--init-from: {opts.init_from} is not a file")
     if opts.resume and not state_path(opts.out).is_file():
         raise UserError(f"--resume: there is no training state {state_path(opts.out)} to resume from")
     for key in opts.overrides:
