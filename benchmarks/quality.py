@@ -132,8 +132,8 @@ def class_benchmark(args) -> dict:
         bpd = heldout_bits_per_dim(model, test_x[:n], test_y[:n], torch.device("cpu"), batch=100)
         log(f"held-out bits/dim on the first {n} test images: {bpd:.4f} ({time.perf_counter() - start:.0f}s)")
 
-    net, accuracy = train_classifier(args.classifier_epochs, Path(args.classifier_cache)
-                                     if args.classifier_cache else None)
+    cache = args.classifier_cache or f"/tmp/fractal_studio_fmnist_cnn_{args.classifier_epochs}ep.pt"
+    net, accuracy = train_classifier(args.classifier_epochs, Path(cache))
     log(f"classifier test accuracy: {accuracy:.4f}")
 
     per_class, confusion = {}, {}
@@ -177,57 +177,179 @@ def brush_mask(rng: np.random.Generator, size: int = 64, low: float = 0.05,
             return mask.astype(bool)
 
 
+def box_mask(rng: np.random.Generator, size: int = 64, low: float = 0.06, high: float = 0.25) -> np.ndarray:
+    """An axis-aligned box covering between `low` and `high` of the window, away from its border."""
+    area = rng.uniform(low, high) * size * size
+    aspect = rng.uniform(0.5, 2.0)
+    h = int(np.clip(round(np.sqrt(area / aspect)), 2, size - 8))
+    w = int(np.clip(round(area / h), 2, size - 8))
+    top, left = int(rng.integers(4, size - h - 3)), int(rng.integers(4, size - w - 3))
+    mask = np.zeros((size, size), bool)
+    mask[top:top + h, left:left + w] = True
+    return mask
+
+
+MASK_SHAPES = {"brush": brush_mask, "box": box_mask}
+
+
+@torch.no_grad()
+def fill_bits(model, candidates: list[np.ndarray], mask: np.ndarray, passes: int = 4,
+              seed: int = 0) -> list[float]:
+    """The model's own cost (bits/dim) of each candidate's fill given the known pixels: the
+    objective restricted to the unknown pixels, averaged over `passes` random masking orders."""
+    images = torch.from_numpy(np.stack(candidates)).permute(0, 3, 1, 2).contiguous()
+    unknown = torch.from_numpy(mask).unsqueeze(0).expand(len(candidates), -1, -1)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        total = sum(model.loss(images, None, unknown=unknown) for _ in range(passes))
+    return (total / passes / math.log(2)).tolist()
+
+
 def inpaint_benchmark(args) -> dict:
     from fractal_studio.training.data import heldout_crops, photo_files
 
     model = load_model(args.model).eval()
     res = model.config.resolution
     files = photo_files("heldout")
-    crops = heldout_crops(files, size=res, scales=PHOTO_SCALES, count=256)
-    bpd = heldout_bits_per_dim(model, crops, torch.full((len(crops),), -1), torch.device("cpu"), batch=64)
-    log(f"held-out bits/dim ({len(crops)} crops of {len(files)} held-out photos): {bpd:.4f}")
+    bpd = None
+    if args.bpd:
+        crops = heldout_crops(files, size=res, scales=PHOTO_SCALES, count=256)
+        bpd = heldout_bits_per_dim(model, crops, torch.full((len(crops),), -1), torch.device("cpu"), batch=64)
+        log(f"held-out bits/dim ({len(crops)} crops of {len(files)} held-out photos): {bpd:.4f}")
 
     cases = heldout_crops(files, size=res, scales=PHOTO_SCALES, count=args.cases, seed=args.seed)
-    rng = np.random.default_rng(args.seed)
-    methods = ("telea", "ns", "ours_1", "ours_best4")
-    scores = {m: {"psnr": [], "ssim": []} for m in methods}
-    pictures = []
-    start = time.perf_counter()
-    for i in range(args.cases):
-        image = cases[i].permute(1, 2, 0).numpy().copy()
-        mask = brush_mask(rng, res)
-        mask_u8 = mask.astype(np.uint8) * 255
-        holed = image.copy()
-        holed[mask] = 0
-        results = {
-            "telea": cv2.inpaint(holed, mask_u8, 3, cv2.INPAINT_TELEA),
-            "ns": cv2.inpaint(holed, mask_u8, 3, cv2.INPAINT_NS),
-        }
-        finished = sample_all(model, SampleRequest(canvas=holed, known=~mask, candidates=args.candidates,
-                                                   temperature=args.temperature, seed=args.seed * 1000 + i))
-        ours = finished.candidates
-        results["ours_1"] = ours[0]
-        results["ours_best4"] = max(ours, key=lambda c: psnr_masked(c, image, mask))
-        for m in methods:
-            scores[m]["psnr"].append(psnr_masked(results[m], image, mask))
-            scores[m]["ssim"].append(ssim_masked(results[m], image, mask))
-        if i in args.grid_cases:
-            pictures.append((image, mask, results))
-        log(f"case {i + 1}/{args.cases} ({mask.mean():.0%} masked): "
-            + ", ".join(f"{m} {scores[m]['psnr'][-1]:.1f} dB" for m in methods)
-            + f" ({time.perf_counter() - start:.0f}s)")
-    summary = {m: {"psnr_mean": float(np.mean(scores[m]["psnr"])),
-                   "ssim_mean": float(np.mean(scores[m]["ssim"])),
-                   "psnr_median": float(np.median(scores[m]["psnr"]))} for m in methods}
-    pairs = zip(scores["ours_1"]["psnr"], scores["telea"]["psnr"], strict=True)
-    wins = float(np.mean([o > t for o, t in pairs]))
-    log(json.dumps(summary, indent=1))
-    if args.grid and pictures:
-        write_comparison(pictures, Path(args.grid))
-        log(f"wrote {args.grid}")
+    temperature = model.config.sampling.temperature if args.temperature is None else args.temperature
+    methods = ("telea", "ns", "ours_1", "ours_ranked", "ours_oracle")
+    report = {}
+    for shape in args.shapes:
+        rng = np.random.default_rng(args.seed)
+        scores = {m: {"psnr": [], "ssim": []} for m in methods}
+        pictures, seconds = [], []
+        for i in range(args.cases):
+            image = cases[i].permute(1, 2, 0).numpy().copy()
+            mask = MASK_SHAPES[shape](rng, res)
+            mask_u8 = mask.astype(np.uint8) * 255
+            holed = image.copy()
+            holed[mask] = 0
+            results = {
+                "telea": cv2.inpaint(holed, mask_u8, 3, cv2.INPAINT_TELEA),
+                "ns": cv2.inpaint(holed, mask_u8, 3, cv2.INPAINT_NS),
+            }
+            started = time.process_time()
+            request = SampleRequest(canvas=holed, known=~mask, candidates=args.candidates,
+                                    temperature=temperature, seed=args.seed * 1000 + i)
+            finished = sample_all(model, request)
+            seconds.append((time.process_time() - started) / args.candidates)
+            ours = list(finished.candidates)
+            costs = fill_bits(model, ours, mask, seed=i)
+            results["ours_1"] = ours[0]
+            results["ours_ranked"] = ours[int(np.argmin(costs))]  # the model's own choice, no ground truth
+            results["ours_oracle"] = max(ours, key=lambda c: ssim_masked(c, image, mask))  # an upper bound
+            for m in methods:
+                scores[m]["psnr"].append(psnr_masked(results[m], image, mask))
+                scores[m]["ssim"].append(ssim_masked(results[m], image, mask))
+            if i in args.grid_cases:
+                pictures.append((image, mask, results))
+            log(f"{shape} case {i + 1}/{args.cases} ({mask.mean():.0%} masked): "
+                + ", ".join(f"{m} {scores[m]['ssim'][-1]:.3f}" for m in methods))
+        summary = {m: {"psnr_mean": float(np.mean(scores[m]["psnr"])),
+                       "psnr_median": float(np.median(scores[m]["psnr"])),
+                       "ssim_mean": float(np.mean(scores[m]["ssim"]))} for m in methods}
+        wins = float(np.mean([o > t for o, t in zip(scores["ours_1"]["ssim"], scores["telea"]["ssim"],
+                                                     strict=True)]))
+        report[shape] = {"summary": summary, "ours_1_beats_telea_ssim": wins, "per_case": scores,
+                         "cpu_seconds_per_sample": float(np.mean(seconds))}
+        log(f"{shape}: " + json.dumps(summary))
+        if args.grid and pictures and shape == args.shapes[0]:
+            write_comparison(pictures, Path(args.grid))
+            log(f"wrote {args.grid}")
     return {"model": args.model, "heldout_bpd": bpd, "cases": args.cases, "candidates": args.candidates,
-            "temperature": args.temperature,
-            "summary": summary, "ours_1_beats_telea_psnr": wins, "per_case": scores}
+            "temperature": temperature, "shapes": report}
+
+
+# ------------------------------------------------------------------------------------ outpainting
+def luminance(image: np.ndarray) -> np.ndarray:
+    return image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def seam_ratio(result: np.ndarray, seam: int, rows: slice) -> float:
+    """Mean brightness jump across the seam (column seam-1 to seam) over the photo's ordinary
+    column-to-column change (the mean over all neighbouring columns of the known part)."""
+    lum = luminance(result[rows])
+    jump = np.abs(lum[:, seam] - lum[:, seam - 1]).mean()
+    ordinary = np.abs(np.diff(lum[:, :seam], axis=1)).mean()
+    return float(jump / max(ordinary, 1e-6))
+
+
+def outpaint_benchmark(args) -> dict:
+    """Drag the right border out by `--extend` pixels on held-out photos, through the editing layer
+    (as the app does it), and compare the new strip with the photo's true continuation."""
+    from fractal_studio.editing.engine import EditOptions, run_edit
+    from fractal_studio.training.data import load_rgb, photo_files
+
+    model = load_model(args.model).eval()
+    files = photo_files("heldout")
+    rng = np.random.default_rng(args.seed)
+    methods = ("telea", "ns", "ours")
+    scores = {m: {"psnr": [], "ssim": [], "seam": []} for m in methods}
+    strips, seconds = [], []
+    for i in range(args.cases):
+        photo = np.asarray(load_rgb(files[i % len(files)]))
+        # A view the size of a small photo: the held-out photo downscaled to 192-320 px high.
+        height = int(rng.integers(192, 321))
+        scale = height / photo.shape[0]
+        photo = cv2.resize(photo, (round(photo.shape[1] * scale), height), interpolation=cv2.INTER_AREA)
+        width = min(photo.shape[1], int(rng.integers(256, 385)))
+        left = int(rng.integers(0, photo.shape[1] - width + 1))
+        truth = photo[:, left:left + width].copy()
+        seam = width - args.extend
+        canvas = truth.copy()
+        canvas[:, seam:] = 0
+        mask = np.zeros(truth.shape[:2], bool)
+        mask[:, seam:] = True
+        mask_u8 = mask.astype(np.uint8) * 255
+        results = {"telea": cv2.inpaint(canvas, mask_u8, 3, cv2.INPAINT_TELEA),
+                   "ns": cv2.inpaint(canvas, mask_u8, 3, cv2.INPAINT_NS)}
+        started = time.process_time()
+        *_, result = run_edit(model, canvas, mask, EditOptions(seed=i, temperature=args.temperature,
+                                                                 work_scale=args.work_scale), blank=mask)
+        seconds.append(time.process_time() - started)
+        results["ours"] = result.candidates[0]
+        for m in methods:
+            scores[m]["psnr"].append(psnr_masked(results[m], truth, mask))
+            scores[m]["ssim"].append(ssim_masked(results[m], truth, mask))
+            scores[m]["seam"].append(seam_ratio(results[m], seam, slice(None)))
+        log(f"outpaint case {i + 1}/{args.cases} ({width}x{height}, +{args.extend}px, "
+            f"{seconds[-1]:.1f} CPU s): " + ", ".join(
+                f"{m} SSIM {scores[m]['ssim'][-1]:.3f} seam x{scores[m]['seam'][-1]:.2f}" for m in methods))
+        if len(strips) < 4:
+            strips.append(np.concatenate([results[m][:, seam - args.extend:] for m in ("ours", "telea")]
+                                         + [truth[:, seam - args.extend:]], axis=1))
+    summary = {m: {k: float(np.mean(v)) for k, v in scores[m].items()} for m in methods}
+    log("outpaint: " + json.dumps(summary))
+    if args.grid and strips:
+        write_strips(strips, Path(args.grid), args.extend)
+        log(f"wrote {args.grid}")
+    return {"model": args.model, "cases": args.cases, "extend": args.extend, "summary": summary,
+            "per_case": scores, "cpu_seconds_per_edit": float(np.mean(seconds))}
+
+
+def write_strips(strips: list[np.ndarray], path: Path, extend: int) -> None:
+    """Rows of [ours | Telea | the real photo], each the last 2*extend columns (seam in the middle)."""
+    height = 160
+    rows = []
+    for strip in strips:
+        scaled = cv2.resize(strip, (round(strip.shape[1] * height / strip.shape[0]), height),
+                            interpolation=cv2.INTER_AREA)
+        rows.append(scaled)
+        rows.append(np.full((4, scaled.shape[1], 3), 255, np.uint8))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    third = width // 3
+    header = np.concatenate([_label(third, name) for name in ("ours", "OpenCV Telea", "the real photo")]
+                            + [_label(width - 3 * third, "")], axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([header, *rows]), cv2.COLOR_RGB2BGR))
 
 
 def _label(width: int, text: str, height: int = 18) -> np.ndarray:
@@ -306,18 +428,30 @@ def main(argv=None) -> int:
     p.add_argument("--per-class", type=int, default=20)
     p.add_argument("--cfg", type=float, default=3.0)
     p.add_argument("--temperature", type=float, default=1.0, help="logits are divided by it")
-    p.add_argument("--classifier-epochs", type=int, default=2)
-    p.add_argument("--classifier-cache", default="/tmp/fractal_studio_fmnist_cnn.pt")
+    p.add_argument("--classifier-epochs", type=int, default=10)
+    p.add_argument("--classifier-cache", help="where the trained classifier is kept between runs "
+                                              "(default: /tmp/fractal_studio_fmnist_cnn_<epochs>ep.pt)")
     p = sub.add_parser("inpaint")
     p.add_argument("--model", default="models/photo_64.safetensors")
     p.add_argument("--cases", type=int, default=24)
     p.add_argument("--candidates", type=int, default=4)
-    p.add_argument("--temperature", type=float, default=1.0, help="logits are divided by it")
+    p.add_argument("--temperature", type=float, help="logits are divided by it (default: the model's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", default="assets/inpaint_comparison.png")
+    p.add_argument("--shapes", type=lambda v: v.split(","), default=["brush", "box"],
+                   help="mask shapes, comma-separated: brush, box")
+    p.add_argument("--no-bpd", dest="bpd", action="store_false", help="skip the held-out bits/dim")
     p.add_argument("--grid-cases", type=lambda v: [int(x) for x in v.split(",")],
                    default=[2, 5, 8, 11, 14, 15],
                    help="the cases shown (case i: held-out photo i %% 4 at scale (1, 2, 4, 8)[i // 4 %% 4])")
+    p = sub.add_parser("outpaint")
+    p.add_argument("--model", default="models/photo_64.safetensors")
+    p.add_argument("--cases", type=int, default=8)
+    p.add_argument("--extend", type=int, default=64, help="pixels added on the right")
+    p.add_argument("--temperature", type=float, help="logits are divided by it (default: the model's)")
+    p.add_argument("--work-scale", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--grid", default="assets/outpaint_comparison.png")
     p = sub.add_parser("grid")
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
@@ -328,7 +462,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    result = {"class": class_benchmark, "inpaint": inpaint_benchmark, "grid": grid_command}[args.what](args)
+    result = {"class": class_benchmark, "inpaint": inpaint_benchmark, "outpaint": outpaint_benchmark,
+              "grid": grid_command}[args.what](args)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return 0

@@ -36,7 +36,14 @@ from fractal_studio.training.distributed import (
 )
 from fractal_studio.training.edit_masks import training_regions
 from fractal_studio.training.options import OVERRIDABLE, TrainOptions, check_options, state_path
-from fractal_studio.training.state import EMA, save_checkpoint, seed_all, set_rng_state, weights_model
+from fractal_studio.training.state import (
+    EMA,
+    load_state,
+    save_checkpoint,
+    seed_all,
+    set_rng_state,
+    weights_model,
+)
 
 PHOTO_SCALES = (1, 2, 4, 8)
 
@@ -185,8 +192,7 @@ def train(opts: TrainOptions, log: Log | None = None) -> dict:
         raise UserError(f"--batch-size {opts.batch_size} does not split evenly over {env.world} processes")
     per_rank_batch = opts.batch_size // env.world
 
-    resume_state = torch.load(state_path(opts.out), map_location="cpu", weights_only=False) \
-        if opts.resume else None
+    resume_state = load_state(state_path(opts.out)) if opts.resume else None
 
     size = preset(opts.preset).resolution
     if env.enabled and not env.main:

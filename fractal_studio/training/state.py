@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from fractal_studio.errors import UserError
 from fractal_studio.files import atomic_write
 from fractal_studio.model.fractal import FractalModel
 from fractal_studio.model.weights import save_model
@@ -39,7 +40,13 @@ class EMA:
 
 
 def rng_state(device: torch.device) -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The RNG states as tensors and plain Python values only, so that the state file loads with
+    `torch.load(weights_only=True)` (no pickled objects: a state file cannot run code)."""
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss),
+                       float(cached)],
+             "python": random.getstate()}
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
@@ -47,7 +54,8 @@ def rng_state(device: torch.device) -> dict:
 
 def set_rng_state(state: dict, device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    name, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
     random.setstate(state["python"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
@@ -81,3 +89,17 @@ def save_checkpoint(opts, model, ema, optimizer, step, epoch, batch_in_epoch, to
         "config": model.config.to_json(), "class_names": list(model.config.class_names),
     }
     atomic_write(state_path(out), lambda f: torch.save(state, f))
+
+
+def load_state(path: Path) -> dict:
+    """A training state written by `save_checkpoint`, loaded without unpickling any object."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(f"--resume: {path} holds objects other than tensors and plain values, so it is "
+                        "not loaded (a file like that could run code); it was not written by this "
+                        "version of fractal-studio, or it was altered") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise UserError(f"--resume: cannot read the training state {path}: {error}") from None

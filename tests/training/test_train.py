@@ -180,3 +180,34 @@ def test_minutes_mode_estimates_the_steps_and_stops_in_time(tmp_path):
     assert took < 0.04 * 60 + 10
     state = torch.load(state_path(tmp_path / "m.safetensors"), weights_only=False)
     assert state["total_steps"] is not None and state["step"] == summary["steps"]
+
+
+class _RunsCode:
+    """Unpickling this object would create a file: a state file must never be unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_resume_never_runs_code_from_a_state_file(tmp_path, capsys):
+    folder = make_folder(tmp_path / "data", per_class=2)
+    out = tmp_path / "m.safetensors"
+    train(options(folder, out, steps=2, batch_size=3), log=quiet)
+    marker = tmp_path / "PWNED"
+    torch.save({"step": _RunsCode(marker)}, state_path(out))
+    code, err = run_cli(capsys, "--data", str(folder), "--preset", "tiny_mar_in16", "--out", str(out),
+                        "--steps", "3", "--batch-size", "3", "--resume")
+    assert code == 2
+    assert "could run code" in err
+    assert not marker.exists()
+
+
+def test_a_state_file_holds_no_pickled_objects(tmp_path):
+    folder = make_folder(tmp_path / "data", per_class=2)
+    out = tmp_path / "m.safetensors"
+    train(options(folder, out, steps=2, batch_size=3, ema=0.9), log=quiet)
+    state = torch.load(state_path(out), weights_only=True)  # raises on any pickled object
+    assert state["step"] == 2 and state["rng"]["numpy"][0] == "MT19937"
