@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
+import re
 import secrets
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,26 +26,110 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object], *
 
     private=False lets the umask decide the permissions, as for any new file (a model or image
     others may read); private=True makes the file readable by its owner only (autosaved work).
+    Replacing an existing file keeps its permissions; a symbolic link is followed and the file it
+    points to is replaced (the link stays a link).
     """
-    target = Path(path)
-    tmp, fd = _create_temp(target, 0o600 if private else 0o666)
+    atomic_write_all([(path, write)], private=private)
+
+
+def atomic_write_all(items: Sequence[tuple[str | os.PathLike, Callable[[BinaryIO], object]]], *,
+                     private: bool = False) -> None:
+    """Writes several files all or nothing: every file is written to its temporary file first;
+    only when all are on disk do they replace their targets. If anything fails, no target has
+    changed (files replaced before the failure are put back) and no temporary file is left."""
+    targets = [_real_target(Path(path)) for path, _ in items]
+    temps: list[Path] = []
     try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-            out.flush()
-            os.fsync(out.fileno())  # the data must be on disk before the rename makes it visible
-        os.replace(tmp, target)
+        for target, (_, write) in zip(targets, items, strict=True):
+            remove_stale_temps(target)
+            tmp, fd = _create_temp(target, 0o600 if private else 0o666)
+            temps.append(tmp)
+            with os.fdopen(fd, "wb") as out:
+                write(out)
+                out.flush()
+                os.fsync(out.fileno())  # the data must be on disk before the rename makes it visible
+            _keep_mode(target, tmp, private)
+        _replace_all(temps, targets)
     except BaseException:  # KeyboardInterrupt included: leave no temporary file behind
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        for tmp in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise
-    _fsync_dir(target.parent)
+    for folder in {target.parent for target in targets}:
+        _fsync_dir(folder)
 
 
-def _create_temp(target: Path, mode: int) -> tuple[Path, int]:
-    """A new hidden file next to `target` (so the rename stays on one file system)."""
+def _real_target(path: Path) -> Path:
+    """The file a write to `path` should replace: the end of a chain of symbolic links."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _keep_mode(target: Path, tmp: Path, private: bool) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+        os.chmod(tmp, mode & 0o600 if private else mode)
+
+
+def _replace_all(temps: list[Path], targets: list[Path]) -> None:
+    """Renames every temp onto its target; if one rename fails, the targets already replaced get
+    their old files back (kept as hard links until the end), and new ones are removed."""
+    backups: list[tuple[Path, Path | None]] = []  # (target, its old file or None)
+    try:
+        for tmp, target in zip(temps, targets, strict=True):
+            backup = None
+            if target.exists():
+                backup, fd = _create_temp(target, 0o600, suffix=".old")
+                os.close(fd)
+                os.unlink(backup)
+                os.link(target, backup)
+            backups.append((target, backup))
+            os.replace(tmp, target)
+    except BaseException:
+        for target, backup in reversed(backups):
+            with contextlib.suppress(OSError):
+                if backup is not None:
+                    os.replace(backup, target)
+                elif target.exists():
+                    os.unlink(target)
+        raise
+    finally:
+        for _, backup in backups:
+            if backup is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(backup)
+
+
+def remove_stale_temps(target: Path) -> None:
+    """Removes temporary files next to `target` left by writes of ours whose process has died
+    (killed during a write: SIGKILL leaves no chance to clean up). Others' files are never touched."""
+    with contextlib.suppress(OSError):
+        for candidate in target.parent.glob(f".{glob.escape(target.name)}.*"):
+            match = _TEMP_NAME.fullmatch(candidate.name[len(target.name) + 2:])
+            if match and not _process_alive(int(match.group(1))):
+                with contextlib.suppress(OSError):
+                    os.unlink(candidate)
+
+
+_TEMP_NAME = re.compile(r"(\d+)-[0-9a-f]{8}\.(?:tmp|old)")
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process: assume alive
+    return True
+
+
+def _create_temp(target: Path, mode: int, suffix: str = ".tmp") -> tuple[Path, int]:
+    """A new hidden file next to `target` (so the rename stays on one file system); its name
+    carries our process id, so a later write can tell a stale one from a live one."""
     for _ in range(100):
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
         try:
             return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
         except FileExistsError:

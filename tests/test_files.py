@@ -55,3 +55,88 @@ def test_saved_models_are_readable_by_others_like_any_new_file(tmp_path, umask_0
     save_model(model, tmp_path / "m.safetensors")
     assert mode(tmp_path / "m.safetensors") == 0o644
     assert load_model(tmp_path / "m.safetensors").config == model.config
+
+
+@posix_only
+def test_replacing_a_file_keeps_its_permissions(tmp_path, umask_022):
+    target = tmp_path / "secret.png"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o600)
+    atomic_write(target, lambda f: f.write(b"new"))
+    assert target.read_bytes() == b"new" and mode(target) == 0o600
+    os.chmod(target, 0o664)
+    atomic_write(target, lambda f: f.write(b"newer"))
+    assert mode(target) == 0o664
+
+
+@posix_only
+def test_a_symlink_is_written_through_not_replaced(tmp_path):
+    real = tmp_path / "real.png"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.png"
+    link.symlink_to(real)
+    atomic_write(link, lambda f: f.write(b"new"))
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert real.read_bytes() == b"new"
+
+
+def test_several_files_are_written_all_or_nothing(tmp_path):
+    from fractal_studio.files import atomic_write_all
+
+    first, second, third = (tmp_path / f"res-{k}.png" for k in (1, 2, 3))
+    first.write_bytes(b"old 1")
+    third.write_bytes(b"old 3")
+
+    def disk_full(f):
+        f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        atomic_write_all([(first, lambda f: f.write(b"new 1")), (second, disk_full),
+                          (third, lambda f: f.write(b"new 3"))])
+    assert first.read_bytes() == b"old 1" and third.read_bytes() == b"old 3"
+    assert not second.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res-1.png", "res-3.png"]
+
+    atomic_write_all([(first, lambda f: f.write(b"new 1")), (second, lambda f: f.write(b"new 2"))])
+    assert first.read_bytes() == b"new 1" and second.read_bytes() == b"new 2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res-1.png", "res-2.png", "res-3.png"]
+
+
+def test_a_failed_rename_puts_the_replaced_files_back(tmp_path, monkeypatch):
+    import fractal_studio.files as files
+
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    first.write_bytes(b"old a")
+    second.write_bytes(b"old b")
+    real_replace = os.replace
+    calls = []
+
+    def replace_fails_on_b(src, dst):
+        calls.append(dst)
+        if str(dst) == str(second) and not str(src).endswith(".old"):
+            raise OSError(5, "Input/output error")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", replace_fails_on_b)
+    with pytest.raises(OSError, match="Input/output"):
+        files.atomic_write_all([(first, lambda f: f.write(b"new a")), (second, lambda f: f.write(b"new b"))])
+    assert first.read_bytes() == b"old a" and second.read_bytes() == b"old b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+
+
+def test_stale_temporary_files_of_dead_processes_are_removed(tmp_path):
+    import subprocess
+
+    target = tmp_path / "model.safetensors"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".model.safetensors.{dead.pid}-0123abcd.tmp"
+    stale.write_bytes(b"x" * 100)
+    live = tmp_path / f".model.safetensors.{os.getppid()}-89abcdef.tmp"  # a running process's
+    live.write_bytes(b"y")
+    unrelated = tmp_path / ".model.safetensors.notes"
+    unrelated.write_bytes(b"z")
+    atomic_write(target, lambda f: f.write(b"data"))
+    assert not stale.exists()
+    assert live.exists() and unrelated.exists()

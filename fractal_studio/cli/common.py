@@ -200,6 +200,27 @@ def check_not_source(paths: list[Path], source: str | Path | None, overwrite: bo
                             f"choose another --out")
 
 
+def check_not_inputs(paths: list[Path], inputs: dict[str, str | Path | None]) -> None:
+    """Fail before any work if an output would replace a file the command reads (the mask, the
+    model, a class-names or config file): those are never overwritten, --overwrite or not."""
+    for option, value in inputs.items():
+        if value is None or not Path(value).exists():
+            continue
+        for path in paths:
+            if _same_path(path, Path(value)):
+                raise UserError(f"refusing to overwrite {value}, the {option} file this command reads; "
+                                "choose another output name")
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists() and a.samefile(b):
+            return True
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
 # ------------------------------------------------------------------------------------ progress
 class ProgressBar:
     """One self-updating line on stderr (or occasional lines when stderr is not a terminal)."""

@@ -28,6 +28,10 @@ def run(args) -> int:
         raise UserError(f"{dst} already exists; pass --force to overwrite it")
     if dst.suffix != ".safetensors":
         raise UserError(f"the output file should end in .safetensors, got {dst.name}")
+    from fractal_studio.cli.common import check_not_inputs
+
+    check_not_inputs([dst], {"checkpoint": args.src, "--config": args.config,
+                             "--class-names": args.class_names})
     start = time.perf_counter()
     config = convert_checkpoint(args.src, dst, args.config, args.class_names,
                                 log=lambda message: print(message, file=sys.stderr))

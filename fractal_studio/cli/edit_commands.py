@@ -58,7 +58,7 @@ def add_parser(subparsers, name: str) -> None:
 def run(args) -> int:
     from fractal_studio.editing.document import Document
     from fractal_studio.editing.engine import EditOptions, EditResult
-    from fractal_studio.editing.imageio import load_mask, save_png
+    from fractal_studio.editing.imageio import load_mask, save_pngs
     from fractal_studio.errors import UserError
 
     task = args.task
@@ -72,6 +72,7 @@ def run(args) -> int:
     source = None if task == "generate" else args.image
     if source is not None:
         common.check_not_source(outputs, source, getattr(args, "overwrite", False))
+    common.check_not_inputs(outputs, {"--mask": getattr(args, "mask", None), "--model": args.model})
 
     # Inputs, then the model: every check before any work.
     extend = None
@@ -147,16 +148,9 @@ def run(args) -> int:
             meta = dict(metadata)
             meta["candidate"] = f"{k + 1}/{count}"
             pictures.append((path, pixels, meta))
-    written: list[Path] = []
-    try:
-        for path, pixels, meta in pictures:
-            save_png(path, pixels, meta, source=source, overwrite_source=getattr(args, "overwrite", False))
-            written.append(path)
-    except BaseException:
-        for path in written:  # all or nothing: a failed save removes the files already written
-            path.unlink(missing_ok=True)
-        raise
-    for path in written:
+    # All or nothing: if one file cannot be written, none is, and files that were there stay.
+    save_pngs(pictures, source=source, overwrite_source=getattr(args, "overwrite", False))
+    for path, _, _ in pictures:
         print(path)
     if not args.quiet:
         plan = result.plan

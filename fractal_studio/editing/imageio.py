@@ -44,7 +44,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from fractal_studio.errors import UserError
-from fractal_studio.files import atomic_write
+from fractal_studio.files import atomic_write_all
 
 MAX_PIXELS = 100_000_000  # about 10000×10000; an RGBA decode of that is already 400 MB
 MAX_SIDE = 30000
@@ -342,19 +342,35 @@ def save_png(
     source: the file the image was loaded from; writing over it needs overwrite_source=True.
     Raises ValueError for bad arguments (a programming error) and UserError for file problems.
     """
-    p = Path(path)
-    image = Image.fromarray(_checked_pixels(pixels))
-    info = _png_info(metadata or {})
-    if source is not None and not overwrite_source and _same_file(p, Path(source)):
-        raise UserError(
-            f"refusing to overwrite the source image {source}; pass --overwrite or choose another name."
-        )
-    if p.is_dir():
-        raise UserError(f"cannot save {p}: it is a folder; choose a file name.")
+    save_pngs([(path, pixels, metadata)], source=source, overwrite_source=overwrite_source)
+
+
+def save_pngs(
+    pictures: list[tuple[PathLike, np.ndarray, dict[str, str] | None]],
+    *,
+    source: PathLike | None = None,
+    overwrite_source: bool = False,
+) -> None:
+    """Writes several PNGs (path, pixels, metadata) all or nothing: if one cannot be written,
+    none is, and files that existed before are left as they were."""
+    items = []
+    for path, pixels, metadata in pictures:
+        p = Path(path)
+        image = Image.fromarray(_checked_pixels(pixels))
+        info = _png_info(metadata or {})
+        if source is not None and not overwrite_source and _same_file(p, Path(source)):
+            raise UserError(
+                f"refusing to overwrite the source image {source}; pass --overwrite or choose another name."
+            )
+        if p.is_dir():
+            raise UserError(f"cannot save {p}: it is a folder; choose a file name.")
+        items.append((p, lambda f, image=image, info=info: image.save(f, format="PNG", pnginfo=info)))
     try:
-        atomic_write(p, lambda f: image.save(f, format="PNG", pnginfo=info))
+        atomic_write_all(items)
     except OSError as e:
-        raise UserError(f"could not save {p}: {_write_reason(e, p)}") from e
+        first = items[0][0]
+        what = first if len(items) == 1 else f"the {len(items)} results"
+        raise UserError(f"could not save {what}: {_write_reason(e, first)}; nothing was written") from e
 
 
 def _checked_pixels(pixels: np.ndarray) -> np.ndarray:

@@ -116,6 +116,9 @@ BAD = [
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--model", "no_such_model"],
      "bundled model 'no_such_model' not found"),
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{image}"], "refusing to overwrite the source"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{mask}"], "the --mask file this command reads"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{mask}", "--overwrite"], "the --mask file"),
+    (["edit", "{image}", "--mask", "{mask}", "--class", "0", "--out", "{mask}"], "the --mask file"),
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.jpg"], "must be a .png"),
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/nodir/o.png"], "does not exist"),
     (["outpaint", "{image}", "--extend", "1,2,3", "--out", "{dir}/o.png"], "4 numbers"),
@@ -153,6 +156,7 @@ def test_bad_input_gives_one_line_and_writes_nothing(files, capsys, args, messag
     assert "Traceback" not in err
     assert pngs(folder) == before
     assert np.array_equal(np.asarray(Image.open(files["image"])), files["pixels"])  # source untouched
+    assert np.array_equal(np.asarray(Image.open(files["mask"])) > 0, files["mask_array"])  # mask too
 
 
 def test_overwrite_allows_replacing_the_source(files):
@@ -189,3 +193,44 @@ def test_resolve_model_path(tmp_path, monkeypatch):
         common.resolve_model_path(None)
     with pytest.raises(UserError, match="model file not found"):
         common.resolve_model_path(str(tmp_path / "other.safetensors"))
+
+
+def test_a_failed_save_of_several_candidates_keeps_the_files_that_were_there(files, capsys, monkeypatch):
+    """Disk full while writing candidate 2 of 3: nothing new is written and the old res-1.png stays."""
+    import fractal_studio.files as file_module
+
+    folder = files["dir"]
+    old = folder / "res-1.png"
+    old.write_bytes(b"the user's earlier result")
+    real_fdopen = file_module.os.fdopen
+    opened = []
+
+    def full_disk_on_the_second(fd, mode):
+        handle = real_fdopen(fd, mode)
+        opened.append(handle)
+        if len(opened) == 2:
+            handle.close()
+            raise OSError(28, "No space left on device")
+        return handle
+
+    monkeypatch.setattr(file_module.os, "fdopen", full_disk_on_the_second)
+    code = cli(files, "inpaint", files["image"], "--mask", files["mask"], "--out", folder / "res.png",
+               "--candidates", "3")
+    err = capsys.readouterr().err
+    assert code == 2 and "no space left on device" in err and "nothing was written" in err
+    assert old.read_bytes() == b"the user's earlier result"
+    assert not (folder / "res-2.png").exists() and not (folder / "res-3.png").exists()
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_convert_never_writes_over_a_file_it_reads(tmp_path, capsys):
+    source = tmp_path / "model.safetensors"
+    source.write_bytes(b"the user's checkpoint")
+    names = tmp_path / "names.safetensors"
+    names.write_text("cat\ndog\n")
+    for argv in (["convert", str(source), str(source), "--force"],
+                 ["convert", str(tmp_path / "missing.pth"), str(names), "--class-names", str(names),
+                  "--force"]):
+        assert main(argv) == 2
+        assert "refusing to overwrite" in capsys.readouterr().err
+    assert source.read_bytes() == b"the user's checkpoint" and names.read_text() == "cat\ndog\n"
