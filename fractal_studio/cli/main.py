@@ -7,8 +7,10 @@ modules are imported lazily so `--help` and `--version` stay fast.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
+from pathlib import Path
 
 from fractal_studio import __version__
 from fractal_studio.errors import UserError
@@ -44,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        if not Path(argv[0]).exists():  # a typo of a command, not an image to open
+            close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            print(f"fractal-studio: error: {argv[0]!r} is neither a command nor an existing file; {hint}"
+                  f"commands: {', '.join(COMMANDS)}", file=sys.stderr)
+            return 2
         argv = ["gui", *argv]  # `fractal-studio photo.jpg` opens the photo in the app
     args = parser.parse_args(argv)
     if args.command is None:
