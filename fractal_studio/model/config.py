@@ -8,7 +8,31 @@ is the per-pixel head (size 1), which samples R, G, B of one pixel.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
+
+# Bounds on what a configuration may say: far beyond the published models (FractalMAR-H: width
+# 1280, depth 40, 256 pixels, 1000 classes), and small enough that building one cannot exhaust memory.
+MAX_LEVELS = 8
+MAX_SIZE = 4096
+MAX_WIDTH = 8192
+MAX_DEPTH = 256
+MAX_CLASSES = 100_000
+MAX_ITERATIONS = 100_000
+MAX_CFG = 1000.0
+MIN_TEMPERATURE = 1e-3
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_int(what: str, value, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{what} must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{what} must be between {low} and {high}, got {value}")
+
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -84,6 +108,7 @@ class ModelConfig:
 
     # ----------------------------------------------------------------- checks
     def validate(self) -> None:
+        self._check_types_and_bounds()
         if len(self.levels) < 2:
             raise ValueError("a model needs at least one generator level and the pixel head")
         if self.levels[-1].kind != "head" or self.levels[-1].size != 1:
@@ -107,6 +132,54 @@ class ModelConfig:
         if len(self.sampling.iterations) != len(self.generators):
             raise ValueError("sampling.iterations needs one entry per generator level")
 
+    def _check_types_and_bounds(self) -> None:
+        """Every number is of the right type and within what a real model can have, checked before
+        anything is built from it (a depth of a million would build modules until memory runs out)."""
+        if not isinstance(self.name, str):
+            raise ValueError("name must be a string")
+        if not isinstance(self.levels, tuple | list) or not 2 <= len(self.levels) <= MAX_LEVELS:
+            raise ValueError(f"levels must be a list of 2 to {MAX_LEVELS} levels")
+        for index, level in enumerate(self.levels):
+            if not isinstance(level, LevelConfig):
+                raise ValueError(f"level {index} is not a level description")
+            for field_name, low, high in (("size", 1, MAX_SIZE), ("width", 1, MAX_WIDTH),
+                                          ("depth", 0, MAX_DEPTH), ("heads", 1, MAX_WIDTH)):
+                _check_int(f"level {index}: {field_name}", getattr(level, field_name), low, high)
+            if level.kind != "head" and level.depth < 1:
+                raise ValueError(f"level {index}: depth must be at least 1, got {level.depth}")
+        _check_int("class_num", self.class_num, 1, MAX_CLASSES)
+        _check_int("num_conds", self.num_conds, 1, 5)
+        if not isinstance(self.guiding_pixel, bool):
+            raise ValueError("guiding_pixel must be true or false")
+        if not all(isinstance(name, str) for name in self.class_names):
+            raise ValueError("class names must be strings")
+        for field_name in ("pixel_mean", "pixel_std"):
+            values = getattr(self, field_name)
+            if (not isinstance(values, tuple | list) or len(values) != 3
+                    or not all(_finite_number(v) for v in values)):
+                raise ValueError(f"{field_name} must be three finite numbers")
+        if not all(v > 0 for v in self.pixel_std):
+            raise ValueError(f"pixel_std must be positive, got {list(self.pixel_std)}")
+        for field_name in ("dropout", "label_drop_prob"):
+            value = getattr(self, field_name)
+            if not _finite_number(value) or not 0 <= value < 1:
+                raise ValueError(f"{field_name} must be in [0, 1), got {value!r}")
+        if not _finite_number(self.r_weight) or self.r_weight <= 0:
+            raise ValueError(f"r_weight must be a positive number, got {self.r_weight!r}")
+        sampling = self.sampling
+        if not isinstance(sampling, SamplingDefaults):
+            raise ValueError("sampling must be a description of the sampling defaults")
+        for value in sampling.iterations:
+            _check_int("sampling.iterations", value, 1, MAX_ITERATIONS)
+        if not _finite_number(sampling.cfg) or not 1 <= sampling.cfg <= MAX_CFG:
+            raise ValueError(f"sampling.cfg must be in [1, {MAX_CFG:g}], got {sampling.cfg!r}")
+        if not _finite_number(sampling.temperature) or not MIN_TEMPERATURE <= sampling.temperature <= 100:
+            raise ValueError(f"sampling.temperature must be in [{MIN_TEMPERATURE:g}, 100], "
+                             f"got {sampling.temperature!r}")
+        if not _finite_number(sampling.filter_threshold) or not 0 <= sampling.filter_threshold < 1:
+            raise ValueError(f"sampling.filter_threshold must be in [0, 1), "
+                             f"got {sampling.filter_threshold!r}")
+
     # ----------------------------------------------------------------- (de)serialisation
     def to_json(self) -> str:
         data = asdict(self)
@@ -116,6 +189,12 @@ class ModelConfig:
     @classmethod
     def from_json(cls, text: str, class_names: tuple[str, ...] = ()) -> ModelConfig:
         data = json.loads(text)
+        if not isinstance(data, dict) or not isinstance(data.get("levels"), list):
+            raise ValueError("the configuration must be a JSON object with a list of levels")
+        if not all(isinstance(level, dict) for level in data["levels"]):
+            raise ValueError("every level must be a JSON object")
+        if not isinstance(data.get("sampling") or {}, dict):
+            raise ValueError("sampling must be a JSON object")
         data["levels"] = tuple(LevelConfig(**level) for level in data["levels"])
         sampling = data.get("sampling") or {}
         sampling["iterations"] = tuple(sampling.get("iterations", ()))

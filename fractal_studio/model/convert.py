@@ -125,6 +125,8 @@ def read_class_names(path: str | Path) -> tuple[str, ...]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as error:
         raise UserError(f"cannot read class names from {path}: {error.strerror or error}") from error
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not a text file of class names (one per line, UTF-8)") from None
     return tuple(re.sub(r"^\d+\s*[:\t]\s*", "", line).strip() for line in lines if line.strip())
 
 
@@ -132,13 +134,22 @@ def convert_checkpoint(src: str | Path, dst: str | Path, config_option: str | No
                        class_names_file: str | Path | None = None, log=lambda message: None) -> ModelConfig:
     src, dst = Path(src), Path(dst)
     state, args = load_authors_checkpoint(src)
-    config = config_from_option(config_option, args, src)
-    names = _class_names_for(config, class_names_file)
-    if names:
-        config = config.with_classes(names)
+    try:
+        config = config_from_option(config_option, args, src)
+        names = _class_names_for(config, class_names_file)
+        if names:
+            config = config.with_classes(names)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        where = f"--config {config_option}" if config_option else f"the arguments stored in {src}"
+        raise ModelFileError(f"{where} do not describe a valid model: {error}") from None
     generator_levels = len(config.generators)
     renamed = {our_key(k, generator_levels): v for k, v in state.items()}
     check_state_dict({k: tuple(v.shape) for k, v in renamed.items()}, config, str(src))
+    broken = sorted(k for k, v in renamed.items()
+                    if not v.is_floating_point() or not bool(torch.isfinite(v).all()))
+    if broken:
+        raise ModelFileError(f"{src} is damaged: {len(broken)} tensors are not finite floating-point numbers "
+                             f"(e.g. {broken[0]}); it cannot be converted")
     expected_order = sorted(renamed)
     metadata = {"format": FORMAT_TAG, "format_version": FORMAT_VERSION, "config": config.to_json(),
                 "class_names": json.dumps(list(config.class_names)), "converted_from": src.name}

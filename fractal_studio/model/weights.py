@@ -119,12 +119,48 @@ def read_header(path: str | os.PathLike) -> tuple[dict, dict[str, str]]:
         raise ModelFileError(f"{path} is not a safetensors model file: its header is unreadable") from error
     except OSError as error:
         raise ModelFileError(f"could not read {path}: {error.strerror or error}") from error
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path} is not a safetensors model file: its header is not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise ModelFileError(f"{path} is damaged: its metadata is not a table of texts")
+    for name, entry in header.items():
+        problem = _entry_problem(entry)
+        if problem:
+            raise ModelFileError(f"{path} is damaged: tensor {name!r} {problem}")
     data_end = max((entry["data_offsets"][1] for entry in header.values()), default=0)
     if 8 + header_len + data_end > size:
         raise ModelFileError(f"{path} is truncated: {size} bytes, but its header describes "
                              f"{8 + header_len + data_end} bytes; download or convert it again")
     return header, metadata
+
+
+_ITEM_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
+               "BOOL": 1}
+WEIGHT_DTYPES = ("F32", "BF16")
+
+
+def _entry_problem(entry) -> str | None:
+    """What is wrong with one tensor entry of a safetensors header (None if nothing)."""
+    if not isinstance(entry, dict):
+        return "is not described by a JSON object"
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if dtype not in _ITEM_BYTES:
+        return f"has an unknown data type {dtype!r}"
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                              for d in shape):
+        return "has no valid shape"
+    if (not isinstance(offsets, list) or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
+            or offsets[0] > offsets[1]):
+        return "has no valid data_offsets"
+    count = 1
+    for d in shape:
+        count *= d
+    needed = count * _ITEM_BYTES[dtype]
+    if offsets[1] - offsets[0] != needed:
+        return f"holds {offsets[1] - offsets[0]} bytes, but its shape {shape} needs {needed}"
+    return None
 
 
 def read_config(path: str | os.PathLike) -> ModelConfig:
@@ -140,7 +176,7 @@ def _config_from_metadata(path, metadata: dict[str, str]) -> ModelConfig:
     try:
         names = tuple(json.loads(metadata.get("class_names", "[]")))
         return ModelConfig.from_json(metadata["config"], class_names=names)
-    except (ValueError, TypeError, KeyError) as error:
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise ModelFileError(f"{path} has an invalid configuration: {error}") from error
 
 
@@ -149,6 +185,10 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> F
     header, metadata = read_header(path)
     config = _config_from_metadata(path, metadata)
     check_state_dict({k: tuple(v["shape"]) for k, v in header.items()}, config, str(path))
+    other = sorted({v["dtype"] for v in header.values()} - set(WEIGHT_DTYPES))
+    if other:
+        raise ModelFileError(f"{path} holds {', '.join(other)} tensors; this program reads weights stored as "
+                             f"{' or '.join(WEIGHT_DTYPES)} (convert the model again)")
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -156,6 +196,11 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> F
         state = load_file(str(path), device=str(device))
     except (SafetensorError, OSError, RuntimeError) as error:
         raise ModelFileError(f"{path} could not be read: {error}") from error
+    broken = [name for name, tensor in state.items() if not bool(torch.isfinite(tensor).all())]
+    if broken:
+        raise ModelFileError(f"{path} is damaged: {len(broken)} tensors hold NaN or infinite values "
+                             f"({_names(broken, 3)})")
+    state = {name: tensor.float() for name, tensor in state.items()}
     with torch.device("meta"):
         model = FractalModel(config)
     model.load_state_dict(state, strict=True, assign=True)
