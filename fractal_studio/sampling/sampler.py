@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from fractal_studio.devices import autocast_for, resolve_precision
+from fractal_studio.errors import UserError
 from fractal_studio.model.cpu_twin import cpu_sampling_twin
 from fractal_studio.model.fractal import FractalModel
 from fractal_studio.model.layers import patchify, unpatchify
@@ -88,6 +89,9 @@ class _Run:
         self.rng.manual_seed(int(request.seed))
         self.start = 0.0
         self.last_canvas: np.ndarray | None = None
+        # Set when the head's logits are ever NaN or infinite (kept on the device: checking every
+        # pixel would stall a GPU); such a run is an error, never an image of black pixels.
+        self.nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
         count = request.candidates
         canvas = torch.from_numpy(np.ascontiguousarray(request.canvas)).to(self.device)
         canvas = canvas.permute(2, 0, 1).unsqueeze(0).expand(count, -1, -1, -1)
@@ -109,6 +113,9 @@ class _Run:
             with torch.inference_mode(), autocast_for(self.device, self.precision):
                 result = yield from self.level(0, conds, self.pixels, self.known, self.request.cfg,
                                                self.request.cfg_schedule, lambda images: images, (0.0, 1.0))
+            if bool(self.nonfinite):
+                raise UserError("the model produced NaN or infinite values: its weights are damaged, or the "
+                                "guidance scale or temperature is too extreme for it")
             canvas, cancelled = self.to_uint8(result), False
         except Cancelled:
             canvas, cancelled = self.last_canvas, True
@@ -286,6 +293,7 @@ class _Run:
             cond_logits, uncond_logits = logits.chunk(2) if self.guided else (logits, None)
             logits = guided_logits(cond_logits, uncond_logits, request.temperature, cfg,
                                    request.filter_threshold)
+            self.nonfinite |= ~torch.isfinite(logits).all()
             values[:, channel] = draw_categorical(logits, self.rng)
             if channel < 2:
                 token = head.value_token(channel, self.doubled(values[:, channel]))

@@ -6,7 +6,7 @@ import numpy as np
 
 from fractal_studio.devices import PRECISIONS
 from fractal_studio.errors import UserError
-from fractal_studio.model.config import ModelConfig
+from fractal_studio.model.config import MAX_CFG, MIN_TEMPERATURE, ModelConfig
 from fractal_studio.sampling.request import CFG_SCHEDULES, SampleRequest
 
 
@@ -24,13 +24,14 @@ def validate_request(config: ModelConfig, request: SampleRequest) -> None:
         if not 0 <= int(request.class_id) < config.class_num:
             raise UserError(f"class {request.class_id} is out of range: this model has classes "
                             f"0..{config.class_num - 1}")
-    if not np.isfinite(request.cfg) or request.cfg < 1.0:
-        raise UserError(f"guidance scale (cfg) must be at least 1.0 (1 = no guidance), got {request.cfg}")
+    if not np.isfinite(request.cfg) or not 1.0 <= request.cfg <= MAX_CFG:
+        raise UserError(f"guidance scale (cfg) must be between 1.0 (no guidance) and {MAX_CFG:g}, "
+                        f"got {request.cfg}")
     if request.cfg_schedule not in CFG_SCHEDULES:
         raise UserError(f"cfg schedule must be one of {', '.join(CFG_SCHEDULES)}, "
                         f"got {request.cfg_schedule!r}")
-    if not request.temperature > 0 or not np.isfinite(request.temperature):
-        raise UserError(f"temperature must be a positive number, got {request.temperature}")
+    if not np.isfinite(request.temperature) or not MIN_TEMPERATURE <= request.temperature <= 100:
+        raise UserError(f"temperature must be between {MIN_TEMPERATURE:g} and 100, got {request.temperature}")
     if not 0.0 <= request.filter_threshold < 1.0:
         raise UserError(f"filter threshold must be in [0, 1), got {request.filter_threshold}")
     if request.candidates < 1:

@@ -180,3 +180,20 @@ def test_truncated_or_absurd_headers(tmp_path, capsys, length):
     assert main(["info", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_non_finite_logits_are_an_error_not_black_pixels():
+    import numpy as np
+
+    from fractal_studio.errors import UserError
+    from fractal_studio.sampling import SampleRequest, sample_all
+
+    torch.manual_seed(0)
+    model = FractalModel(preset("tiny_mar_in16")).eval()
+    with torch.no_grad():
+        model.head.logit_bias[0].fill_(float("inf"))  # as a damaged file that slipped past the loader would
+    known = np.zeros((16, 16), bool)
+    known[:, :8] = True
+    request = SampleRequest(canvas=np.full((16, 16, 3), 90, np.uint8), known=known, iterations=(2, 1))
+    with pytest.raises(UserError, match="NaN or infinite"):
+        sample_all(model, request)
