@@ -54,8 +54,8 @@ def load_model_file(path: Path, device_choice: str = "auto", threads: int | None
 
     device = pick_device(device_choice)
     if threads is not None:
-        if threads < 1:
-            raise UserError(f"--threads must be at least 1, got {threads}")
+        if not 1 <= threads <= MAX_THREADS:
+            raise UserError(f"--threads must be between 1 and {MAX_THREADS}, got {threads}")
         import torch
 
         torch.set_num_threads(threads)
@@ -145,6 +145,15 @@ def add_edit_options(parser) -> None:
     parser.add_argument("--feather", type=int, default=0,
                         help="blend band in pixels inside the mask edge (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="allow writing over the input image")
+
+
+MAX_THREADS = 1024  # beyond this OpenMP fails (a segfault in libgomp at 100000)
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit seed
+
+
+def check_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
 
 
 def parse_iterations(text: str | None) -> tuple[int, ...] | None:

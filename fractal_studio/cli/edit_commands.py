@@ -63,9 +63,10 @@ def run(args) -> int:
 
     task = args.task
     count = args.count if task == "generate" else args.candidates
-    if count < 1:
-        option = "--count" if task == "generate" else "--candidates"
-        raise UserError(f"{option} must be at least 1, got {count}")
+    option = "--count" if task == "generate" else "--candidates"
+    if not 1 <= count <= MAX_RESULTS:
+        raise UserError(f"{option} must be between 1 and {MAX_RESULTS}, got {count}")
+    common.check_seed(args.seed)
     grid = task == "generate" and args.grid
     outputs = common.output_paths(args.out, 1 if grid else count)
     iterations = common.parse_iterations(args.iterations)
@@ -90,6 +91,11 @@ def run(args) -> int:
         if not Path(source).exists():
             raise UserError(f"image not found: {source}")
         doc = Document.open(source)
+        width, height = doc.size
+        if task == "outpaint":
+            check_result_size(width + extend[0] + extend[2], height + extend[1] + extend[3], "--extend")
+        elif task == "uncrop":
+            check_result_size(math.ceil(width * args.scale), math.ceil(height * args.scale), "--scale")
     if task in ("inpaint", "edit"):
         mask_file = load_mask(args.mask, size=doc.size)
     model_path = common.resolve_model_path(args.model)
@@ -159,6 +165,20 @@ def run(args) -> int:
         print(f"{task}: {len(pictures)} file(s) in {result.elapsed:.1f}s "
               f"({windows} window(s), scale {scale})", file=sys.stderr)
     return 0
+
+
+MAX_RESULTS = 256  # candidates per run, or images in `generate --count`
+
+
+def check_result_size(width: int, height: int, option: str) -> None:
+    """A result must be an image this program can open again (and that fits in memory)."""
+    from fractal_studio.editing.imageio import MAX_PIXELS, MAX_SIDE
+    from fractal_studio.errors import UserError
+
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        raise UserError(f"{option} would make a {width}x{height} image; results are limited to "
+                        f"{MAX_SIDE} pixels a side and {MAX_PIXELS // 1_000_000} megapixels (the largest "
+                        "image Fractal Studio opens)")
 
 
 def make_grid(images: list[np.ndarray], gap: int = 2) -> np.ndarray:

@@ -90,8 +90,11 @@ def options_from_args(args: argparse.Namespace):
             raise UserError(f"--set {key}: {value!r} is not a number") from None
     if args.steps is None and args.minutes is None:
         raise UserError("say how long to train: --steps N or --minutes M")
-    if args.threads is not None and args.threads < 1:
-        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    from fractal_studio.cli.common import MAX_THREADS, check_seed
+
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+        raise UserError(f"--threads must be between 1 and {MAX_THREADS}, got {args.threads}")
+    check_seed(args.seed)
     opts = TrainOptions(
         data=args.data, preset=args.preset, out=args.out, steps=args.steps, minutes=args.minutes,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, warmup=args.warmup,
