@@ -394,3 +394,48 @@ def test_array_sha256():
     mask = a > 10
     assert array_sha256(mask) != array_sha256(~mask)
     assert len(array_sha256(mask)) == 64
+
+
+def _png_chunks(raw: bytes) -> list[tuple[bytes, bytes]]:
+    chunks, pos = [], 8
+    while pos < len(raw):
+        (length,) = struct.unpack(">I", raw[pos:pos + 4])
+        chunks.append((raw[pos + 4:pos + 8], raw[pos:pos + 12 + length]))
+        pos += 12 + length
+    return chunks
+
+
+def _with_short_image_data(raw: bytes, keep: float) -> bytes:
+    """The same PNG whose compressed image data stops early, in a valid chunk, IEND kept."""
+    chunks = _png_chunks(raw)
+    data = b"".join(chunk[8:-4] for kind, chunk in chunks if kind == b"IDAT")
+    data = data[:max(1, int(len(data) * keep))]
+    idat = struct.pack(">I", len(data)) + b"IDAT" + data + struct.pack(">I", zlib.crc32(b"IDAT" + data))
+    before = b"".join(chunk for kind, chunk in chunks if kind not in (b"IDAT", b"IEND"))
+    return raw[:8] + before + idat + chunks[-1][1]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "I;16"])
+@pytest.mark.parametrize("keep", [0.5, 0.99])
+def test_a_png_whose_data_stops_early_is_an_error_not_black_rows(tmp_path, mode, keep):
+    import io
+
+    from fractal_studio.editing.imageio import load_mask
+
+    rng = np.random.default_rng(0)
+    if mode == "I;16":
+        image = Image.fromarray(rng.integers(0, 65535, (60, 80), dtype=np.uint16))
+    else:
+        image = Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)).convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(_with_short_image_data(buffer.getvalue(), keep))
+    with pytest.raises(UserError, match="damaged or incomplete"):
+        load_image(damaged)
+    with pytest.raises(UserError, match="damaged or incomplete"):
+        load_mask(damaged)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(buffer.getvalue()[:len(buffer.getvalue()) * 2 // 3])  # no IEND at all
+    with pytest.raises(UserError, match="damaged or incomplete"):
+        load_image(cut)
