@@ -7,8 +7,10 @@ modules are imported lazily so `--help` and `--version` stay fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import importlib
+import signal
 import sys
 from pathlib import Path
 
@@ -56,14 +58,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui", *argv])
+    if args.command != "gui":
+        stop_on_sigterm()
     try:
         return int(args.run(args) or 0)
     except UserError as error:
         print(f"fractal-studio: error: {error}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("fractal-studio: terminated; nothing half-written was left", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("fractal-studio: interrupted", file=sys.stderr)
         return 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl+C so that every `finally` and cleanup runs (no temporary file
+    is left behind by a write that was under way)."""
+
+
+def stop_on_sigterm() -> None:
+    def handle(number, frame):
+        raise Terminated
+
+    with contextlib.suppress(ValueError):  # not the main thread: leave the default
+        signal.signal(signal.SIGTERM, handle)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,7 @@ def check_options(opts: TrainOptions) -> None:
         raise UserError(f"--clip cannot be negative, got {opts.clip}")
     if not Path(opts.out).name.endswith(".safetensors"):
         raise UserError(f"the output file should end in .safetensors, got {opts.out}")
+    check_writable(Path(opts.out))
     if opts.data not in BUILTIN_DATA and not Path(opts.data).is_dir():
         raise UserError(f"--data must be one of {', '.join(BUILTIN_DATA)} or a folder of images; "
                         f"{opts.data} is neither")
@@ -99,3 +100,19 @@ def check_options(opts: TrainOptions) -> None:
     for key in opts.overrides:
         if key not in OVERRIDABLE:
             raise UserError(f"cannot override {key!r}; overridable: {', '.join(sorted(OVERRIDABLE))}")
+
+
+def check_writable(out: Path) -> None:
+    """The model and its training state can be written next to each other (found now, not after
+    the first ten minutes of training)."""
+    folder = out.parent
+    if not folder.is_dir():
+        raise UserError(f"the output folder {folder} does not exist; create it first")
+    for path in (out, state_path(out)):
+        if path.is_dir():
+            raise UserError(f"{path} is a folder; choose another --out")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write in {folder}: permission denied; choose another --out")
+    for path in (out, state_path(out)):
+        if path.exists() and not os.access(path, os.W_OK) and not os.access(folder, os.W_OK):
+            raise UserError(f"cannot replace {path}: permission denied")

@@ -21,3 +21,29 @@ def test_an_existing_file_still_opens_in_the_app(tmp_path, monkeypatch):
     monkeypatch.setattr("fractal_studio.app.main.launch", lambda image, model: opened.append(image) or 0)
     assert entry.main([str(image)]) == 0
     assert opened == [str(image)]
+
+
+def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import pytest
+
+    from fractal_studio.files import atomic_write
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        entry.stop_on_sigterm()
+        target = tmp_path / "result.png"
+        target.write_bytes(b"old")
+
+        def killed_half_way(f):
+            f.write(b"x" * 1000)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        with pytest.raises(entry.Terminated):
+            atomic_write(target, killed_half_way)
+        assert target.read_bytes() == b"old"
+        assert [p.name for p in tmp_path.iterdir()] == ["result.png"]
+    finally:
+        signal.signal(signal.SIGTERM, previous)

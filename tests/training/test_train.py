@@ -211,3 +211,46 @@ def test_a_state_file_holds_no_pickled_objects(tmp_path):
     train(options(folder, out, steps=2, batch_size=3, ema=0.9), log=quiet)
     state = torch.load(state_path(out), weights_only=True)  # raises on any pickled object
     assert state["step"] == 2 and state["rng"]["numpy"][0] == "MT19937"
+
+
+def test_sigterm_during_training_writes_a_checkpoint_and_resume_continues(tmp_path):
+    import os
+    import signal
+
+    folder = make_folder(tmp_path / "data")
+    out = tmp_path / "m.safetensors"
+    messages = []
+
+    def log(message):
+        messages.append(message)
+        if message.startswith("step 3/"):
+            os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` would, in the middle of the run
+
+    before = signal.getsignal(signal.SIGTERM)
+    summary = train(options(folder, out, steps=8), log=log)
+    assert summary["reason"] == "interrupted" and summary["steps"] == 3
+    assert any("checkpoint at step 3 written" in m for m in messages)
+    assert signal.getsignal(signal.SIGTERM) is before  # the training's handler is gone again
+    resumed = train(options(folder, out, steps=8, resume=True), log=quiet)
+    full = train(options(folder, tmp_path / "full.safetensors", steps=8), log=quiet)
+    assert resumed["steps"] == 8
+    for key, value in full["model"].state_dict().items():
+        assert torch.equal(value, resumed["model"].state_dict()[key]), key
+
+
+def test_an_unwritable_output_is_found_before_training(tmp_path, capsys):
+    import os
+
+    if os.geteuid() == 0:
+        # root writes anywhere: check a missing folder instead of permissions
+        code, err = run_cli(capsys, "--data", str(make_folder(tmp_path / "data", per_class=1)),
+                            "--preset", "tiny_mar_in16", "--steps", "1",
+                            "--out", str(tmp_path / "nowhere" / "m.safetensors"))
+        assert code == 2 and "does not exist" in err
+        return
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o500)
+    code, err = run_cli(capsys, "--data", str(make_folder(tmp_path / "data", per_class=1)),
+                        "--preset", "tiny_mar_in16", "--steps", "1", "--out", str(locked / "m.safetensors"))
+    assert code == 2 and "permission denied" in err
