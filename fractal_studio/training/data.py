@@ -24,6 +24,7 @@ import hashlib
 import math
 import os
 import struct
+import sys
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -119,6 +120,14 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
             background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             return Image.alpha_composite(background, rgba).convert("RGB")
         return im.convert("RGB")
+
+
+def _readable_header(path: Path) -> bool:
+    try:
+        _image_size(path)
+        return True
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -346,6 +355,14 @@ class ImageFolderDataset(Dataset):
                 f"No images in {self.root} ({', '.join(IMAGE_EXTENSIONS)}), neither directly in it nor in "
                 "class subfolders."
             )
+        # Files whose header cannot be read are skipped (and counted) instead of failing mid-run.
+        self.unreadable = [f for f, _ in entries if not _readable_header(f)]
+        if self.unreadable:
+            skipped = set(self.unreadable)
+            entries = [(f, label) for f, label in entries if f not in skipped]
+            if not entries:
+                raise UserError(f"None of the {len(skipped)} images in {self.root} can be read.")
+        self._undecodable: set[Path] = set()
 
         scores = [_heldout_score(f.relative_to(self.root).as_posix()) for f, _ in entries]
         held = {i for i, s in enumerate(scores) if s < heldout_fraction}
@@ -387,10 +404,25 @@ class ImageFolderDataset(Dataset):
         path, label = self.samples[index % len(self.samples)]
         rng = _item_rng(self.seed, index)
         scale_pick, y_pick, x_pick, flip = rng.random(4)
-        im = load_rgb(path)
+        im = self._decode(index)
         valid = _valid_scales(*im.size, self.size, self.scales) or (1,)
         scale = valid[int(scale_pick * len(valid))]
         return self._crop(im, scale, y_pick, x_pick, self.hflip and flip < 0.5), label
+
+    def _decode(self, index: int) -> Image.Image:
+        """The item's image; a file whose data turns out damaged is reported once and replaced by
+        the next readable file (the header was fine, so only decoding finds it)."""
+        for offset in range(len(self.samples)):
+            path = self.samples[(index + offset) % len(self.samples)][0]
+            if path in self._undecodable:
+                continue
+            try:
+                return load_rgb(path)
+            except (OSError, ValueError, Image.DecompressionBombError) as error:
+                self._undecodable.add(path)
+                print(f"warning: skipping {path}: it cannot be decoded ({error})", file=sys.stderr,
+                      flush=True)
+        raise UserError(f"none of the training images in {self.root} can be decoded")
 
     def _crop(self, im: Image.Image, scale: int, y_pick: float, x_pick: float, flip: bool) -> torch.Tensor:
         size = self.size

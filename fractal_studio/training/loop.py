@@ -91,9 +91,11 @@ def load_data(opts: TrainOptions, size: int, log: Log = print) -> TrainData:
     items = [held[i] for i in range(count)]
     images = torch.stack([img for img, _ in items])
     labels = torch.tensor([label for _, label in items], dtype=torch.long)
+    skipped = f"; skipped {len(dataset.unreadable)} unreadable file(s), e.g. {dataset.unreadable[0]}" \
+        if dataset.unreadable else ""
     return TrainData(dataset, images, labels, dataset.class_names,
                      f"{opts.data}: {len(dataset.samples)} training images, {len(dataset.class_names)} "
-                     f"classes; held out: {count} crops of {len(held.samples)} images")
+                     f"classes; held out: {count} crops of {len(held.samples)} images{skipped}")
 
 
 def model_config(opts: TrainOptions, class_names: tuple[str, ...]) -> ModelConfig:

@@ -74,8 +74,21 @@ def check_options(opts: TrainOptions) -> None:
         raise UserError(f"--minutes must be positive, got {opts.minutes}")
     if opts.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {opts.batch_size}")
-    if not opts.lr > 0 or not math.isfinite(opts.lr):
-        raise UserError(f"--lr must be a positive number, got {opts.lr}")
+    if not 0 < opts.lr <= 10 or not math.isfinite(opts.lr):
+        raise UserError(f"--lr must be a positive number of at most 10 (e.g. 1e-3), got {opts.lr}")
+    if not math.isfinite(opts.weight_decay) or not 0 <= opts.weight_decay <= 10:
+        raise UserError(f"--weight-decay must be between 0 and 10, got {opts.weight_decay}")
+    if not math.isfinite(opts.warmup) or opts.warmup < 0:
+        raise UserError(f"--warmup must be a share (< 1) or a number of steps (>= 1), got {opts.warmup}")
+    if not math.isfinite(opts.min_lr_ratio) or not 0 <= opts.min_lr_ratio <= 1:
+        raise UserError(f"--min-lr-ratio must be between 0 and 1, got {opts.min_lr_ratio}")
+    if not math.isfinite(opts.clip):
+        raise UserError(f"--clip must be a number, got {opts.clip}")
+    for key, value in opts.overrides.items():
+        if key in ("dropout", "label_drop_prob") and not (math.isfinite(value) and 0 <= value < 1):
+            raise UserError(f"--set {key} must be in [0, 1), got {value:g}")
+        if key == "r_weight" and not (math.isfinite(value) and value > 0):
+            raise UserError(f"--set r_weight must be a positive number, got {value:g}")
     if not 0 <= opts.ema < 1:
         raise UserError(f"--ema is a decay in [0, 1) (e.g. 0.999; 0 turns it off), got {opts.ema}")
     if opts.workers < 0:

@@ -112,6 +112,13 @@ def run_cli(capsys, *argv):
         (["--preset", "tiny_mar_in16", "--steps", "1", "--resume"], "no training state"),
         (["--preset", "tiny_mar_in16", "--steps", "1", "--set", "depth=3"], "cannot override 'depth'"),
         (["--preset", "tiny_mar_in16", "--steps", "1", "--set", "dropout"], "FIELD=VALUE"),
+        (["--preset", "tiny_mar_in16", "--steps", "1", "--set", "dropout=5"], "--set dropout must be in"),
+        (["--preset", "tiny_mar_in16", "--steps", "1", "--set", "r_weight=-1"], "--set r_weight must be"),
+        (["--preset", "tiny_mar_in16", "--steps", "1", "--lr", "1e30"], "--lr must be a positive number"),
+        (["--preset", "tiny_mar_in16", "--steps", "1", "--weight-decay", "nan"], "--weight-decay must be"),
+        (["--preset", "tiny_mar_in16", "--steps", "1", "--warmup", "-3"], "--warmup must be"),
+        (["--preset", "tiny_mar_in16", "--steps", "1", "--threads", "100000"], "--threads must be between"),
+        (["--preset", "tiny_mar_in16", "--steps", "1", "--seed", str(2**70)], "--seed must be between"),
     ],
 )
 def test_cli_refuses_bad_arguments(tmp_path, capsys, argv, message):
@@ -254,3 +261,34 @@ def test_an_unwritable_output_is_found_before_training(tmp_path, capsys):
     code, err = run_cli(capsys, "--data", str(make_folder(tmp_path / "data", per_class=1)),
                         "--preset", "tiny_mar_in16", "--steps", "1", "--out", str(locked / "m.safetensors"))
     assert code == 2 and "permission denied" in err
+
+
+def test_unreadable_images_in_a_training_folder_are_skipped_and_counted(tmp_path, capsys, monkeypatch):
+    from fractal_studio.training import data
+    from fractal_studio.training.data import ImageFolderDataset
+
+    folder = make_folder(tmp_path / "data")
+    (folder / "circles" / "broken.png").write_bytes(b"not a png at all")
+    good = (folder / "stripes" / "0.png").read_bytes()
+    (folder / "stripes" / "cut.png").write_bytes(good[:len(good) - 30])  # pixel data cut off
+    messages = []
+    summary = train(options(folder, tmp_path / "m.safetensors", steps=6, batch_size=4), log=messages.append)
+    assert summary["steps"] == 6
+    assert any("skipped 2 unreadable file(s)" in m and "broken.png" in m for m in messages)
+
+    # A file that only fails when its pixels are decoded is replaced by the next one, reported once.
+    dataset = ImageFolderDataset(folder, 16, train=True)
+    victim = dataset.samples[0][0]
+    real_load = data.load_rgb
+
+    def load(path):
+        if path == victim:
+            raise OSError("image file is truncated")
+        return real_load(path)
+
+    monkeypatch.setattr(data, "load_rgb", load)
+    capsys.readouterr()
+    first, again = dataset[0], dataset[0]
+    assert first[0].shape == (3, 16, 16) and torch.equal(first[0], again[0])
+    err = capsys.readouterr().err
+    assert err.count("skipping") == 1 and victim.name in err
