@@ -145,7 +145,7 @@ def _entry_problem(entry) -> str | None:
     if not isinstance(entry, dict):
         return "is not described by a JSON object"
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-    if dtype not in _ITEM_BYTES:
+    if not isinstance(dtype, str) or dtype not in _ITEM_BYTES:
         return f"has an unknown data type {dtype!r}"
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
                                               for d in shape):
