@@ -10,6 +10,8 @@ import contextlib
 import json
 import os
 import threading
+import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +52,62 @@ class Autosave:
             atomic_write(self.folder / SESSION_JSON, lambda f: f.write(text), private=True)
 
     def load(self) -> tuple[dict[str, np.ndarray], dict]:
-        with np.load(self.folder / SESSION_NPZ) as data:
-            arrays = {k: data[k] for k in data.files}
-        info = json.loads((self.folder / SESSION_JSON).read_text())
+        """The saved arrays and info, every part checked; DamagedAutosave says what is wrong."""
+        try:
+            with np.load(self.folder / SESSION_NPZ, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
+            raise DamagedAutosave(f"the saved image cannot be read ({_short(error)})") from None
+        try:
+            info = json.loads((self.folder / SESSION_JSON).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise DamagedAutosave(f"the saved settings cannot be read ({_short(error)})") from None
+        _check_session(arrays, info)
         return arrays, info
+
+    def set_aside(self) -> Path:
+        """Moves an unreadable autosave out of the way (kept, in case it can be rescued by hand)."""
+        target = self.folder / f"damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+        target.mkdir(parents=True, exist_ok=True)
+        for name in (SESSION_NPZ, SESSION_JSON):
+            with contextlib.suppress(OSError):
+                (self.folder / name).replace(target / name)
+        self.crashed = False
+        return target
 
     def discard(self) -> None:
         for name in (SESSION_NPZ, SESSION_JSON):
             with contextlib.suppress(OSError):
                 (self.folder / name).unlink()
+
+
+class DamagedAutosave(ValueError):
+    """The autosave exists but cannot be restored; the message says why, in one line."""
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:120] if text else type(error).__name__
+
+
+def _check_session(arrays: dict[str, np.ndarray], info) -> None:
+    image, mask = arrays.get("image"), arrays.get("mask")
+    if image is None or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
+        raise DamagedAutosave("the saved image is missing or not an RGB picture")
+    for name in ("mask", "empty"):
+        value = arrays.get(name)
+        if name == "mask" and value is None:
+            raise DamagedAutosave("the saved mask is missing")
+        if value is not None and (value.dtype != bool or value.shape != image.shape[:2]):
+            raise DamagedAutosave(f"the saved {name} does not fit the image")
+    if not isinstance(info, dict):
+        raise DamagedAutosave("the saved settings are not a table")
+    checks = {"params": dict, "model": str, "path": str, "class_id": int, "origin": list}
+    for key, kind in checks.items():
+        value = info.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise DamagedAutosave(f"the saved setting {key!r} is not a {kind.__name__}")
+    origin = info.get("origin")
+    if origin is not None and (len(origin) != 2 or not all(isinstance(v, int) for v in origin)):
+        raise DamagedAutosave("the saved canvas origin is not two whole numbers")
+    del mask

@@ -10,6 +10,7 @@ from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from fractal_studio import __version__
+from fractal_studio.app.autosave import DamagedAutosave
 from fractal_studio.app.settings import Params
 from fractal_studio.app.worker import _EXECUTOR
 from fractal_studio.errors import UserError
@@ -197,8 +198,10 @@ class FilesMixin:
 
         try:
             arrays, info = self.autosave.load()
-        except (OSError, ValueError, KeyError) as error:
-            self.show_error("Could not restore", f"The autosaved session is unreadable: {error}")
+        except DamagedAutosave as error:
+            aside = self.autosave.set_aside()
+            self.show_error("Could not restore", f"The autosaved session cannot be restored: {error}. "
+                                                 f"It was moved to {aside}.")
             return False
         doc = Document(arrays["image"], mask=arrays["mask"], path=info.get("path"))
         if info.get("origin"):
@@ -206,7 +209,10 @@ class FilesMixin:
         self.set_document(doc, blank=arrays.get("empty", np.zeros(arrays["mask"].shape, bool)))
         params = info.get("params") or {}
         known = {k: v for k, v in params.items() if k in Params.__dataclass_fields__}
-        self.params_panel.set_params(Params(**known))
+        try:
+            self.params_panel.set_params(Params(**known))
+        except (TypeError, ValueError):
+            self.status.showMessage("Restored the image and mask; the saved parameters were unreadable", 5000)
         if info.get("model") and Path(info["model"]).is_file() and info["model"] != self.model_path:
             self.load_model_path(info["model"])
         self.status.showMessage("Restored the autosaved session", 5000)

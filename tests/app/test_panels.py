@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QSettings
 
 from fractal_studio.app.mask_tools import MaskLayer, grow, pack, unpack
@@ -140,3 +141,57 @@ def test_stroke_history_stores_packed_boxes(window, qtbot):
     assert window.editor.doc.mask[110, 300]
     window.editor.undo.undo()
     assert not window.editor.doc.mask.any()
+
+
+def _write_session(folder, npz: bytes | None = None, info: str | None = None, arrays=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    if arrays is not None:
+        np.savez_compressed(folder / "session.npz", **arrays)
+    elif npz is not None:
+        (folder / "session.npz").write_bytes(npz)
+    (folder / "session.json").write_text(info if info is not None else "{}")
+    (folder / "running.marker").write_text("12345")
+
+
+GOOD_ARRAYS = {"image": np.zeros((8, 8, 3), np.uint8), "mask": np.zeros((8, 8), bool)}
+DAMAGED_AUTOSAVES = {
+    "empty npz": dict(npz=b""),
+    "truncated npz": dict(npz=b"PK\x03\x04" + b"\0" * 20),
+    "json of the wrong shape": dict(arrays=GOOD_ARRAYS, info="[1, 2, 3]"),
+    "json not json": dict(arrays=GOOD_ARRAYS, info="{oops"),
+    "params a list": dict(arrays=GOOD_ARRAYS, info='{"params": [1, 2]}'),
+    "origin of three": dict(arrays=GOOD_ARRAYS, info='{"origin": [1, 2, 3]}'),
+    "image not rgb": dict(arrays={"image": np.zeros((8, 8), np.uint8), "mask": np.zeros((8, 8), bool)}),
+    "mask of another size": dict(arrays={"image": np.zeros((8, 8, 3), np.uint8),
+                                         "mask": np.zeros((4, 8), bool)}),
+    "no mask": dict(arrays={"image": np.zeros((8, 8, 3), np.uint8)}),
+    "object array": dict(npz=None, arrays=None),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED_AUTOSAVES))
+def test_a_damaged_autosave_is_set_aside_and_the_app_starts(case, make_window, tmp_path, dialogs,
+                                                            monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    folder = tmp_path / "data"
+    spec = dict(DAMAGED_AUTOSAVES[case])
+    if case == "object array":  # a pickle inside the npz must never be loaded
+        import io
+        buffer = io.BytesIO()
+        np.savez(buffer, image=np.array([object()], dtype=object), mask=np.zeros(1, bool))
+        spec = dict(npz=buffer.getvalue())
+    _write_session(folder, **spec)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window = make_window()
+    assert window.autosave.crashed
+    window.start()  # offers the restore (answered Yes), which fails cleanly
+    errors = [d for d in dialogs if d[0] in ("warning", "critical")]
+    assert len(errors) == 1 and "cannot be restored" in errors[0][2] and "moved to" in errors[0][2]
+    assert "\n" not in errors[0][2]
+    assert window.isVisible()
+    assert not (folder / "session.npz").exists()
+    assert list(folder.glob("damaged-*/session.json"))  # kept aside, not deleted
+    window.close()
+    again = make_window()
+    assert not again.autosave.crashed  # no second offer of the same damaged session
