@@ -346,8 +346,10 @@ def write_strips(strips: list[np.ndarray], path: Path, extend: int) -> None:
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     third = width // 3
-    header = np.concatenate([_label(third, name) for name in ("ours", "OpenCV Telea", "the real photo")]
-                            + [_label(width - 3 * third, "")], axis=1)
+    labels = [_label(third, name) for name in ("ours", "OpenCV Telea", "the real photo")]
+    if width > 3 * third:
+        labels.append(np.full((18, width - 3 * third, 3), 255, np.uint8))
+    header = np.concatenate(labels, axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([header, *rows]), cv2.COLOR_RGB2BGR))
 

@@ -151,7 +151,7 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
     if weights is not None and (not isinstance(weights, np.ndarray) or weights.shape != mask.shape
                                 or weights.dtype != np.uint8):
         raise UserError("the blend weights must be a uint8 array of the image's size")
-    plan = plan_edit(image.shape, mask, model.config.resolution, options)
+    plan = plan_edit(image.shape, mask, model.config.resolution, options, patch=model.config.patch_size(0))
     return _Edit(model, image, mask, options, plan, cancel, model_hash, blank, weights).events()
 
 
@@ -177,7 +177,10 @@ class _Edit:
         ph, pw = padded_shape((h, w), self.R)
         # Everything is kept only for the area the windows touch (plus cubic context), so a small
         # edit of a big image stays small. (ox, oy) is that area's origin in working coordinates.
-        area = union_rect(plan.windows).expanded(PREVIEW_CONTEXT).intersect(Rect(0, 0, pw, ph))
+        # Windows may reach half a top-level patch past the padded image (planning.anchor_windows).
+        reach = model.config.patch_size(0) // 2
+        area = union_rect(plan.windows).expanded(PREVIEW_CONTEXT).intersect(
+            Rect(-reach, -reach, pw + 2 * reach, ph + 2 * reach))
         self.area = area
         rows, cols = area.slices
         canvas = np.zeros((area.height, area.width, 3), np.uint8)

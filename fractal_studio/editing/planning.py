@@ -15,6 +15,7 @@ import numpy as np
 
 from fractal_studio.editing.windows import (
     Rect,
+    anchor_windows,
     count_table,
     lower_bound_windows,
     place_windows,
@@ -64,8 +65,20 @@ def default_margin(resolution: int) -> int:
 
 # ------------------------------------------------------------------------------------ planning
 def plan_edit(image_shape, mask: np.ndarray, resolution: int,
-              options: EditOptions = EditOptions()) -> EditPlan:
-    """The working scale and the windows for an edit of `mask` (True = generate) on an image."""
+              options: EditOptions = EditOptions(), patch: int | None = None) -> EditPlan:
+    """The working scale and the windows for an edit of `mask` (True = generate) on an image.
+
+    patch: the model's top-level patch size; windows are then shifted so that the region's edges
+    fall inside patches rather than on their borders (see windows.anchor_windows)."""
+    plan = _plan(image_shape, mask, resolution, options)
+    if patch is None or patch < 2:
+        return plan
+    unknown = working_unknown(mask, plan.working_size)
+    return EditPlan(scale=plan.scale, windows=anchor_windows(plan.windows, unknown, resolution, patch),
+                    working_size=plan.working_size)
+
+
+def _plan(image_shape, mask: np.ndarray, resolution: int, options: EditOptions) -> EditPlan:
     height, width = int(image_shape[0]), int(image_shape[1])
     size = (width, height)
     margin = context_margin(options, resolution)

@@ -216,6 +216,69 @@ def place_windows(unknown: np.ndarray, resolution: int, margin: int, limit: int 
     return windows
 
 
+def anchor_windows(windows: list[Rect], unknown: np.ndarray, resolution: int, patch: int) -> list[Rect]:
+    """Shifts each window by up to half a top-level patch so that the unknown pixels it fills share
+    their patches with known pixels as much as possible.
+
+    The model's top level sees the image as a grid of `patch`-sized patches. A patch with some known
+    pixels is filled from them (they are context inside it, level after level); a patch with none
+    gets only the top level's summary of its neighbours, and a small model fills it with a flat
+    block of the wrong colour. A seam that falls on a patch edge (an outpaint strip half a window
+    wide, say) leaves every new patch without a known pixel: shifting the window by half a patch
+    puts the seam inside the patches instead. Each window keeps every pixel it had to fill (the
+    union still covers the region) and may reach up to half a patch past the padded image; those
+    pixels are generated and thrown away. Windows run in order, so each is scored with the pixels
+    filled by the ones before it counted as known.
+    """
+    half = patch // 2
+    if half < 1 or not windows:
+        return list(windows)
+    ph, pw = padded_shape(unknown.shape, resolution)
+    h, w = unknown.shape
+    known = np.zeros((ph + 2 * half, pw + 2 * half), bool)
+    todo = np.zeros_like(known)
+    known[half:half + h, half:half + w] = ~unknown
+    todo[half:half + h, half:half + w] = unknown
+    step = max(1, half // 4)
+    shifts = sorted({*range(-half, half + 1, step), half, 0}, key=abs)
+    anchored: list[Rect] = []
+    for rect in windows:
+        rows, cols = rect.shifted(half, half).slices
+        needed = bounding_rect(todo[rows, cols])
+        best = rect
+        if needed is not None:
+            needed = needed.shifted(rect.left, rect.top)
+            best_score = _anchored_pixels(known, todo, rect.shifted(half, half), patch)
+            for dy in shifts:
+                for dx in shifts:
+                    candidate = rect.shifted(dx, dy)
+                    if (candidate.left < -half or candidate.top < -half or candidate.right > pw + half
+                            or candidate.bottom > ph + half or not _contains(candidate, needed)):
+                        continue
+                    score = _anchored_pixels(known, todo, candidate.shifted(half, half), patch)
+                    if score > best_score:
+                        best, best_score = candidate, score
+        anchored.append(best)
+        rows, cols = best.shifted(half, half).slices
+        known[rows, cols] |= todo[rows, cols]
+        todo[rows, cols] = False
+    return anchored
+
+
+def _contains(outer: Rect, inner: Rect) -> bool:
+    return (outer.left <= inner.left and outer.top <= inner.top and outer.right >= inner.right
+            and outer.bottom >= inner.bottom)
+
+
+def _anchored_pixels(known: np.ndarray, todo: np.ndarray, rect: Rect, patch: int) -> int:
+    """Unknown pixels of `rect` whose top-level patch also holds a known pixel."""
+    rows, cols = rect.slices
+    grid = rect.width // patch
+    has_known = known[rows, cols].reshape(grid, patch, grid, patch).any(axis=(1, 3))
+    new = todo[rows, cols].reshape(grid, patch, grid, patch).sum(axis=(1, 3))
+    return int(new[has_known].sum())
+
+
 def _scores(todo: np.ndarray, known: np.ndarray, size: int, target: int) -> np.ndarray:
     """Score of every size×size window of a pixel region (by top-left corner); -inf if it covers no
     unknown pixel. More new pixels, a known band worth `target` pixels, new pixels centred."""
