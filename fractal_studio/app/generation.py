@@ -38,7 +38,7 @@ class GenerationMixin:
 
         p = self.params_panel.params()
         return EditOptions(class_id=self.class_picker.current(), cfg=p.cfg, cfg_schedule=p.cfg_schedule,
-                           temperature=p.temperature, iterations=p.iterations_tuple(),
+                           temperature=p.temperature, spread=p.spread, iterations=p.iterations_tuple(),
                            seed=self.params_panel.seed_for_run(), candidates=p.candidates,
                            margin=p.margin or None, feather=p.feather)
 

@@ -45,6 +45,9 @@ class ParamsPanel(QGroupBox):
         self.schedule.addItems(SCHEDULES)
         self.schedule.setToolTip("How guidance changes over the steps: constant, or rising linearly")
         self.temperature = _double(0.05, 5.0, 0.01, "Sampling temperature: lower is more conservative")
+        self.spread = _double(0.0, 1.0, 0.05, "How far each pixel may stray from the middle of what the "
+                                              "model expects: 1 = the model's own samples (more detail and "
+                                              "specks), 0 = the most typical value (smooth)")
         self.iterations = QLineEdit()
         self.iterations.setToolTip("Steps per generator level, comma separated (empty = model default)")
         self.seed = QSpinBox()
@@ -75,6 +78,7 @@ class ParamsPanel(QGroupBox):
         form.addRow("Guidance", self.cfg)
         form.addRow("Schedule", self.schedule)
         form.addRow("Temperature", self.temperature)
+        form.addRow("Spread", self.spread)
         form.addRow("Iterations", self.iterations)
         form.addRow("Seed", seed_row)
         form.addRow("", self.last_seed)
@@ -83,7 +87,8 @@ class ParamsPanel(QGroupBox):
         form.addRow("Feather", self.feather)
         form.addRow("Device", self.device)
         form.addRow(reset)
-        for w in (self.cfg, self.temperature, self.seed, self.candidates, self.margin, self.feather):
+        for w in (self.cfg, self.temperature, self.spread, self.seed, self.candidates, self.margin,
+                  self.feather):
             w.valueChanged.connect(self._emit)
         for w in (self.schedule, self.device):
             w.currentTextChanged.connect(self._emit)
@@ -102,6 +107,7 @@ class ParamsPanel(QGroupBox):
         self.schedule.setCurrentText(params.cfg_schedule or (d.cfg_schedule if d else "linear"))
         self.temperature.setValue(params.temperature if params.temperature is not None else
                                   (d.temperature if d else 1.0))
+        self.spread.setValue(params.spread if params.spread is not None else (d.spread if d else 1.0))
         self.iterations.setText(params.iterations)
         self.seed.setValue(params.seed)
         self.random_seed.setChecked(params.random_seed)
@@ -123,6 +129,7 @@ class ParamsPanel(QGroupBox):
             cfg=unless_default(self.cfg.value(), d.cfg if d else -1),
             cfg_schedule=None if d and schedule == d.cfg_schedule else schedule,
             temperature=unless_default(self.temperature.value(), d.temperature if d else -1),
+            spread=unless_default(self.spread.value(), d.spread if d else -1),
             iterations=self.iterations.text().strip(), seed=self.seed.value(),
             random_seed=self.random_seed.isChecked(), candidates=self.candidates.value(),
             margin=self.margin.value(), feather=self.feather.value(), device=self.device.currentText())

@@ -21,6 +21,7 @@ class Params:
     cfg: float | None = None
     cfg_schedule: str | None = None
     temperature: float | None = None
+    spread: float | None = None
     iterations: str = ""  # "64,16" or "" for the model's default
     seed: int = 0
     random_seed: bool = True
@@ -91,7 +92,7 @@ class Store:
 
 
 def _coerce(name: str, raw):
-    if name in ("cfg", "temperature"):
+    if name in ("cfg", "temperature", "spread"):
         return float(raw)
     if name in ("seed", "candidates", "margin", "feather"):
         return int(raw)

@@ -130,6 +130,9 @@ def add_sampling_options(parser, candidates: bool = True, class_required: bool =
                         help="class id or name (case-insensitive; a unique prefix is enough)")
     parser.add_argument("--cfg", type=float, help="guidance scale (>= 1; default: the model's)")
     parser.add_argument("--temperature", type=float, help="sampling temperature (default: the model's)")
+    parser.add_argument("--spread", type=float,
+                        help="0..1: draw each pixel from this central share of its distribution; 1 = the "
+                             "model's own samples, lower = smoother, no specks (default: the model's)")
     parser.add_argument("--iterations", help="steps per level, e.g. 64,16 (default: the model's)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     if candidates:

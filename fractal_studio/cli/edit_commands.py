@@ -108,7 +108,8 @@ def run(args) -> int:
         doc = Document(np.zeros((*side, 3), np.uint8), np.ones(side, bool))
         doc.blank[:] = True
         options = EditOptions(class_id=class_id, cfg=args.cfg, temperature=args.temperature,
-                              iterations=iterations, seed=args.seed, candidates=count, work_scale="native")
+                              spread=args.spread, iterations=iterations, seed=args.seed, candidates=count,
+                              work_scale="native")
     else:
         if task in ("inpaint", "edit"):
             doc.set_mask(doc.mask | mask_file)  # transparent pixels of the image are generated too
@@ -119,7 +120,8 @@ def run(args) -> int:
         elif task == "uncrop":
             doc.uncrop(args.scale)
         options = EditOptions(class_id=class_id, cfg=args.cfg, temperature=args.temperature,
-                              iterations=iterations, seed=args.seed, candidates=count, margin=args.margin,
+                              spread=args.spread, iterations=iterations, seed=args.seed, candidates=count,
+                              margin=args.margin,
                               work_scale=args.work_scale, feather=args.feather)
     for note in doc.notes:
         if not args.quiet:

@@ -39,7 +39,8 @@ def print_model(path: Path) -> None:
     print(f"parameters:  {sum(counts.values()):,}")
     s = config.sampling
     print(f"sampling:    iterations {','.join(map(str, s.iterations))}, cfg {s.cfg} ({s.cfg_schedule}), "
-          f"temperature {s.temperature:g} (divides logits), filter {s.filter_threshold:g}")
+          f"temperature {s.temperature:g} (divides logits), spread {s.spread:g}, "
+          f"filter {s.filter_threshold:g}")
     if config.conditional:
         names = ", ".join(f"{i}: {config.class_name(i)}" for i in range(min(config.class_num, 10)))
         more = f" … ({config.class_num} classes)" if config.class_num > 10 else ""

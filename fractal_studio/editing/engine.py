@@ -128,6 +128,7 @@ def _request(model, options: EditOptions, canvas, known, seed: int, count: int):
         cfg=float(defaults.cfg if options.cfg is None else options.cfg),
         cfg_schedule=defaults.cfg_schedule if options.cfg_schedule is None else options.cfg_schedule,
         temperature=float(defaults.temperature if options.temperature is None else options.temperature),
+        spread=float(defaults.spread if options.spread is None else options.spread),
         filter_threshold=float(defaults.filter_threshold if options.filter_threshold is None
                                else options.filter_threshold),
         iterations=None if options.iterations is None else tuple(int(i) for i in options.iterations),
@@ -336,6 +337,7 @@ class _Edit:
             "cfg": f"{request.cfg:g}",
             "cfg_schedule": request.cfg_schedule,
             "temperature": f"{request.temperature:g}",
+            "spread": f"{request.spread:g}",
             "filter_threshold": f"{request.filter_threshold:g}",
             "iterations": ",".join(str(i) for i in resolved_iterations(config, request)),
             "mask_sha256": array_sha256(self.mask),

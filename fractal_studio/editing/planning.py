@@ -38,6 +38,7 @@ class EditOptions:
     cfg: float | None = None
     cfg_schedule: str | None = None
     temperature: float | None = None
+    spread: float | None = None
     filter_threshold: float | None = None
     iterations: tuple[int, ...] | None = None
     seed: int = 0

@@ -57,6 +57,7 @@ class SamplingDefaults:
     cfg_schedule: str = "linear"
     temperature: float = 1.0
     filter_threshold: float = 1e-4
+    spread: float = 1.0  # central share of each pixel's distribution sampled from (1 = all of it)
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,8 @@ class ModelConfig:
         if not _finite_number(sampling.temperature) or not MIN_TEMPERATURE <= sampling.temperature <= 100:
             raise ValueError(f"sampling.temperature must be in [{MIN_TEMPERATURE:g}, 100], "
                              f"got {sampling.temperature!r}")
+        if not _finite_number(sampling.spread) or not 0 <= sampling.spread <= 1:
+            raise ValueError(f"sampling.spread must be in [0, 1], got {sampling.spread!r}")
         if not _finite_number(sampling.filter_threshold) or not 0 <= sampling.filter_threshold < 1:
             raise ValueError(f"sampling.filter_threshold must be in [0, 1), "
                              f"got {sampling.filter_threshold!r}")

@@ -17,6 +17,8 @@ class SampleRequest:
     known: bool [R, R]; False marks the pixels to generate.
     class_id: None for unconditional sampling (the model's learned "no class" embedding).
     temperature: logits are divided by it (the usual meaning; the paper's 1.02 is 1/1.02 here).
+    spread: each pixel value is drawn from the central `spread` of its distribution's mass: 1 = the
+      model's distribution, smaller = nearer each pixel's median (no specks), 0 = the median.
     iterations: steps per generator level; None takes the model's defaults.
     precision: matrix products in bf16 (autocast: on CUDA, and on CPUs with native bf16 for wide
       models) or fp32. Reproducible either way for a given device and precision.
@@ -28,6 +30,7 @@ class SampleRequest:
     cfg: float = 1.0
     cfg_schedule: str = "linear"
     temperature: float = 1.0
+    spread: float = 1.0
     filter_threshold: float = 1e-4
     iterations: tuple[int, ...] | None = None
     seed: int = 0

@@ -294,7 +294,7 @@ class _Run:
             logits = guided_logits(cond_logits, uncond_logits, request.temperature, cfg,
                                    request.filter_threshold)
             self.nonfinite |= ~torch.isfinite(logits).all()
-            values[:, channel] = draw_categorical(logits, self.rng)
+            values[:, channel] = draw_categorical(logits, self.rng, request.spread)
             if channel < 2:
                 token = head.value_token(channel, self.doubled(values[:, channel]))
         return torch.stack([self.model.value_to_normalized(values[:, c], c) for c in range(3)], dim=1)

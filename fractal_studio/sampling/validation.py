@@ -32,6 +32,9 @@ def validate_request(config: ModelConfig, request: SampleRequest) -> None:
                         f"got {request.cfg_schedule!r}")
     if not np.isfinite(request.temperature) or not MIN_TEMPERATURE <= request.temperature <= 100:
         raise UserError(f"temperature must be between {MIN_TEMPERATURE:g} and 100, got {request.temperature}")
+    if not np.isfinite(request.spread) or not 0.0 <= request.spread <= 1.0:
+        raise UserError(f"spread must be between 0 (each pixel's median) and 1 (the model's "
+                        f"distribution), got {request.spread}")
     if not 0.0 <= request.filter_threshold < 1.0:
         raise UserError(f"filter threshold must be in [0, 1), got {request.filter_threshold}")
     if request.candidates < 1:

@@ -46,6 +46,7 @@ def test_inpaint_writes_the_result_and_its_record(files, capsys):
     assert np.array_equal(result[~inside], files["pixels"][~inside])
     record = read_png_metadata(out)
     assert record["task"] == "inpaint" and record["seed"] == "4" and record["iterations"] == "2,1"
+    assert record["spread"] == "1"  # the model's default
     assert record["model_sha256"] == common_hash(files["model"]) and record["source"] == "photo.png"
     capsys.readouterr()
     assert main(["info", str(out)]) == 0
@@ -132,6 +133,7 @@ BAD = [
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--cfg", "1e308"], "guidance"),
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--temperature", "1e-30"],
      "temperature must be between"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--spread", "2"], "spread must be"),
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--candidates", "0"],
      "between 1 and"),
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--margin", "99"], "margin"),
@@ -251,3 +253,15 @@ def test_convert_never_writes_over_a_file_it_reads(tmp_path, capsys):
         assert main(argv) == 2
         assert "refusing to overwrite" in capsys.readouterr().err
     assert source.read_bytes() == b"the user's checkpoint" and names.read_text() == "cat\ndog\n"
+
+
+def test_spread_is_applied_and_recorded(files):
+    out = files["dir"] / "smooth.png"
+    assert cli(files, "inpaint", files["image"], "--mask", files["mask"], "--out", out, "--spread", "0") == 0
+    assert read_png_metadata(out)["spread"] == "0"
+    rough = files["dir"] / "rough.png"
+    assert cli(files, "inpaint", files["image"], "--mask", files["mask"], "--out", rough) == 0
+    inside = files["mask_array"]
+    smooth_pixels = np.asarray(Image.open(out).convert("RGB"))[inside].astype(float)
+    rough_pixels = np.asarray(Image.open(rough).convert("RGB"))[inside].astype(float)
+    assert smooth_pixels.std(0).mean() < rough_pixels.std(0).mean()  # medians vary less than samples

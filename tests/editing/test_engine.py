@@ -247,15 +247,45 @@ def test_multi_window_outpainting_continues_without_seams(toy_model, cls):
 
 
 def test_one_window_matches_the_sampler_exactly(toy_model):
+    """The engine adds nothing to the sampler: one window gives the sampler's pixels for that window.
+    The seam at 8 lies on a patch edge (4-pixel top-level patches), so the window is shifted to put
+    it inside a patch, reaching past the image; the sampler is asked for that same window."""
     canvas = np.zeros((16, 16, 3), np.uint8)
     canvas[:, :8] = COLORS[1][0]
     known = np.zeros((16, 16), bool)
     known[:, :8] = True
-    direct = sample_all(toy_model, SampleRequest(canvas=canvas, known=known, seed=5, candidates=3,
-                                                 iterations=FAST, class_id=1, cfg=2.0))
     result, _ = run(toy_model, canvas, ~known, seed=5, candidates=3, class_id=1, cfg=2.0)
+    (window,) = result.plan.windows
+    assert (window.left, window.top) != (0, 0) and window.left % 4 != 0  # shifted off the patch grid
+    crop = np.zeros((16, 16, 3), np.uint8)
+    crop_known = np.zeros((16, 16), bool)
+    inside = Rect(0, 0, 16, 16).intersect(window)
+    local = inside.shifted(-window.left, -window.top)
+    crop[local.slices] = canvas[inside.slices]
+    crop_known[local.slices] = known[inside.slices]
+    direct = sample_all(toy_model, SampleRequest(canvas=crop, known=crop_known, seed=5, candidates=3,
+                                                 iterations=FAST, class_id=1, cfg=2.0))
     for a, b in zip(direct.candidates, result.candidates, strict=True):
-        assert np.array_equal(a, b)
+        assert np.array_equal(a[local.slices], b[inside.slices])
+
+
+def test_windows_put_region_edges_inside_top_level_patches():
+    from fractal_studio.editing.planning import EditOptions, plan_edit
+    from fractal_studio.editing.windows import _anchored_pixels
+
+    mask = np.zeros((64, 128), bool)
+    mask[:, 96:] = True  # an outpaint strip half a window wide: its seam on a 16-pixel patch edge
+    plain = plan_edit(mask.shape, mask, 64, EditOptions(work_scale="native"))
+    anchored = plan_edit(mask.shape, mask, 64, EditOptions(work_scale="native"), patch=16)
+    (before,), (after,) = plain.windows, anchored.windows
+    assert (before.left - 96) % 16 == 0 and (after.left - 96) % 16 != 0
+    assert after.left <= 96 and after.right >= 128  # still covers the whole strip
+    known = np.zeros((64, 128 + 16), bool)
+    known[:, :96] = True
+    todo = np.zeros_like(known)
+    todo[:, 96:128] = True
+    assert _anchored_pixels(known, todo, before, 16) == 0
+    assert _anchored_pixels(known, todo, after, 16) > 0
 
 
 def test_candidates_continue_their_own_canvas_and_are_reproducible(toy_model):

@@ -37,3 +37,31 @@ def test_guidance_pushes_towards_the_conditional_and_filters_unlikely_values():
     # value 2 is very unlikely under the condition: guidance must not make it likelier than value 1
     assert guided[0, 2] < guided[0, 1]
     assert guidance_at(3.0, "linear", 0.5) == 2.0 and guidance_at(3.0, "constant", 0.1) == 3.0
+
+
+def _two_bumps() -> torch.Tensor:
+    """A pixel the model is unsure of: most mass around 120, a spike of clipped shadows at 0."""
+    probs = torch.zeros(256)
+    probs[0] = 0.30  # the single most likely value
+    probs[100:141] = 0.70 / 41
+    return probs.log().clamp(min=-1e9).expand(20000, -1)
+
+
+def test_spread_one_is_the_exact_draw():
+    logits = _two_bumps()
+    exact = draw_categorical(logits, torch.Generator().manual_seed(5))
+    same = draw_categorical(logits, torch.Generator().manual_seed(5), spread=1.0)
+    assert torch.equal(exact, same)
+    assert abs(float((exact == 0).float().mean()) - 0.30) < 0.02
+
+
+def test_spread_keeps_draws_in_the_central_mass_and_zero_is_the_median():
+    logits = _two_bumps()
+    median = draw_categorical(logits, torch.Generator().manual_seed(1), spread=0.0)
+    assert (median == 111).all()  # the CDF crosses 0.5 at 0.30 + 12 * 0.70 / 41, within the main bump
+    central = draw_categorical(logits, torch.Generator().manual_seed(1), spread=0.3)
+    assert not (central == 0).any()  # the spike holds the lowest 30% of the mass: outside 0.35..0.65
+    assert 100 <= int(central.min()) and int(central.max()) <= 140
+    # A lower temperature does the opposite for such a pixel: it picks the spike.
+    cold = draw_categorical(logits / 0.05, torch.Generator().manual_seed(1))
+    assert float((cold == 0).float().mean()) > 0.99

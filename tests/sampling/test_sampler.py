@@ -148,6 +148,8 @@ def test_small_hole_takes_few_top_level_steps():
     (dict(cfg=0.5), r"between 1.0 \(no guidance\)"),
     (dict(cfg=1e308), r"between 1.0 \(no guidance\)"),
     (dict(temperature=1e-30), "temperature must be between"),
+    (dict(spread=1.5), "spread must be between 0"),
+    (dict(spread=float("nan")), "spread must be between 0"),
     (dict(cfg_schedule="cosine"), "cfg schedule"),
     (dict(temperature=0.0), "temperature"),
     (dict(iterations=(4, 0)), "at least 1"),
