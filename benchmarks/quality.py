@@ -34,6 +34,8 @@ from fractal_studio.model.weights import load_model
 from fractal_studio.sampling import SampleRequest, sample_all
 from fractal_studio.training.loop import PHOTO_SCALES, heldout_bits_per_dim
 
+SPREAD_HELP = "central share of each pixel's distribution sampled from (default: the model's)"
+
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
@@ -136,12 +138,13 @@ def class_benchmark(args) -> dict:
     net, accuracy = train_classifier(args.classifier_epochs, Path(cache))
     log(f"classifier test accuracy: {accuracy:.4f}")
 
+    spread = config.sampling.spread if args.spread is None else args.spread
     per_class, confusion = {}, {}
     start = time.perf_counter()
     for class_id in range(config.class_num):
         request = SampleRequest.generate(config.resolution, class_id=class_id, cfg=args.cfg,
                                          temperature=args.temperature, candidates=args.per_class,
-                                         seed=1000 + class_id)
+                                         seed=1000 + class_id, spread=spread)
         finished = sample_all(model, request)
         images = torch.from_numpy(np.stack(finished.candidates)).permute(0, 3, 1, 2)
         with torch.no_grad():
@@ -155,7 +158,8 @@ def class_benchmark(args) -> dict:
     log(f"samples classified as the requested class: {overall:.3f} overall (cfg {args.cfg}, temperature "
         f"{args.temperature}, {args.per_class} per class)")
     return {"model": args.model, "heldout_bpd": bpd, "heldout_images": n, "classifier_accuracy": accuracy,
-            "cfg": args.cfg, "temperature": args.temperature, "samples_per_class": args.per_class,
+            "cfg": args.cfg, "temperature": args.temperature, "spread": spread,
+            "samples_per_class": args.per_class,
             "per_class": per_class, "overall": overall, "confusion": confusion}
 
 
@@ -219,6 +223,7 @@ def inpaint_benchmark(args) -> dict:
 
     cases = heldout_crops(files, size=res, scales=PHOTO_SCALES, count=args.cases, seed=args.seed)
     temperature = model.config.sampling.temperature if args.temperature is None else args.temperature
+    spread = model.config.sampling.spread if args.spread is None else args.spread
     methods = ("telea", "ns", "ours_1", "ours_ranked", "ours_oracle")
     report, pictures = {}, []
     for shape in args.shapes:
@@ -237,7 +242,7 @@ def inpaint_benchmark(args) -> dict:
             }
             started = time.process_time()
             request = SampleRequest(canvas=holed, known=~mask, candidates=args.candidates,
-                                    temperature=temperature, seed=args.seed * 1000 + i)
+                                    temperature=temperature, seed=args.seed * 1000 + i, spread=spread)
             finished = sample_all(model, request)
             seconds.append((time.process_time() - started) / args.candidates)
             ours = list(finished.candidates)
@@ -264,7 +269,7 @@ def inpaint_benchmark(args) -> dict:
         write_comparison(pictures, Path(args.grid))
         log(f"wrote {args.grid}")
     return {"model": args.model, "heldout_bpd": bpd, "cases": args.cases, "candidates": args.candidates,
-            "temperature": temperature, "shapes": report}
+            "temperature": temperature, "spread": spread, "shapes": report}
 
 
 # ------------------------------------------------------------------------------------ outpainting
@@ -311,8 +316,9 @@ def outpaint_benchmark(args) -> dict:
         results = {"telea": cv2.inpaint(canvas, mask_u8, 3, cv2.INPAINT_TELEA),
                    "ns": cv2.inpaint(canvas, mask_u8, 3, cv2.INPAINT_NS)}
         started = time.process_time()
-        *_, result = run_edit(model, canvas, mask, EditOptions(seed=i, temperature=args.temperature,
-                                                                 work_scale=args.work_scale), blank=mask)
+        options = EditOptions(seed=i, temperature=args.temperature, spread=args.spread,
+                              work_scale=args.work_scale)
+        *_, result = run_edit(model, canvas, mask, options, blank=mask)
         seconds.append(time.process_time() - started)
         results["ours"] = result.candidates[0]
         for m in methods:
@@ -388,14 +394,17 @@ def grid_command(args) -> dict:
     if config.conditional:
         for class_id in range(config.class_num):
             request = SampleRequest.generate(res, class_id=class_id, cfg=args.cfg, candidates=args.per_row,
-                                             seed=args.seed + class_id)
+                                             seed=args.seed + class_id, spread=config.sampling.spread,
+                                             temperature=config.sampling.temperature)
             finished = sample_all(model, request)
             rows.append(finished.candidates)
             names.append(config.class_name(class_id))
     else:
         for r in range(args.rows):
-            finished = sample_all(model, SampleRequest.generate(res, cfg=1.0, candidates=args.per_row,
-                                                                seed=args.seed + r))
+            request = SampleRequest.generate(res, cfg=1.0, candidates=args.per_row, seed=args.seed + r,
+                                             spread=config.sampling.spread,
+                                             temperature=config.sampling.temperature)
+            finished = sample_all(model, request)
             rows.append(finished.candidates)
     log(f"sampled {sum(len(r) for r in rows)} images in {time.perf_counter() - start:.0f}s")
     zoom = args.zoom
@@ -430,6 +439,7 @@ def main(argv=None) -> int:
     p.add_argument("--per-class", type=int, default=20)
     p.add_argument("--cfg", type=float, default=3.0)
     p.add_argument("--temperature", type=float, default=1.0, help="logits are divided by it")
+    p.add_argument("--spread", type=float, help=SPREAD_HELP)
     p.add_argument("--classifier-epochs", type=int, default=10)
     p.add_argument("--classifier-cache", help="where the trained classifier is kept between runs "
                                               "(default: /tmp/fractal_studio_fmnist_cnn_<epochs>ep.pt)")
@@ -440,6 +450,7 @@ def main(argv=None) -> int:
     p.add_argument("--temperature", type=float, help="logits are divided by it (default: the model's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", default="assets/inpaint_comparison.png")
+    p.add_argument("--spread", type=float, help=SPREAD_HELP)
     p.add_argument("--shapes", type=lambda v: v.split(","), default=["brush", "box"],
                    help="mask shapes, comma-separated: brush, box")
     p.add_argument("--no-bpd", dest="bpd", action="store_false", help="skip the held-out bits/dim")
@@ -452,6 +463,7 @@ def main(argv=None) -> int:
     p.add_argument("--extend", type=int, default=64, help="pixels added on the right")
     p.add_argument("--temperature", type=float, help="logits are divided by it (default: the model's)")
     p.add_argument("--work-scale", default="auto")
+    p.add_argument("--spread", type=float, help=SPREAD_HELP)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", default="assets/outpaint_comparison.png")
     p = sub.add_parser("grid")
