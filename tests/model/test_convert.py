@@ -88,3 +88,54 @@ def test_class_names_file_must_match_the_class_count(tmp_path):
     assert _class_names_for(preset("tiny_mar_in16", class_num=2), names) == ("cat", "dog")
     with pytest.raises(UserError, match="lists 2 class names but the model has 3"):
         _class_names_for(preset("tiny_mar_in16", class_num=3), names)
+
+
+def _checkpoint_with_args(tmp_path, **args):
+    import argparse
+
+    folder = REFERENCE / "tiny_fractalmar"
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        checkpoint = torch.load(folder / "checkpoint-last.pth", weights_only=True, map_location="cpu")
+    old = vars(checkpoint.get("args") or argparse.Namespace())
+    checkpoint["args"] = argparse.Namespace(**{**old, **args})
+    path = tmp_path / "checkpoint.pth"
+    torch.save(checkpoint, path)
+    return path
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ("[1, 2, 3]", "do not describe a valid model"),
+    ('{"img_size_list": [16, 0, 1], "embed_dim_list": [64, 32, 16], "num_blocks_list": [2, 1, 1], '
+     '"num_heads_list": [4, 2, 2], "generator_type_list": ["mar", "mar", "mar"]}', "do not describe a valid"),
+    ('{"name": "x", "levels": "none"}', "do not describe a valid model"),
+])
+def test_a_bad_config_file_is_one_clear_line(tmp_path, capsys, config, message):
+    path = tmp_path / "config.json"
+    path.write_text(config)
+    out = tmp_path / "o.safetensors"
+    code = main(["convert", str(REFERENCE / "tiny_fractalmar" / "checkpoint-last.pth"), str(out),
+                 "--config", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args", [dict(model="fractalmar_in64", class_num=0),
+                                  dict(model="fractalmar_in64", num_conds=3),
+                                  dict(model=["a", "list"])])
+def test_bad_checkpoint_arguments_are_one_clear_line(tmp_path, capsys, args):
+    path = _checkpoint_with_args(tmp_path, **args)
+    out = tmp_path / "o.safetensors"
+    code = main(["convert", str(path), str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_a_binary_class_names_file_is_one_clear_line(tmp_path, capsys):
+    names = tmp_path / "names.txt"
+    names.write_bytes(bytes(range(256)) * 4)
+    code = main(["convert", str(REFERENCE / "tiny_fractalmar" / "checkpoint-last.pth"),
+                 str(tmp_path / "o.safetensors"), "--config", "tiny_mar_in16", "--class-names", str(names)])
+    err = capsys.readouterr().err
+    assert code == 2 and "not a text file of class names" in err and err.count("\n") == 1
