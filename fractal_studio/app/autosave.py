@@ -91,7 +91,7 @@ def _short(error: BaseException) -> str:
 
 
 def _check_session(arrays: dict[str, np.ndarray], info) -> None:
-    image, mask = arrays.get("image"), arrays.get("mask")
+    image = arrays.get("image")
     if image is None or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
         raise DamagedAutosave("the saved image is missing or not an RGB picture")
     for name in ("mask", "empty"):
@@ -110,4 +110,3 @@ def _check_session(arrays: dict[str, np.ndarray], info) -> None:
     origin = info.get("origin")
     if origin is not None and (len(origin) != 2 or not all(isinstance(v, int) for v in origin)):
         raise DamagedAutosave("the saved canvas origin is not two whole numbers")
-    del mask
