@@ -152,7 +152,9 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
     if weights is not None and (not isinstance(weights, np.ndarray) or weights.shape != mask.shape
                                 or weights.dtype != np.uint8):
         raise UserError("the blend weights must be a uint8 array of the image's size")
-    plan = plan_edit(image.shape, mask, model.config.resolution, options, patch=model.config.patch_size(0))
+    config = model.config
+    patches = tuple(config.patch_size(level) for level in range(len(config.generators)))
+    plan = plan_edit(image.shape, mask, config.resolution, options, patches=patches)
     return _Edit(model, image, mask, options, plan, cancel, model_hash, blank, weights).events()
 
 

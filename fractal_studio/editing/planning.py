@@ -66,16 +66,17 @@ def default_margin(resolution: int) -> int:
 
 # ------------------------------------------------------------------------------------ planning
 def plan_edit(image_shape, mask: np.ndarray, resolution: int,
-              options: EditOptions = EditOptions(), patch: int | None = None) -> EditPlan:
+              options: EditOptions = EditOptions(), patches: tuple[int, ...] = ()) -> EditPlan:
     """The working scale and the windows for an edit of `mask` (True = generate) on an image.
 
-    patch: the model's top-level patch size; windows are then shifted so that the region's edges
-    fall inside patches rather than on their borders (see windows.anchor_windows)."""
+    patches: the model's patch side at each level, top first; windows are then shifted so that the
+    region's edges fall inside patches rather than on their borders (see windows.anchor_windows)."""
     plan = _plan(image_shape, mask, resolution, options)
-    if patch is None or patch < 2:
+    patches = tuple(p for p in patches if p >= 2)
+    if not patches:
         return plan
     unknown = working_unknown(mask, plan.working_size)
-    return EditPlan(scale=plan.scale, windows=anchor_windows(plan.windows, unknown, resolution, patch),
+    return EditPlan(scale=plan.scale, windows=anchor_windows(plan.windows, unknown, resolution, patches),
                     working_size=plan.working_size)
 
 

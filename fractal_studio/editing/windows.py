@@ -216,9 +216,12 @@ def place_windows(unknown: np.ndarray, resolution: int, margin: int, limit: int 
     return windows
 
 
-def anchor_windows(windows: list[Rect], unknown: np.ndarray, resolution: int, patch: int) -> list[Rect]:
+def anchor_windows(windows: list[Rect], unknown: np.ndarray, resolution: int,
+                   patches: tuple[int, ...]) -> list[Rect]:
     """Shifts each window by up to half a top-level patch so that the unknown pixels it fills share
     their patches with known pixels as much as possible.
+
+    patches: the patch side of each level, top first (e.g. 16, 4 for 64 -> 16 -> 4 -> 1).
 
     The model's top level sees the image as a grid of `patch`-sized patches. A patch with some known
     pixels is filled from them (they are context inside it, level after level); a patch with none
@@ -228,8 +231,11 @@ def anchor_windows(windows: list[Rect], unknown: np.ndarray, resolution: int, pa
     puts the seam inside the patches instead. Each window keeps every pixel it had to fill (the
     union still covers the region) and may reach up to half a patch past the padded image; those
     pixels are generated and thrown away. Windows run in order, so each is scored with the pixels
-    filled by the ones before it counted as known.
+    filled by the ones before it counted as known. A patch counts most when it is half known, half
+    new (known x new pixels); the levels' scores are added, so an edge lands inside the patches of
+    the lower levels too (measured: seam jump 2.3x mid top-level patch, 1.7x also mid 4-pixel patch).
     """
+    patch = patches[0]
     half = patch // 2
     if half < 1 or not windows:
         return list(windows)
@@ -248,14 +254,14 @@ def anchor_windows(windows: list[Rect], unknown: np.ndarray, resolution: int, pa
         best = rect
         if needed is not None:
             needed = needed.shifted(rect.left, rect.top)
-            best_score = _anchored_pixels(known, todo, rect.shifted(half, half), patch)
+            best_score = _anchoring(known, todo, rect.shifted(half, half), patches)
             for dy in shifts:
                 for dx in shifts:
                     candidate = rect.shifted(dx, dy)
                     if (candidate.left < -half or candidate.top < -half or candidate.right > pw + half
                             or candidate.bottom > ph + half or not _contains(candidate, needed)):
                         continue
-                    score = _anchored_pixels(known, todo, candidate.shifted(half, half), patch)
+                    score = _anchoring(known, todo, candidate.shifted(half, half), patches)
                     if score > best_score:
                         best, best_score = candidate, score
         anchored.append(best)
@@ -270,13 +276,17 @@ def _contains(outer: Rect, inner: Rect) -> bool:
             and outer.bottom >= inner.bottom)
 
 
-def _anchored_pixels(known: np.ndarray, todo: np.ndarray, rect: Rect, patch: int) -> int:
-    """Unknown pixels of `rect` whose top-level patch also holds a known pixel."""
+def _anchoring(known: np.ndarray, todo: np.ndarray, rect: Rect, patches: tuple[int, ...]) -> float:
+    """How well the new pixels of `rect` sit next to known ones inside the patches of every level:
+    the sum over patches of known x new pixels / patch area (largest for half-known patches)."""
     rows, cols = rect.slices
-    grid = rect.width // patch
-    has_known = known[rows, cols].reshape(grid, patch, grid, patch).any(axis=(1, 3))
-    new = todo[rows, cols].reshape(grid, patch, grid, patch).sum(axis=(1, 3))
-    return int(new[has_known].sum())
+    total = 0.0
+    for patch in patches:
+        grid = rect.width // patch
+        have = known[rows, cols].reshape(grid, patch, grid, patch).sum(axis=(1, 3))
+        new = todo[rows, cols].reshape(grid, patch, grid, patch).sum(axis=(1, 3))
+        total += float((have * new).sum()) / (patch * patch)
+    return total
 
 
 def _scores(todo: np.ndarray, known: np.ndarray, size: int, target: int) -> np.ndarray:

@@ -271,21 +271,22 @@ def test_one_window_matches_the_sampler_exactly(toy_model):
 
 def test_windows_put_region_edges_inside_top_level_patches():
     from fractal_studio.editing.planning import EditOptions, plan_edit
-    from fractal_studio.editing.windows import _anchored_pixels
+    from fractal_studio.editing.windows import _anchoring
 
     mask = np.zeros((64, 128), bool)
     mask[:, 96:] = True  # an outpaint strip half a window wide: its seam on a 16-pixel patch edge
     plain = plan_edit(mask.shape, mask, 64, EditOptions(work_scale="native"))
-    anchored = plan_edit(mask.shape, mask, 64, EditOptions(work_scale="native"), patch=16)
+    anchored = plan_edit(mask.shape, mask, 64, EditOptions(work_scale="native"), patches=(16, 4))
     (before,), (after,) = plain.windows, anchored.windows
     assert (before.left - 96) % 16 == 0 and (after.left - 96) % 16 != 0
+    assert (after.left - 96) % 4 != 0  # inside the second level's 4-pixel patches too
     assert after.left <= 96 and after.right >= 128  # still covers the whole strip
     known = np.zeros((64, 128 + 16), bool)
     known[:, :96] = True
     todo = np.zeros_like(known)
     todo[:, 96:128] = True
-    assert _anchored_pixels(known, todo, before, 16) == 0
-    assert _anchored_pixels(known, todo, after, 16) > 0
+    assert _anchoring(known, todo, before, (16,)) == 0
+    assert _anchoring(known, todo, after, (16, 4)) > _anchoring(known, todo, before, (16, 4))
 
 
 def test_candidates_continue_their_own_canvas_and_are_reproducible(toy_model):
