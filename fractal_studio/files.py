@@ -76,12 +76,7 @@ def _replace_all(temps: list[Path], targets: list[Path]) -> None:
     backups: list[tuple[Path, Path | None]] = []  # (target, its old file or None)
     try:
         for tmp, target in zip(temps, targets, strict=True):
-            backup = None
-            if target.exists():
-                backup, fd = _create_temp(target, 0o600, suffix=".old")
-                os.close(fd)
-                os.unlink(backup)
-                os.link(target, backup)
+            backup = _hard_link_aside(target) if target.exists() else None
             backups.append((target, backup))
             os.replace(tmp, target)
     except BaseException:
@@ -125,16 +120,33 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _create_temp(target: Path, mode: int, suffix: str = ".tmp") -> tuple[Path, int]:
-    """A new hidden file next to `target` (so the rename stays on one file system); its name
-    carries our process id, so a later write can tell a stale one from a live one."""
+def _create_temp(target: Path, mode: int) -> tuple[Path, int]:
+    """A new hidden file next to `target` (so the rename stays on one file system)."""
     for _ in range(100):
-        tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+        tmp = _temp_name(target, ".tmp")
         try:
             return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), mode)
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "could not create a temporary file", str(target.parent))
+
+
+def _hard_link_aside(target: Path) -> Path:
+    """A second name for `target`'s current file, so it can be put back after a failed replace."""
+    for _ in range(100):
+        backup = _temp_name(target, ".old")
+        try:
+            os.link(target, backup)
+            return backup
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "could not keep the old file aside", str(target.parent))
+
+
+def _temp_name(target: Path, suffix: str) -> Path:
+    """A hidden name next to `target` carrying our process id, so that a later write can tell a
+    stale temporary file (its process is gone) from a live one."""
+    return target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -54,8 +54,7 @@ def load_model_file(path: Path, device_choice: str = "auto", threads: int | None
 
     device = pick_device(device_choice)
     if threads is not None:
-        if not 1 <= threads <= MAX_THREADS:
-            raise UserError(f"--threads must be between 1 and {MAX_THREADS}, got {threads}")
+        check_threads(threads)
         import torch
 
         torch.set_num_threads(threads)
@@ -154,6 +153,11 @@ MAX_THREADS = 1024  # beyond this OpenMP fails (a segfault in libgomp at 100000)
 MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit seed
 
 
+def check_threads(threads: int | None) -> None:
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise UserError(f"--threads must be between 1 and {MAX_THREADS}, got {threads}")
+
+
 def check_seed(seed: int) -> None:
     if not 0 <= seed <= MAX_SEED:
         raise UserError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
@@ -203,11 +207,7 @@ def check_not_source(paths: list[Path], source: str | Path | None, overwrite: bo
         return
     src = Path(source)
     for path in paths:
-        try:
-            same = path.exists() and src.exists() and path.samefile(src)
-        except OSError:
-            same = False
-        if same or path.resolve() == src.resolve():
+        if _same_path(path, src):
             raise UserError(f"refusing to overwrite the source image {source}; pass --overwrite or "
                             f"choose another --out")
 

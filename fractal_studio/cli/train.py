@@ -40,6 +40,7 @@ def add_parser(subparsers, name: str) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true",
                         help="continue from OUT's training state (<out>.state.pt)")
+    # (training.edit_masks.MASK_STYLES, spelled out: importing it would load torch for --help)
     parser.add_argument("--masks", choices=("paper", "edit", "mix"), default="paper",
                         help="what the model learns to fill: 'paper' (the authors' random masks: "
                              "generation from nothing), 'edit' (brush strokes, boxes, outpaint strips, "
@@ -90,10 +91,9 @@ def options_from_args(args: argparse.Namespace):
             raise UserError(f"--set {key}: {value!r} is not a number") from None
     if args.steps is None and args.minutes is None:
         raise UserError("say how long to train: --steps N or --minutes M")
-    from fractal_studio.cli.common import MAX_THREADS, check_seed
+    from fractal_studio.cli.common import check_seed, check_threads
 
-    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
-        raise UserError(f"--threads must be between 1 and {MAX_THREADS}, got {args.threads}")
+    check_threads(args.threads)
     check_seed(args.seed)
     opts = TrainOptions(
         data=args.data, preset=args.preset, out=args.out, steps=args.steps, minutes=args.minutes,

@@ -153,8 +153,7 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
                                 or weights.dtype != np.uint8):
         raise UserError("the blend weights must be a uint8 array of the image's size")
     config = model.config
-    patches = tuple(config.patch_size(level) for level in range(len(config.generators)))
-    plan = plan_edit(image.shape, mask, config.resolution, options, patches=patches)
+    plan = plan_edit(image.shape, mask, config.resolution, options, patches=config.patch_sizes)
     return _Edit(model, image, mask, options, plan, cancel, model_hash, blank, weights).events()
 
 
@@ -181,7 +180,7 @@ class _Edit:
         # Everything is kept only for the area the windows touch (plus cubic context), so a small
         # edit of a big image stays small. (ox, oy) is that area's origin in working coordinates.
         # Windows may reach half a top-level patch past the padded image (planning.anchor_windows).
-        reach = model.config.patch_size(0) // 2
+        reach = model.config.patch_sizes[0] // 2
         area = union_rect(plan.windows).expanded(PREVIEW_CONTEXT).intersect(
             Rect(-reach, -reach, pw + 2 * reach, ph + 2 * reach))
         self.area = area

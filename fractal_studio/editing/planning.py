@@ -71,16 +71,17 @@ def plan_edit(image_shape, mask: np.ndarray, resolution: int,
 
     patches: the model's patch side at each level, top first; windows are then shifted so that the
     region's edges fall inside patches rather than on their borders (see windows.anchor_windows)."""
-    plan = _plan(image_shape, mask, resolution, options)
+    plan, unknown = _plan(image_shape, mask, resolution, options)
     patches = tuple(p for p in patches if p >= 2)
     if not patches:
         return plan
-    unknown = working_unknown(mask, plan.working_size)
     return EditPlan(scale=plan.scale, windows=anchor_windows(plan.windows, unknown, resolution, patches),
                     working_size=plan.working_size)
 
 
-def _plan(image_shape, mask: np.ndarray, resolution: int, options: EditOptions) -> EditPlan:
+def _plan(image_shape, mask: np.ndarray, resolution: int,
+          options: EditOptions) -> tuple[EditPlan, np.ndarray]:
+    """The plan and the working-scale unknown map it was made from."""
     height, width = int(image_shape[0]), int(image_shape[1])
     size = (width, height)
     margin = context_margin(options, resolution)
@@ -88,8 +89,9 @@ def _plan(image_shape, mask: np.ndarray, resolution: int, options: EditOptions) 
     if scale_option != "auto":
         factor = 1.0 if scale_option == "native" else float(scale_option)
         wsize = working_size(size, factor)
-        windows = place_windows(working_unknown(mask, wsize), resolution, margin)
-        return EditPlan(scale=factor, windows=windows, working_size=wsize)
+        unknown = working_unknown(mask, wsize)
+        windows = place_windows(unknown, resolution, margin)
+        return EditPlan(scale=factor, windows=windows, working_size=wsize), unknown
     table = None
     masked = int(mask.sum())
     for factor in _auto_factors(size, resolution):
@@ -105,7 +107,7 @@ def _plan(image_shape, mask: np.ndarray, resolution: int, options: EditOptions) 
             continue
         windows = place_windows(unknown, resolution, margin, limit=MAX_AUTO_WINDOWS)
         if len(windows) <= MAX_AUTO_WINDOWS or max(wsize) <= resolution:
-            return EditPlan(scale=factor, windows=windows, working_size=wsize)
+            return EditPlan(scale=factor, windows=windows, working_size=wsize), unknown
     raise AssertionError("unreachable: the last factor fits the image in one window")
 
 

@@ -99,6 +99,11 @@ class ModelConfig:
     def patch_size(self, level: int) -> int:
         return self.levels[level + 1].size
 
+    @property
+    def patch_sizes(self) -> tuple[int, ...]:
+        """The patch side of every generator level, top first (e.g. 16, 4, 1 for 64 -> 16 -> 4 -> 1)."""
+        return tuple(self.patch_size(level) for level in range(len(self.generators)))
+
     def seq_len(self, level: int) -> int:
         return (self.levels[level].size // self.patch_size(level)) ** 2
 

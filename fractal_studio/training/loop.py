@@ -15,9 +15,7 @@ size is the global one, split evenly. Only rank 0 logs and writes files.
 from __future__ import annotations
 
 import math
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -37,6 +35,7 @@ from fractal_studio.training.distributed import (
     replica_difference,
 )
 from fractal_studio.training.edit_masks import training_regions
+from fractal_studio.training.interrupt import StopRequest
 from fractal_studio.training.options import OVERRIDABLE, TrainOptions, check_options, state_path
 from fractal_studio.training.state import (
     EMA,
@@ -44,6 +43,7 @@ from fractal_studio.training.state import (
     save_checkpoint,
     seed_all,
     set_rng_state,
+    start_from_weights,
     weights_model,
 )
 
@@ -114,46 +114,6 @@ def model_config(opts: TrainOptions, class_names: tuple[str, ...]) -> ModelConfi
     return config
 
 
-class StopRequest:
-    """Ctrl+C or SIGTERM during training: finish the current step, write a checkpoint, stop.
-    A second Ctrl+C stops at once (the last checkpoint stays as it was)."""
-
-    def __init__(self):
-        self.requested = False
-        self.previous = {}
-        if threading.current_thread() is not threading.main_thread():
-            return  # signal handlers can only be installed from the main thread
-        for number in (signal.SIGINT, signal.SIGTERM):
-            self.previous[number] = signal.signal(number, self._handle)
-
-    def _handle(self, number, frame) -> None:
-        if self.requested and number == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("stopping after this step (a checkpoint will be written); press Ctrl+C again to stop "
-              "at once", file=sys.stderr, flush=True)
-
-    def uninstall(self) -> None:
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
-        self.previous = {}
-
-
-def start_from_weights(model: FractalModel, path: str) -> None:
-    """Loads a model file's weights into `model` (fine-tuning); the architectures must match."""
-    from fractal_studio.model.weights import load_model
-
-    source = load_model(path, device="cpu")
-    mine, theirs = model.state_dict(), source.state_dict()
-    differing = sorted(k for k in mine.keys() | theirs.keys()
-                       if k not in mine or k not in theirs or mine[k].shape != theirs[k].shape)
-    if differing:
-        raise UserError(f"--init-from: {path} is not a {model.config.name} model with this data's classes "
-                        f"({len(differing)} weights differ, e.g. {differing[0]}); pick the same --preset "
-                        "and --data it was trained with")
-    model.load_state_dict(theirs)
-
-
 # ------------------------------------------------------------------------------------ schedule
 def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
     """Linear warmup over `warmup` steps, then cosine from 1 down to `min_ratio` at `total`."""
@@ -208,7 +168,16 @@ def _fmt_time(seconds: float) -> str:
 
 
 def train(opts: TrainOptions, log: Log | None = None) -> dict:
-    """Trains as `opts` says; returns a summary (steps, wall time, held-out bits/dim, ...)."""
+    """Trains as `opts` says; returns a summary (steps, wall time, held-out bits/dim, ...).
+    Ctrl+C or SIGTERM ends the run after the current step, with a checkpoint (StopRequest)."""
+    stop_request = StopRequest()
+    try:
+        return _train(opts, log, stop_request)
+    finally:
+        stop_request.uninstall()
+
+
+def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> dict:
     check_options(opts)
     env, device = init_distributed(opts.device)
     if log is None:
@@ -305,7 +274,6 @@ def train(opts: TrainOptions, log: Log | None = None) -> dict:
     warm = warmup_steps(opts, total_steps) if total_steps else None
     stop = False
     done_reason = "steps"
-    stop_request = StopRequest()
 
     def checkpoint() -> None:
         if env.main:
@@ -322,95 +290,92 @@ def train(opts: TrainOptions, log: Log | None = None) -> dict:
             f"{', EMA weights' if ema is not None else ''})")
         return bpd
 
-    try:
-        while not stop and (total_steps is None or step < total_steps):
-            loader.sampler.set_epoch(epoch)
-            loader.sampler.skip = batch_in_epoch * per_rank_batch
-            for images, labels in loader:
-                if total_steps is None and calib_start is None:
-                    calib_start = (time.perf_counter(), step)
-                    warm = warmup_steps(opts, 2000)  # provisional until the total is known
-                current_total = total_steps or 10**9
-                factor = lr_factor(step, current_total, warm, opts.min_lr_ratio)
-                for group in optimizer.param_groups:
-                    group["lr"] = opts.lr * factor
-                images = images.to(device, non_blocking=True)
-                labels = labels.to(device, non_blocking=True)
-                if not config.conditional:
-                    labels = torch.full_like(labels, -1)
-                unknown = training_regions(opts.masks, len(images), size, device)
-                with autocast_for(device):
-                    loss = objective(images, labels, unknown)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opts.clip) if opts.clip > 0 \
-                    else None
-                optimizer.step()
-                if ema is not None:
-                    ema.update(model, step)
-                step += 1
-                batch_in_epoch += 1
-                if batch_in_epoch >= batches_per_epoch:
-                    epoch, batch_in_epoch = epoch + 1, 0
+    while not stop and (total_steps is None or step < total_steps):
+        loader.sampler.set_epoch(epoch)
+        loader.sampler.skip = batch_in_epoch * per_rank_batch
+        for images, labels in loader:
+            if total_steps is None and calib_start is None:
+                calib_start = (time.perf_counter(), step)
+                warm = warmup_steps(opts, 2000)  # provisional until the total is known
+            current_total = total_steps or 10**9
+            factor = lr_factor(step, current_total, warm, opts.min_lr_ratio)
+            for group in optimizer.param_groups:
+                group["lr"] = opts.lr * factor
+            images = images.to(device, non_blocking=True)
+            labels = labels.to(device, non_blocking=True)
+            if not config.conditional:
+                labels = torch.full_like(labels, -1)
+            unknown = training_regions(opts.masks, len(images), size, device)
+            with autocast_for(device):
+                loss = objective(images, labels, unknown)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opts.clip) if opts.clip > 0 \
+                else None
+            optimizer.step()
+            if ema is not None:
+                ema.update(model, step)
+            step += 1
+            batch_in_epoch += 1
+            if batch_in_epoch >= batches_per_epoch:
+                epoch, batch_in_epoch = epoch + 1, 0
 
-                loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
-                    raise RuntimeError(f"the loss became {loss_value} at step {step}; lower --lr")
-                window_loss += loss_value
-                window_n += 1
-                window_images += len(images) * env.world
-                now = time.perf_counter()
-                if calib_start is not None and step - calib_start[1] == opts.calibration_steps:
-                    # The first steps (warm caches, decoding) are slow: time from here on instead.
-                    rate_start = (now, step)
-                if calib_start is not None and step - calib_start[1] == 2 * opts.calibration_steps or (
-                        rate_start is not None and step % opts.log_every == 0 and deadline is not None
-                        and total_steps is not None and step < 0.8 * total_steps):
-                    # With --minutes the step count (and so the cosine) follows the measured speed until
-                    # 80% of the way; the last 20% are fixed (it is stored in the state for --resume).
-                    per_step = (now - rate_start[0]) / max(1, step - rate_start[1])
-                    estimate = step + max(1, int(max(0.0, deadline - now) / per_step))
-                    first = total_steps is None
-                    total_steps = broadcast_int(estimate, env, device)
-                    if first:
-                        warm = warmup_steps(opts, total_steps)
-                        say(f"{per_step:.2f}s per step: about {total_steps} steps in "
-                            f"{opts.minutes:g} minutes")
-                if step % opts.log_every == 0 or step == total_steps:
-                    nats = window_loss / window_n
-                    say(f"step {step}/{total_steps or '?'} epoch {epoch} | loss {nats:.4f} nats/dim "
-                        f"({nats / math.log(2):.3f} bits/dim, training weights) | "
-                        f"{window_images / max(1e-9, now - window_start):.1f} img/s | "
-                        f"lr {opts.lr * factor:.2e}"
-                        + (f" | grad {float(grad_norm):.2f}" if grad_norm is not None else "")
-                        + f" | {_fmt_time(elapsed_before + now - start)}")
-                    history.append({"step": step, "loss": nats, "elapsed": elapsed_before + now - start})
-                    window_start, window_images, window_loss, window_n = now, 0, 0.0, 0
-                if opts.eval_every and step % opts.eval_every == 0 and step != total_steps:
-                    if env.main:
-                        evaluate()
-                    if env.enabled:
-                        dist.barrier()
-                timed_out = deadline is not None and time.perf_counter() >= deadline
-                if opts.stop_after is not None and step >= opts.stop_after:
-                    timed_out, done_reason = True, "stop_after"
-                if stop_request.requested:
-                    timed_out, done_reason = True, "interrupted"
-                if any_rank(timed_out, env, device):
-                    stop = True
-                    if done_reason not in ("stop_after", "interrupted"):
-                        done_reason = "time"
-                    break
-                due = time.perf_counter() - last_checkpoint >= opts.checkpoint_minutes * 60
-                if any_rank(due, env, device):
-                    checkpoint()
-                    last_checkpoint = time.perf_counter()
-                    say(f"checkpoint at step {step}: {opts.out} + {state_path(opts.out).name}")
-                if total_steps is not None and step >= total_steps:
-                    break
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise RuntimeError(f"the loss became {loss_value} at step {step}; lower --lr")
+            window_loss += loss_value
+            window_n += 1
+            window_images += len(images) * env.world
+            now = time.perf_counter()
+            if calib_start is not None and step - calib_start[1] == opts.calibration_steps:
+                # The first steps (warm caches, decoding) are slow: time from here on instead.
+                rate_start = (now, step)
+            if calib_start is not None and step - calib_start[1] == 2 * opts.calibration_steps or (
+                    rate_start is not None and step % opts.log_every == 0 and deadline is not None
+                    and total_steps is not None and step < 0.8 * total_steps):
+                # With --minutes the step count (and so the cosine) follows the measured speed until
+                # 80% of the way; the last 20% are fixed (it is stored in the state for --resume).
+                per_step = (now - rate_start[0]) / max(1, step - rate_start[1])
+                estimate = step + max(1, int(max(0.0, deadline - now) / per_step))
+                first = total_steps is None
+                total_steps = broadcast_int(estimate, env, device)
+                if first:
+                    warm = warmup_steps(opts, total_steps)
+                    say(f"{per_step:.2f}s per step: about {total_steps} steps in "
+                        f"{opts.minutes:g} minutes")
+            if step % opts.log_every == 0 or step == total_steps:
+                nats = window_loss / window_n
+                say(f"step {step}/{total_steps or '?'} epoch {epoch} | loss {nats:.4f} nats/dim "
+                    f"({nats / math.log(2):.3f} bits/dim, training weights) | "
+                    f"{window_images / max(1e-9, now - window_start):.1f} img/s | "
+                    f"lr {opts.lr * factor:.2e}"
+                    + (f" | grad {float(grad_norm):.2f}" if grad_norm is not None else "")
+                    + f" | {_fmt_time(elapsed_before + now - start)}")
+                history.append({"step": step, "loss": nats, "elapsed": elapsed_before + now - start})
+                window_start, window_images, window_loss, window_n = now, 0, 0.0, 0
+            if opts.eval_every and step % opts.eval_every == 0 and step != total_steps:
+                if env.main:
+                    evaluate()
+                if env.enabled:
+                    dist.barrier()
+            timed_out = deadline is not None and time.perf_counter() >= deadline
+            if opts.stop_after is not None and step >= opts.stop_after:
+                timed_out, done_reason = True, "stop_after"
+            if stop_request.requested:
+                timed_out, done_reason = True, "interrupted"
+            if any_rank(timed_out, env, device):
+                stop = True
+                if done_reason not in ("stop_after", "interrupted"):
+                    done_reason = "time"
+                break
+            due = time.perf_counter() - last_checkpoint >= opts.checkpoint_minutes * 60
+            if any_rank(due, env, device):
+                checkpoint()
+                last_checkpoint = time.perf_counter()
+                say(f"checkpoint at step {step}: {opts.out} + {state_path(opts.out).name}")
+            if total_steps is not None and step >= total_steps:
+                break
 
-    finally:
-        stop_request.uninstall()
     final_bpd = None
     if done_reason not in ("stop_after", "interrupted") and env.main:
         final_bpd = evaluate()

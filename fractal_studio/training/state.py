@@ -103,3 +103,18 @@ def load_state(path: Path) -> dict:
                         "version of fractal-studio, or it was altered") from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         raise UserError(f"--resume: cannot read the training state {path}: {error}") from None
+
+
+def start_from_weights(model: FractalModel, path: str) -> None:
+    """Loads a model file's weights into `model` (fine-tuning); the architectures must match."""
+    from fractal_studio.model.weights import load_model
+
+    source = load_model(path, device="cpu")
+    mine, theirs = model.state_dict(), source.state_dict()
+    differing = sorted(k for k in mine.keys() | theirs.keys()
+                       if k not in mine or k not in theirs or mine[k].shape != theirs[k].shape)
+    if differing:
+        raise UserError(f"--init-from: {path} is not a {model.config.name} model with this data's classes "
+                        f"({len(differing)} weights differ, e.g. {differing[0]}); pick the same --preset "
+                        "and --data it was trained with")
+    model.load_state_dict(theirs)
