@@ -40,7 +40,7 @@ class GenerationMixin:
         return EditOptions(class_id=self.class_picker.current(), cfg=p.cfg, cfg_schedule=p.cfg_schedule,
                            temperature=p.temperature, spread=p.spread, iterations=p.iterations_tuple(),
                            seed=self.params_panel.seed_for_run(), candidates=p.candidates,
-                           margin=p.margin or None, feather=p.feather)
+                           margin=p.margin or None, feather=p.feather, seamless=p.seamless)
 
     def generate(self) -> Job | None:
         if self.job is not None and self.job.running:

@@ -70,6 +70,9 @@ class ParamsPanel(QGroupBox):
         self.margin.setSpecialValueText("auto")
         self.feather = _int(0, 256, "Blend width in pixels at the mask border "
                                     "(0 = hard edge, bit-exact outside)")
+        self.seamless = QCheckBox("Match colours at the border")
+        self.seamless.setToolTip("Adjust the fill's colour so it continues the photo at the mask's border, "
+                                 "keeping the fill's own detail (gradient-domain blending)")
         self.device = QComboBox()
         self.device.addItems(DEVICE_CHOICES)
         self.device.setToolTip("Compute device (auto picks CUDA, then Apple MPS, then CPU)")
@@ -85,6 +88,7 @@ class ParamsPanel(QGroupBox):
         form.addRow("Candidates", self.candidates)
         form.addRow("Margin", self.margin)
         form.addRow("Feather", self.feather)
+        form.addRow("", self.seamless)
         form.addRow("Device", self.device)
         form.addRow(reset)
         for w in (self.cfg, self.temperature, self.spread, self.seed, self.candidates, self.margin,
@@ -94,6 +98,7 @@ class ParamsPanel(QGroupBox):
             w.currentTextChanged.connect(self._emit)
         self.iterations.editingFinished.connect(self._emit)
         self.random_seed.toggled.connect(self._emit)
+        self.seamless.toggled.connect(self._emit)
         self._quiet = False
 
     def set_defaults(self, sampling) -> None:
@@ -114,6 +119,7 @@ class ParamsPanel(QGroupBox):
         self.candidates.setValue(params.candidates)
         self.margin.setValue(params.margin)
         self.feather.setValue(params.feather)
+        self.seamless.setChecked(params.seamless)
         self.device.setCurrentText(params.device)
         self._quiet = False
 
@@ -132,7 +138,8 @@ class ParamsPanel(QGroupBox):
             spread=unless_default(self.spread.value(), d.spread if d else -1),
             iterations=self.iterations.text().strip(), seed=self.seed.value(),
             random_seed=self.random_seed.isChecked(), candidates=self.candidates.value(),
-            margin=self.margin.value(), feather=self.feather.value(), device=self.device.currentText())
+            margin=self.margin.value(), feather=self.feather.value(), seamless=self.seamless.isChecked(),
+            device=self.device.currentText())
 
     def reset(self) -> None:
         keep = self.params()

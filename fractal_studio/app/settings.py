@@ -28,6 +28,7 @@ class Params:
     candidates: int = 2
     margin: int = 0  # 0 = automatic context margin
     feather: int = 0
+    seamless: bool = True  # match the fill's colour to the photo at its border
     device: str = "auto"
 
     def iterations_tuple(self) -> tuple[int, ...] | None:
@@ -96,6 +97,6 @@ def _coerce(name: str, raw):
         return float(raw)
     if name in ("seed", "candidates", "margin", "feather"):
         return int(raw)
-    if name == "random_seed":
+    if name in ("random_seed", "seamless"):
         return raw if isinstance(raw, bool) else str(raw).lower() == "true"
     return str(raw)

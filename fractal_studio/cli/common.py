@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import math
 import sys
@@ -146,6 +147,9 @@ def add_edit_options(parser) -> None:
                         help="auto (default), native (1:1 pixels) or a downscale factor such as 2")
     parser.add_argument("--feather", type=int, default=0,
                         help="blend band in pixels inside the mask edge (default 0)")
+    parser.add_argument("--seamless", action=argparse.BooleanOptionalAction, default=True,
+                        help="match the fill's colour to the photo at the mask's border, keeping the "
+                             "fill's own detail (gradient-domain blending; default on)")
     parser.add_argument("--overwrite", action="store_true", help="allow writing over the input image")
 
 

@@ -122,7 +122,7 @@ def run(args) -> int:
         options = EditOptions(class_id=class_id, cfg=args.cfg, temperature=args.temperature,
                               spread=args.spread, iterations=iterations, seed=args.seed, candidates=count,
                               margin=args.margin,
-                              work_scale=args.work_scale, feather=args.feather)
+                              work_scale=args.work_scale, feather=args.feather, seamless=args.seamless)
     for note in doc.notes:
         if not args.quiet:
             print(f"note: {note}", file=sys.stderr)

@@ -37,6 +37,7 @@ from fractal_studio.editing.planning import (
     parse_work_scale,
     plan_edit,
 )
+from fractal_studio.editing.seamless import seamless_fill
 from fractal_studio.editing.windows import (
     Rect,
     bounding_rect,
@@ -292,6 +293,8 @@ class _Edit:
             generated = upscale_region(work, (inside.left, inside.top), self.scale_xy, box)
         mask = self.mask[rows, cols]
         target = self.image[rows, cols].copy()
+        if self.options.seamless:
+            generated = self._match_colours(generated)
         if self.options.feather > 0:
             # The ramp needs the keep pixels within `feather` of the box around it.
             feather = int(self.options.feather)
@@ -313,6 +316,18 @@ class _Edit:
             mixed = np.rint(weight * target + (1.0 - weight) * original).astype(np.uint8)
             target[mask] = mixed[mask]
         return target
+
+    def _match_colours(self, generated: np.ndarray) -> np.ndarray:
+        """The box's generated pixels with their colour matched to the known pixels around the mask
+        (seamless.seamless_fill); the known pixels one step outside the box take part too."""
+        box = self.box
+        around = box.expanded(1).intersect(Rect(0, 0, *self.size))
+        inner = box.shifted(-around.left, -around.top)
+        pixels = self.image[around.slices].copy()
+        pixels[inner.slices] = generated
+        empty = None if self.blank is None else self.blank[around.slices]
+        matched = seamless_fill(pixels, self.image[around.slices], self.mask[around.slices], empty)
+        return matched[inner.slices]
 
     def _metadata(self) -> dict[str, str]:
         from fractal_studio import __version__
@@ -350,6 +365,7 @@ class _Edit:
             "window_rects": ";".join(f"{r.left},{r.top},{r.width},{r.height}" for r in plan.windows),
             "margin": str(context_margin(self.options, self.R)),
             "feather": str(int(self.options.feather)),
+            "seamless": "on" if self.options.seamless else "off",
         }
         if self.weights is not None:  # a soft brush: the blend changes the result, so record it too
             meta["blend_weights_sha256"] = array_sha256(self.weights)

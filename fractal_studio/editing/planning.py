@@ -46,6 +46,7 @@ class EditOptions:
     margin: int | None = None  # context margin in model pixels; None = resolution // 2
     work_scale: str | float = "auto"  # "auto", "native" or a downscale factor >= 1
     feather: int = 0  # blend band (image pixels) inside the mask edge; 0 = hard edge
+    seamless: bool = True  # match the fill's colour to the known pixels at its border (seamless.py)
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,21 @@ from .helpers import drag, open_at_100_percent, paint
 
 def test_params_persist(tmp_path):
     store = Store(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    params = Params(cfg=2.5, temperature=0.9, iterations="8,4", seed=42, random_seed=False, candidates=3)
+    params = Params(cfg=2.5, temperature=0.9, iterations="8,4", seed=42, random_seed=False, candidates=3,
+                    seamless=False)
     store.save_params(params, "toy")
     again = Store(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)).load_params("toy")
     assert again == params
     assert again.iterations_tuple() == (8, 4)
     other = Store(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)).load_params("other")
     assert other == Params()
+
+
+def test_colour_matching_checkbox_reaches_the_edit(window):
+    assert window.edit_options().seamless  # on by default
+    window.params_panel.seamless.setChecked(False)
+    assert window.params_panel.params().seamless is False
+    assert window.edit_options().seamless is False
 
 
 def test_class_picker_search(qtbot):

@@ -90,6 +90,12 @@ def test_uncrop_and_class_edit(files):
     assert np.array_equal(result[~files["mask_array"]], files["pixels"][~files["mask_array"]])
     record = read_png_metadata(out)
     assert record["class"] == "2" and record["cfg"] == "2" and record["feather"] == "2"
+    assert record["seamless"] == "on"
+    plain = files["dir"] / "plain.png"
+    assert cli(files, "edit", files["image"], "--mask", files["mask"], "--class", "2", "--cfg", "2",
+               "--out", plain, "--feather", "2", "--work-scale", "native", "--no-seamless") == 0
+    assert read_png_metadata(plain)["seamless"] == "off"
+    assert not np.array_equal(np.asarray(Image.open(plain).convert("RGB")), result)
 
 
 def test_generate(files):
