@@ -59,6 +59,7 @@ def run(args) -> int:
     from fractal_studio.editing.document import Document
     from fractal_studio.editing.engine import EditOptions, EditResult
     from fractal_studio.editing.imageio import load_mask, save_pngs
+    from fractal_studio.editing.session import EditSession, LoadedModel
     from fractal_studio.errors import UserError
 
     task = args.task
@@ -85,12 +86,13 @@ def run(args) -> int:
             raise UserError("--extend adds nothing; give the pixels to add, e.g. 0,0,256,0")
     if task == "uncrop" and not (math.isfinite(args.scale) and args.scale > 1):
         raise UserError(f"--scale must be greater than 1 (e.g. 1.5 or 2), got {args.scale:g}")
+    session = EditSession()
     doc = None
     mask_file = None
     if source is not None:
         if not Path(source).exists():
             raise UserError(f"image not found: {source}")
-        doc = Document.open(source)
+        doc = session.open(source)
         width, height = doc.size
         if task == "outpaint":
             check_result_size(width + extend[0] + extend[2], height + extend[1] + extend[3], "--extend")
@@ -100,25 +102,28 @@ def run(args) -> int:
         mask_file = load_mask(args.mask, size=doc.size)
     model_path = common.resolve_model_path(args.model)
     model, model_hash = common.load_model_file(model_path, args.device, args.threads)
+    session.loaded = LoadedModel(path=str(model_path), model=model, sha256=model_hash,
+                                 device=next(model.parameters()).device)
     class_id = common.match_class(model.config, args.class_)
     resolution = model.config.resolution
 
     if task == "generate":
         side = (resolution, resolution)
-        doc = Document(np.zeros((*side, 3), np.uint8), np.ones(side, bool))
-        doc.blank[:] = True
+        session.set_document(Document(np.zeros((*side, 3), np.uint8), np.ones(side, bool)),
+                             blank=np.ones(side, bool))
+        doc = session.doc
         options = EditOptions(class_id=class_id, cfg=args.cfg, temperature=args.temperature,
                               spread=args.spread, iterations=iterations, seed=args.seed, candidates=count,
                               work_scale="native")
     else:
         if task in ("inpaint", "edit"):
-            doc.set_mask(doc.mask | mask_file)  # transparent pixels of the image are generated too
+            session.set_mask(doc.mask | mask_file, "Mask file")  # transparent pixels are generated too
             if not doc.mask.any():
                 raise UserError(f"the mask {args.mask} is all black: nothing to generate (white = generate)")
         elif task == "outpaint":
-            doc.extend_canvas(*extend)
+            session.extend(*extend)
         elif task == "uncrop":
-            doc.uncrop(args.scale)
+            session.uncrop(args.scale)
         options = EditOptions(class_id=class_id, cfg=args.cfg, temperature=args.temperature,
                               spread=args.spread, iterations=iterations, seed=args.seed, candidates=count,
                               margin=args.margin,
@@ -127,15 +132,15 @@ def run(args) -> int:
         if not args.quiet:
             print(f"note: {note}", file=sys.stderr)
 
-    events = doc.edit(model, options, model_hash=model_hash)  # validates before any work
+    run = session.start_run(options)
+    events = run.events()
     bar = common.ProgressBar(args.quiet)
-    result = None
     for event in events:
-        if isinstance(event, EditResult):
-            result = event
-        else:
+        if not isinstance(event, EditResult):
             bar.update(event)
     bar.done()
+    session.finish_run(run)
+    result = run.result
     if result is None or result.cancelled:
         raise UserError("the run was cancelled; nothing was written")
 

@@ -26,6 +26,7 @@ class DocumentState:
     mask: np.ndarray
     origin: tuple[int, int]  # where the original image's (0, 0) lies in the canvas
     blank: np.ndarray | None = None  # canvas pixels with no original content (new outpainting area)
+    coverage: np.ndarray | None = None  # uint8 soft-brush coverage (None: 255 wherever masked)
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -56,6 +57,9 @@ class Document:
         self.notes: tuple[str, ...] = ()  # what loading changed (alpha, orientation, ...), for the user
         self.blank = np.zeros(self.image.shape[:2], bool)  # pixels with no original content
         self.applied: tuple[object, int] | None = None  # (EditResult, candidate) last applied
+        # How much of a generated pixel to keep (255 = all) as a soft brush painted it. Only read
+        # where the mask is True (see `coverage`), so mask edits need not touch it.
+        self._coverage = np.zeros(self.image.shape[:2], np.uint8)
 
     # --------------------------------------------------------------------------------- files
     @classmethod
@@ -91,6 +95,31 @@ class Document:
             raise UserError(f"the mask must be boolean (True = generate), got {mask.dtype}")
         self.mask = np.array(mask, dtype=bool, copy=True)
 
+    @property
+    def coverage(self) -> np.ndarray:
+        """uint8 [H, W]: 0 outside the mask; inside it the brush's coverage, 255 where none is known
+        (the mask is always `coverage > 0`)."""
+        stored = self._coverage
+        if stored.shape != self.mask.shape:  # the mask was replaced by a direct assignment
+            stored = np.zeros(self.mask.shape, np.uint8)
+        return np.where(self.mask, np.where(stored > 0, stored, 255), 0).astype(np.uint8)
+
+    def set_coverage(self, coverage: np.ndarray, rect: Rect | None = None) -> None:
+        """Sets the mask from 8-bit coverage (mask = coverage > 0), everywhere or inside `rect`."""
+        if self._coverage.shape != self.mask.shape:
+            self._coverage = np.zeros(self.mask.shape, np.uint8)
+        rows, cols = (rect or self.rect).slices
+        if coverage.dtype != np.uint8 or coverage.shape != self.mask[rows, cols].shape:
+            raise UserError(f"the coverage must be uint8 of the {'box' if rect else 'image'}'s size, got "
+                            f"{coverage.dtype} {coverage.shape}")
+        self._coverage[rows, cols] = coverage
+        self.mask[rows, cols] = coverage > 0
+
+    def blend_weights(self) -> np.ndarray | None:
+        """The coverage when a soft brush left partial values inside the mask, else None (all 255)."""
+        coverage = self.coverage
+        return coverage if (coverage[self.mask] < 255).any() else None
+
     def clear_mask(self) -> None:
         self.mask = np.zeros(self.image.shape[:2], bool)
 
@@ -114,7 +143,9 @@ class Document:
         image[inner] = self.image
         mask[inner] = self.mask
         blank[inner] = self.blank
-        self.image, self.mask, self.blank = image, mask, blank
+        coverage = np.zeros((new_h, new_w), np.uint8)  # the new area: 0 here reads as 255 (masked)
+        coverage[inner] = self.coverage
+        self.image, self.mask, self.blank, self._coverage = image, mask, blank, coverage
         self.origin = (self.origin[0] + left, self.origin[1] + top)
 
     def uncrop(self, scale: float) -> None:
@@ -146,7 +177,7 @@ class Document:
     # ---------------------------------------------------------------------------------- undo
     def snapshot(self) -> DocumentState:
         return DocumentState(image=_frozen(self.image), mask=_frozen(self.mask), origin=tuple(self.origin),
-                             blank=_frozen(self.blank))
+                             blank=_frozen(self.blank), coverage=_frozen(self.coverage))
 
     def restore(self, state: DocumentState) -> None:
         if state.mask.shape != state.image.shape[:2]:
@@ -158,6 +189,10 @@ class Document:
             self.blank = np.array(state.blank, copy=True)
         else:
             self.blank = np.zeros_like(self.mask)
+        if state.coverage is not None and state.coverage.shape == self.mask.shape:
+            self._coverage = np.array(state.coverage, dtype=np.uint8, copy=True)
+        else:
+            self._coverage = np.zeros(self.mask.shape, np.uint8)
 
     # ------------------------------------------------------------------------------- results
     def apply(self, result, candidate: int) -> None:

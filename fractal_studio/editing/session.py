@@ -1,0 +1,332 @@
+"""One editing session, the same for the app and the CLI, without Qt.
+
+    session = EditSession()
+    session.open("photo.jpg")
+    session.load_model("models/photo_64.safetensors")
+    session.set_mask(mask)                       # or paint(), grow_mask(), rectangle(), ...
+    run = session.start_run(EditOptions(candidates=3))
+    for event in run.events(): ...               # in a worker thread: EditProgress..., EditResult
+    session.finish_run(run)                      # keeps the candidates if `run` is still current
+    session.apply(0); session.undo(); session.export("out.png")
+
+The session owns the document (image, canvas, the mask as 8-bit coverage), the loaded model, the
+current run with its candidates, and the undo history; one run at a time. A run works on copies
+taken when it starts, so the document can be drawn on while it runs, and a run that is no longer
+current (cancelled, replaced) can never hand its events or result to another.
+Listeners (`session.listen(callback)`) hear `callback(kind, rect)` after each change: kind "mask"
+(only `rect` of the coverage changed), "document" (anything may have changed), "run" (candidates
+came or went).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+
+import cv2
+import numpy as np
+
+from fractal_studio.editing.document import Document
+from fractal_studio.editing.engine import EditOptions, EditResult, run_edit
+from fractal_studio.editing.history import ApplyStep, ExtendStep, History, MaskStep, SnapshotStep
+from fractal_studio.editing.windows import Rect, bounding_rect
+from fractal_studio.errors import UserError
+
+Listener = Callable[[str, Rect | None], None]
+_RUN_NUMBERS = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model as a session holds it: where it came from, its file hash and where it lives now."""
+
+    path: str
+    model: object  # FractalModel
+    sha256: str
+    device: object  # torch.device
+
+    @classmethod
+    def load(cls, path, device: str = "auto") -> LoadedModel:
+        """Loads and prepares a model file (slow: call it off the UI thread)."""
+        from fractal_studio.devices import pick_device
+        from fractal_studio.model.weights import file_hash, load_model
+        from fractal_studio.sampling import prepare_sampling
+
+        where = pick_device(device)
+        model = load_model(path, where)
+        prepare_sampling(model)  # the CPU twin, built now rather than at the first run
+        return cls(path=os.fspath(path), model=model, sha256=file_hash(path), device=where)
+
+    def on(self, device: str) -> LoadedModel:
+        """The same model on another device (moved in place; call it between runs)."""
+        from fractal_studio.devices import pick_device
+
+        where = pick_device(device)
+        if where == self.device:
+            return self
+        self.model.to(where)
+        return replace(self, device=where)
+
+
+@dataclass
+class Run:
+    """One generation: the inputs as they were when it started, its cancel flag and its result."""
+
+    number: int
+    loaded: LoadedModel
+    options: EditOptions
+    image: np.ndarray
+    mask: np.ndarray
+    blank: np.ndarray
+    weights: np.ndarray | None
+    rect: Rect  # where candidates can differ from the document
+    cancel: threading.Event = field(default_factory=threading.Event)
+    result: EditResult | None = None
+
+    def events(self) -> Iterator:
+        """run_edit's events (EditProgress..., then the EditResult); the result is kept on the run."""
+        events = run_edit(self.loaded.model, self.image, self.mask, self.options, cancel=self.cancel,
+                          model_hash=self.loaded.sha256, blank=self.blank, weights=self.weights)
+        for event in events:
+            if isinstance(event, EditResult):
+                self.result = event
+            yield event
+
+
+class EditSession:
+    def __init__(self):
+        self.document: Document | None = None
+        self.loaded: LoadedModel | None = None
+        self.run: Run | None = None  # the current run: running, or finished with its candidates
+        self.running = False
+        self.history = History()
+        self.revision = 0  # bumps on every change of the document (autosave compares it)
+        self._exported_at = None  # the history step that was last when the image was exported
+        self._listeners: list[Listener] = []
+
+    # ---------------------------------------------------------------------------- listeners
+    def listen(self, callback: Listener) -> None:
+        self._listeners.append(callback)
+
+    def _changed(self, kind: str, rect: Rect | None = None) -> None:
+        if kind != "run":
+            self.revision += 1
+        for callback in self._listeners:
+            callback(kind, rect)
+
+    # ----------------------------------------------------------------------------- document
+    def open(self, path) -> Document:
+        doc = Document.open(path)
+        self.set_document(doc)
+        return doc
+
+    def set_document(self, doc: Document, blank: np.ndarray | None = None) -> None:
+        self._require_idle()
+        if blank is not None:
+            doc.blank = np.array(blank, bool)  # a new canvas or a restored session: nothing there yet
+        self.document = doc
+        self.history.clear()
+        self.discard()
+        self._exported_at = None
+        self._changed("document")
+
+    @property
+    def doc(self) -> Document:
+        if self.document is None:
+            raise UserError("no image is open")
+        return self.document
+
+    @property
+    def empty(self) -> np.ndarray | None:
+        """Canvas pixels with no content yet (new outpainting area), or None."""
+        blank = None if self.document is None else self.document.blank
+        return blank if blank is not None and blank.any() else None
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether the document differs from when it was opened or last exported (undoing back to
+        that state counts as unchanged)."""
+        return self.document is not None and self.history.last is not self._exported_at
+
+    # --------------------------------------------------------------------------------- mask
+    def paint(self, rect: Rect, coverage: np.ndarray, text: str = "Brush stroke") -> None:
+        """A stroke ended: `coverage` (uint8) is the new coverage inside `rect`."""
+        whole = self.doc.coverage
+        whole[rect.slices] = coverage
+        self.set_coverage(whole, text)
+
+    def set_coverage(self, coverage: np.ndarray, text: str) -> None:
+        self._require_idle()
+        step = MaskStep.between(self.doc, coverage, text)
+        if step is not None:
+            self._push(step)
+
+    def set_mask(self, mask: np.ndarray, text: str = "Set mask") -> None:
+        """A hard mask (True = generate); soft coverage is kept where the mask stays on."""
+        if mask.shape != self.doc.mask.shape or mask.dtype != bool:
+            raise UserError(f"the mask must be a bool array of the image's size {self.doc.size[0]}×"
+                            f"{self.doc.size[1]}, got {mask.dtype} {mask.shape}")
+        current = self.doc.coverage
+        self.set_coverage(np.where(mask, np.where(current > 0, current, 255), 0).astype(np.uint8), text)
+
+    def clear_mask(self) -> None:
+        self.set_mask(np.zeros_like(self.doc.mask), "Clear mask")
+
+    def invert_mask(self) -> None:
+        self.set_mask(~self.doc.mask, "Invert mask")
+
+    def grow_mask(self, pixels: int) -> None:
+        """Dilates (pixels > 0) or erodes (pixels < 0) the mask with a round brush."""
+        self.set_mask(grown(self.doc.mask, int(pixels)), "Grow mask" if pixels > 0 else "Shrink mask")
+
+    def rectangle(self, rect: Rect, erase: bool = False) -> None:
+        mask = self.doc.mask.copy()
+        mask[rect.intersect(self.doc.rect).slices] = not erase
+        self.set_mask(mask, "Erase rectangle" if erase else "Mask rectangle")
+
+    # --------------------------------------------------------------------------- the canvas
+    def extend(self, left: int, top: int, right: int, bottom: int) -> None:
+        """Grows the canvas; the new area is masked and blank (to be generated)."""
+        self._require_idle()
+        self._push(ExtendStep.run(self.doc, (int(left), int(top), int(right), int(bottom))), done=True)
+
+    def uncrop(self, scale: float) -> None:
+        self._require_idle()
+        before = self.doc.snapshot()
+        self.doc.uncrop(scale)
+        self._push(SnapshotStep(before, self.doc.snapshot(), f"Uncrop ×{float(scale):g}"), done=True)
+
+    # -------------------------------------------------------------------------------- runs
+    def start_run(self, options: EditOptions) -> Run:
+        """Checks the inputs and makes the next run (current from now on); run `run.events()` next.
+        Raises UserError for anything the user must fix first."""
+        if self.loaded is None:
+            raise UserError("no model is loaded")
+        self._require_idle()
+        doc = self.doc
+        if not doc.mask.any():
+            raise UserError("the mask is empty: paint over the pixels to generate, drag a canvas border "
+                            "outward to outpaint, or use Uncrop")
+        self.discard()
+        rect = bounding_rect(doc.mask).expanded(int(options.feather) + 1).intersect(doc.rect)
+        run = Run(number=next(_RUN_NUMBERS), loaded=self.loaded, options=options, image=doc.image.copy(),
+                  mask=doc.mask.copy(), blank=doc.blank.copy(), weights=doc.blend_weights(), rect=rect)
+        self.run, self.running = run, True
+        return run
+
+    def finish_run(self, run: Run) -> bool:
+        """The run's events are over; True if it was current and left candidates to choose from."""
+        if run is not self.run:
+            return False
+        self.running = False
+        if run.result is None or run.result.cancelled:
+            self.run = None
+            self._changed("run", run.rect)
+            return False
+        self._changed("run", run.rect)
+        return True
+
+    def cancel(self) -> None:
+        if self.run is not None and self.running:
+            self.run.cancel.set()
+
+    @property
+    def candidates(self):
+        """The current run's candidates (full images on access), or an empty list."""
+        if self.run is None or self.running or self.run.result is None:
+            return []
+        return self.run.result.candidates
+
+    def apply(self, index: int) -> None:
+        """Makes candidate `index` the document's image (undoable); the candidates are dropped."""
+        if not self.candidates or not 0 <= index < len(self.candidates):
+            raise UserError(f"there is no candidate #{index + 1} to apply")
+        result = self.run.result
+        self._push(ApplyStep.run(self.doc, result, index), done=True)
+        self.run = None
+
+    def discard(self) -> None:
+        """Drops the finished run's candidates (a running run is cancelled first)."""
+        if self.run is None:
+            return
+        self.cancel()
+        rect = self.run.rect
+        self.run, self.running = None, False
+        self._changed("run", rect)
+
+    # ------------------------------------------------------------------------------- undo
+    def undo(self) -> bool:
+        self._require_idle()
+        self.discard()
+        step = self.history.undo(self.doc) if self.document is not None else None
+        if step is not None:
+            self._announce(step)
+        return step is not None
+
+    def redo(self) -> bool:
+        self._require_idle()
+        self.discard()
+        step = self.history.redo(self.doc) if self.document is not None else None
+        if step is not None:
+            self._announce(step)
+        return step is not None
+
+    def _push(self, step, done: bool = False) -> None:
+        """Records a step; `done`: it already changed the document (else it is applied now)."""
+        if not done:
+            step.redo(self.doc)
+        self.history.push(step)
+        self._announce(step)
+
+    def _announce(self, step) -> None:
+        self._changed("mask", step.rect) if isinstance(step, MaskStep) else self._changed("document")
+
+    def _require_idle(self) -> None:
+        if self.running:
+            raise UserError("a run is in progress: wait for it or cancel it first")
+
+    # ----------------------------------------------------------------------------- export
+    def metadata(self, candidate: int | None = None) -> dict[str, str]:
+        """The generation record for an export: of `candidate` of the current run, else of the
+        last applied result."""
+        from fractal_studio import __version__
+
+        record = {}
+        if candidate is not None and self.candidates:
+            record = dict(self.run.result.metadata)
+            record["candidate"] = f"{candidate + 1}/{len(self.candidates)}"
+        elif self.document is not None and self.document.applied is not None:
+            result, index = self.document.applied
+            record = dict(result.metadata)
+            record["candidate"] = f"{index + 1}/{len(result.candidates)}"
+        record.setdefault("software", f"fractal-studio {__version__}")
+        return {str(k): str(v) for k, v in record.items()}
+
+    def pixels(self, candidate: int | None = None) -> np.ndarray:
+        """The document's image, or candidate `candidate` of the current run."""
+        if candidate is not None and self.candidates:
+            return self.candidates[candidate]
+        return self.doc.image
+
+    def export(self, path, candidate: int | None = None, overwrite_source: bool = False) -> None:
+        """Writes a PNG (atomic) with its generation record; never over the opened file unless asked."""
+        from fractal_studio.editing.imageio import save_png
+
+        save_png(path, self.pixels(candidate), self.metadata(candidate), source=self.doc.path,
+                 overwrite_source=overwrite_source)
+        if candidate is None:
+            self._exported_at = self.history.last
+
+
+def grown(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """The mask dilated (pixels > 0) or eroded (pixels < 0) by a round kernel."""
+    if pixels == 0:
+        return mask.copy()
+    size = 2 * abs(pixels) + 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    source = mask.astype(np.uint8)
+    out = cv2.dilate(source, kernel) if pixels > 0 else cv2.erode(source, kernel, borderValue=1)
+    return out.astype(bool)
