@@ -3,7 +3,6 @@ qasync loop (shared by the app benchmarks)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import tempfile
@@ -27,10 +26,10 @@ def open_window(width: int, height: int, data_dir: str | None = None):
 
 def run_on_app_loop(coroutine):
     """Runs `coroutine` to the end on a qasync loop over the application; returns its result."""
-    import qasync
     from PySide6.QtWidgets import QApplication
 
-    loop = qasync.QEventLoop(QApplication.instance())
-    asyncio.set_event_loop(loop)
+    from fractal_studio.app.main import event_loop
+
+    loop = event_loop(QApplication.instance())
     with loop:
         return loop.run_until_complete(coroutine)

@@ -53,27 +53,25 @@ async def session(window, photo: Path, model: str, report) -> None:
         await asyncio.sleep(0.05)
     report("model loaded")
     assert window.open_image(str(photo))
-    height, width = window.editor.doc.mask.shape
+    height, width = window.session.doc.mask.shape
     report(f"{width}x{height} photo open")
     window.params_panel.candidates.setValue(3)
     for run in range(3):
         mask = np.zeros((height, width), bool)
         top, left = (run + 1) * height // 5, (run + 1) * width // 5  # inside any image size
         mask[top:top + 90, left:left + 120] = True
-        window.editor.set_mask(mask, f"mask {run + 1}")
+        window.session.set_mask(mask, f"mask {run + 1}")
         job = window.generate()
         assert job is not None, "generation did not start"
-        while job.running:
-            await asyncio.sleep(0.05)
+        await job
         await asyncio.sleep(0.2)
         window.apply_candidate(0)
         report(f"run {run + 1}: generated 3 candidates, applied one")
-    undo = window.editor.undo
-    while undo.canUndo():
-        undo.undo()
+    while window.session.undo():
+        pass
     report("everything undone")
-    while undo.canRedo():
-        undo.redo()
+    while window.session.redo():
+        pass
     report("everything redone")
 
 

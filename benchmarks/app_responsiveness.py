@@ -43,18 +43,16 @@ async def measure(window, args) -> dict:
     from fractal_studio.editing.document import Document
 
     loop = asyncio.get_running_loop()
-    window.load_model_path(args.model)
-    while window.model is None:
-        await asyncio.sleep(0.05)
-        if window.model_job is not None and not window.model_job.running and window.model is None:
-            raise SystemExit("model did not load")
+    await window.load_model_path(args.model)
+    if window.model is None:
+        raise SystemExit("model did not load")
     w, h = (int(v) for v in args.size.split("x"))
     y, x = np.mgrid[0:h, 0:w]
     image = np.stack([(x * 255 // w), (y * 255 // h), ((x + y) * 127 // (w + h))], -1).astype(np.uint8)
     window.set_document(Document(image))
     mask = np.zeros((h, w), bool)
     mask[h // 3: h // 3 + args.mask, w // 3: w // 3 + args.mask] = True
-    window.editor.set_mask(mask, "benchmark mask")
+    window.session.set_mask(mask, "benchmark mask")
     if args.iterations:
         window.params_panel.iterations.setText(args.iterations)
     window.params_panel.candidates.setValue(args.candidates)
@@ -70,8 +68,7 @@ async def measure(window, args) -> dict:
     start = time.perf_counter()
     job = window.generate()
     assert job is not None, "generation did not start"
-    while job.running:
-        await asyncio.sleep(0.01)
+    await job
     await asyncio.sleep(0.2)
     elapsed = time.perf_counter() - start
     probe.stop()
@@ -82,14 +79,14 @@ async def measure(window, args) -> dict:
     return {"run_s": elapsed, "worst_block_at_s": float(times[worst] - start),
             "blocks_over_50ms": int((gaps > 50).sum()), "events": window.stream_events, "ticks": len(gaps),
             "max_block_ms": float(gaps.max()), "p99_block_ms": float(np.percentile(gaps, 99)),
-            "result": window.result is not None}
+            "result": bool(window.session.candidates)}
 
 
 def brush_timings() -> dict:
     from fractal_studio.app.mask_tools import MaskLayer
 
     layer = MaskLayer()
-    layer.load(np.zeros((3000, 4000), bool))
+    layer.load(np.zeros((3000, 4000), np.uint8))
     times = []
     for i in range(200):
         t = time.perf_counter()

@@ -18,12 +18,12 @@ from _app import open_window, run_on_app_loop  # noqa: E402
 
 async def scenario(window, args) -> None:
     window.start(image=args.photo, model=args.model)
-    while window.model is None and (window.model_job is None or window.model_job.running):
-        await asyncio.sleep(0.05)
+    if window.model_loading is not None:
+        await window.model_loading
     canvas = window.canvas
     await asyncio.sleep(0.3)
     canvas.fit()
-    w, h = window.editor.doc.size
+    w, h = window.session.doc.size
     canvas.set_brush(size=max(w, h) / 22, hardness=0.7)
     # a stroke along the dragonfly's body in the sample photo (fractions of the image size)
     steps = [i / 30 for i in range(31)]
@@ -38,8 +38,8 @@ async def scenario(window, args) -> None:
     if args.generate and window.model is not None:
         window.params_panel.candidates.setValue(3)
         job = window.generate()
-        while job is not None and job.running:
-            await asyncio.sleep(0.05)
+        if job is not None:
+            await job
         window.candidate_strip.list.setCurrentRow(0)
         window.preview_candidate(-1)  # show the document with its mask; candidates stay in the strip
         window.candidate_strip.list.blockSignals(True)

@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 from fractal_studio.app.layers import BufferItem, CheckerItem, bgra_from_rgb, changed_overlay
-from fractal_studio.app.mask_tools import Box, MaskLayer
+from fractal_studio.app.mask_tools import MaskLayer
+from fractal_studio.editing.windows import Rect
 
 TOOLS = ("brush", "eraser", "rect", "pan")
 MIN_ZOOM, MAX_ZOOM = 0.02, 64.0
@@ -26,7 +27,7 @@ EDGE_GRAB_PX = 8  # how close (screen pixels) to a border a drag resizes the can
 
 
 class CanvasView(QGraphicsView):
-    maskStroked = Signal(object)  # Box touched by a finished stroke / rectangle
+    maskStroked = Signal(object)  # Rect touched by a finished stroke / rectangle
     extendRequested = Signal(int, int, int, int)  # left, top, right, bottom pixels to add
     zoomChanged = Signal(float)
     brushChanged = Signal(float, float)  # size, hardness
@@ -75,7 +76,7 @@ class CanvasView(QGraphicsView):
         self.painting_enabled = True
         self._pixels: np.ndarray | None = None
         self._empty: np.ndarray | None = None
-        self._stroke: Box | None = None
+        self._stroke: Rect | None = None
         self._last: tuple[float, float] | None = None
         self._rect_start: QPointF | None = None
         self._pan_from: QPointF | None = None
@@ -88,12 +89,12 @@ class CanvasView(QGraphicsView):
     def canvas_size(self) -> tuple[int, int]:
         return self.layer.size
 
-    def set_document(self, pixels: np.ndarray, mask: np.ndarray, empty: np.ndarray | None) -> None:
+    def set_document(self, pixels: np.ndarray, coverage: np.ndarray, empty: np.ndarray | None) -> None:
         h, w = pixels.shape[:2]
         resized = (w, h) != self.canvas_size
         self._pixels, self._empty = pixels, empty
         self.image_item.set_buffer(bgra_from_rgb(pixels, empty))
-        self.layer.load(mask)
+        self.layer.load(coverage)
         self.mask_item.share(self.layer)
         self.checker.set_size(w, h)
         self.changed_item.setVisible(False)
@@ -102,21 +103,13 @@ class CanvasView(QGraphicsView):
         if resized:
             self.fit()
 
-    def show_pixels(self, pixels: np.ndarray, box: Box | None = None) -> None:
-        """Shows other pixels of the canvas size (a candidate) where they may differ: inside `box`."""
-        h, w = pixels.shape[:2]
-        box = box or Box(0, 0, w, h)
-        rows, cols = box.slices()
-        self.image_item.buffer[rows, cols] = bgra_from_rgb(pixels[rows, cols])
-        self.image_item.update_box(box)
-
-    def restore_pixels(self, box: Box | None = None) -> None:
+    def restore_pixels(self, box: Rect | None = None) -> None:
         """Shows the document again (after previews), only inside `box` when given."""
         if self._pixels is None or self.image_item.buffer.shape[:2] != self._pixels.shape[:2]:
             return
         h, w = self._pixels.shape[:2]
-        box = box or Box(0, 0, w, h)
-        rows, cols = box.slices()
+        box = (box or Rect(0, 0, w, h)).intersect(Rect(0, 0, w, h))
+        rows, cols = box.slices
         empty = None if self._empty is None else self._empty[rows, cols]
         self.image_item.buffer[rows, cols] = bgra_from_rgb(self._pixels[rows, cols], empty)
         self.image_item.update_box(box)
@@ -129,24 +122,27 @@ class CanvasView(QGraphicsView):
         if bottom <= top or right <= left:
             return
         buf[top:bottom, left:right] = bgra_from_rgb(patch[: bottom - top, : right - left])
-        self.image_item.update_box(Box(left, top, right, bottom))
+        self.image_item.update_box(Rect.spanning(left, top, right, bottom))
 
-    def reload_mask(self, mask: np.ndarray, box: Box | None = None) -> None:
-        if box is None or mask.shape != self.layer.coverage.shape:
-            self.layer.load(mask)
+    def reload_mask(self, coverage: np.ndarray, rect: Rect | None = None) -> None:
+        """Shows the document's mask coverage again, all of it or inside `rect`."""
+        if rect is None or coverage.shape != self.layer.coverage.shape:
+            self.layer.load(coverage)
             self.mask_item.share(self.layer)
         else:
-            self.layer.load_box(mask, box)
-            self.mask_item.update_box(box)
+            self.layer.load_rect(coverage, rect)
+            self.mask_item.update_box(rect)
 
     def set_mask_visible(self, visible: bool) -> None:
         self.mask_item.setVisible(visible)
 
-    def show_changed(self, changed: np.ndarray | None) -> None:
+    def show_changed(self, changed: np.ndarray | None, rect: Rect | None = None) -> None:
+        """Overlays the changed pixels (bool, of `rect`'s size: the area a candidate can differ in)."""
         if changed is None:
             self.changed_item.setVisible(False)
             return
         self.changed_item.set_buffer(changed_overlay(changed))
+        self.changed_item.setPos(rect.left if rect else 0, rect.top if rect else 0)
         self.changed_item.setVisible(True)
 
     # ------------------------------------------------------------------ zoom
@@ -297,14 +293,14 @@ class CanvasView(QGraphicsView):
             self.frame_item.setVisible(False)
             erase = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
             box = self.layer.fill_rect(
-                Box(round(r.left()), round(r.top()), round(r.right()), round(r.bottom())), erase)
+                Rect.spanning(round(r.left()), round(r.top()), round(r.right()), round(r.bottom())), erase)
             if box is not None:
                 self.mask_item.update_box(box)
                 self.maskStroked.emit(box)
             return
         super().mouseReleaseEvent(event)
 
-    def _paint(self, p0, p1) -> Box | None:
+    def _paint(self, p0, p1) -> Rect | None:
         return self.layer.paint_segment(p0, p1, self.brush_size, self.hardness, self.tool == "eraser")
 
     def leaveEvent(self, event) -> None:  # noqa: N802

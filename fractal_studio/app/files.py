@@ -9,10 +9,9 @@ import numpy as np
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from fractal_studio import __version__
 from fractal_studio.app.autosave import DamagedAutosave
 from fractal_studio.app.settings import Params
-from fractal_studio.app.worker import _EXECUTOR
+from fractal_studio.app.worker import EXECUTOR
 from fractal_studio.errors import UserError
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif);;All files (*)"
@@ -42,6 +41,8 @@ class FilesMixin:
     def open_image(self, path: str) -> bool:
         from fractal_studio.editing.document import Document
 
+        if not self._idle():
+            return False
         try:
             doc = Document.open(path)
         except UserError as error:
@@ -58,13 +59,12 @@ class FilesMixin:
         self.status.showMessage(f"Opened {Path(path).name}" + (f" ({notes})" if notes else ""), 8000)
         return True
 
-    def set_document(self, doc, blank=None) -> None:
-        self.discard_candidates()
-        self.editor.set_document(doc, blank)
-        w, h = doc.size
-        name = Path(doc.path).name if getattr(doc, "path", None) else "untitled"
-        self.setWindowTitle(f"{name} ({w}×{h}) — Fractal Studio")
-        self.update_actions()
+    def set_document(self, doc, blank=None) -> bool:
+        """Makes `doc` the session's document (refused while a run is going)."""
+        if not self._idle():
+            return False
+        self.session.set_document(doc, blank)
+        return True
 
     def new_canvas(self) -> None:
         from fractal_studio.editing.document import Document
@@ -118,24 +118,17 @@ class FilesMixin:
             event.acceptProposedAction()
 
     # ------------------------------------------------------------------ saving
-    def displayed_pixels(self) -> np.ndarray:
-        if self.result is not None and self.preview_index >= 0:
-            return self.result.candidates[self.preview_index]
-        return self.editor.doc.image
+    def shown_candidate(self) -> int | None:
+        """The candidate previewed on the canvas, or None when the document itself is shown."""
+        return self.preview_index if self.session.candidates and self.preview_index >= 0 else None
 
-    def export_metadata(self) -> dict[str, str]:
-        history = getattr(self.editor.doc, "history", None) or []
-        metadata = dict(history[-1].metadata) if history else {}
-        if self.result is not None and self.preview_index >= 0:
-            metadata = dict(self.result.metadata)
-            metadata["candidate"] = str(self.preview_index)
-        metadata.setdefault("software", f"fractal-studio {__version__}")
-        return {str(k): str(v) for k, v in metadata.items()}
+    def displayed_pixels(self) -> np.ndarray:
+        return self.session.pixels(self.shown_candidate())
 
     def export_dialog(self) -> None:
-        if self.editor.doc is None:
+        if self.session.document is None:
             return
-        doc_path = getattr(self.editor.doc, "path", None)
+        doc_path = self.session.doc.path
         suggestion = (str(Path(doc_path).with_name(Path(doc_path).stem + "_edit.png")) if doc_path
                       else "edit.png")
         path, _ = QFileDialog.getSaveFileName(self, "Export PNG", suggestion, "PNG images (*.png)")
@@ -143,13 +136,10 @@ class FilesMixin:
             self.export_png(path)
 
     def export_png(self, path: str) -> bool:
-        from fractal_studio.editing.imageio import save_png
-
         if not path.lower().endswith(".png"):
             path += ".png"
         try:
-            save_png(path, self.displayed_pixels(), self.export_metadata(),
-                     source=getattr(self.editor.doc, "path", None))
+            self.session.export(path, self.shown_candidate())
         except UserError as error:
             self.show_error("Could not export", str(error))
             return False
@@ -157,27 +147,27 @@ class FilesMixin:
         return True
 
     def copy_result(self) -> None:
-        if self.editor.doc is not None:
+        if self.session.document is not None:
             QGuiApplication.clipboard().setImage(qimage_from_rgb(self.displayed_pixels()))
             self.status.showMessage("Copied to the clipboard", 3000)
 
     # ------------------------------------------------------------------ autosave
     def session_info(self) -> dict:
-        doc = self.editor.doc
+        doc = self.session.doc
         return {"params": self.params_panel.params().__dict__, "model": self.model_path,
                 "class_id": self.class_picker.current(), "path": str(doc.path) if doc.path else None,
                 "origin": list(doc.origin) if doc.origin is not None else None}
 
     def autosave_tick(self, wait: bool = False) -> None:
-        doc = self.editor.doc
-        if doc is None or self.editor.revision == self.saved_revision or self.autosave is None:
+        doc = self.session.document
+        if doc is None or self.session.revision == self.saved_revision or self.autosave is None:
             return
-        revision = self.editor.revision
-        empty = self.editor.empty
+        revision = self.session.revision
+        empty = self.session.empty
         empty = None if empty is None else empty.copy()
         info = json.loads(json.dumps(self.session_info(), default=str))
         args = (doc.image.copy(), doc.mask.copy(), empty, info)
-        future = _EXECUTOR.submit(self.autosave.save, *args)
+        future = EXECUTOR.submit(self.autosave.save, *args)
         self.saved_revision = revision
         if wait:
             future.result(timeout=60)

@@ -11,7 +11,8 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
-from fractal_studio.app.mask_tools import Box, MaskLayer
+from fractal_studio.app.mask_tools import MaskLayer
+from fractal_studio.editing.windows import Rect
 
 
 def bgra_from_rgb(pixels: np.ndarray, empty: np.ndarray | None = None) -> np.ndarray:
@@ -51,9 +52,9 @@ class BufferItem(QGraphicsItem):
         self.qimage = layer.image
         self.update()
 
-    def update_box(self, box: Box | None) -> None:
+    def update_box(self, box: Rect | None) -> None:
         if box is not None:
-            self.update(QRectF(box.left, box.top, box.right - box.left, box.bottom - box.top))
+            self.update(QRectF(box.left, box.top, box.width, box.height))
 
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
         return QRectF(0, 0, self.buffer.shape[1], self.buffer.shape[0])

@@ -11,14 +11,25 @@ from fractal_studio.app.settings import APP, ORG
 def _resolve_model(model: str | None) -> str | None:
     if not model:
         return None
+    from fractal_studio.model.catalog import resolve_model
+
     try:
-        from fractal_studio.cli.common import resolve_model_path
-    except ImportError:
-        return model
-    try:
-        return str(resolve_model_path(model))
+        return str(resolve_model(model))
     except Exception:  # a bad name is reported by the window when it tries to load it
         return model
+
+
+def event_loop(app, driven_by_qt: bool = False):
+    """The asyncio loop on Qt's event loop (qasync), made the current one.
+
+    driven_by_qt: for tests and scripts that process Qt events themselves (pytest-qt's waitUntil,
+    processEvents) instead of calling run_forever: asyncio then counts the loop as running at once,
+    and the app's coroutines advance whenever Qt processes events."""
+    import qasync
+
+    loop = qasync.QEventLoop(app, already_running=driven_by_qt)
+    asyncio.set_event_loop(loop)
+    return loop
 
 
 def launch(image: str | None = None, model: str | None = None) -> int:
@@ -31,12 +42,9 @@ def launch(image: str | None = None, model: str | None = None) -> int:
     app.setOrganizationName(ORG)
     app.setApplicationName(APP)
     app.setApplicationDisplayName(APP)
-    import qasync
-
     from fractal_studio.app.main_window import MainWindow
 
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
+    loop = event_loop(app)
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     window = MainWindow()

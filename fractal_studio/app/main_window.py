@@ -1,4 +1,7 @@
-"""The main window: menus, tool bar, canvas, side panel and status bar, wired to the Editor."""
+"""The main window: menus, tool bar, canvas, side panel and status bar, wired to the EditSession.
+
+The window renders the session (editing/session.py) and forwards what the user does to it; the
+session tells the window what changed (`_session_changed`)."""
 
 from __future__ import annotations
 
@@ -20,17 +23,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fractal_studio.app import mask_tools
 from fractal_studio.app.autosave import Autosave
 from fractal_studio.app.candidates import CandidateStrip
 from fractal_studio.app.canvas import CanvasView
-from fractal_studio.app.commands import Editor
 from fractal_studio.app.files import FilesMixin
 from fractal_studio.app.generation import GenerationMixin
-from fractal_studio.app.models import MODELS_DIR, ModelMixin, ModelPanel, bundled_models
+from fractal_studio.app.models import ModelMixin, ModelPanel
 from fractal_studio.app.panels import ClassPicker, ParamsPanel, TaskPanel
 from fractal_studio.app.settings import Store, open_settings
+from fractal_studio.editing.session import EditSession
 from fractal_studio.errors import UserError
+from fractal_studio.model.catalog import MODELS_DIR, bundled_models
 
 AUTOSAVE_MS = 30_000
 COMPARE_KEYS = (Qt.Key.Key_Backslash, Qt.Key.Key_C)
@@ -47,16 +50,16 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         location = QStandardPaths.StandardLocation.AppDataLocation
         data_dir = data_dir or QStandardPaths.writableLocation(location)
         self.autosave = Autosave(data_dir) if autosave else None
-        self.model = self.model_path = self.model_hash = self.device = None
-        self.job = self.model_job = self.convert_job = self.result = None
+        self.generation = self.model_loading = self.converting = None  # asyncio tasks
+        self.stream = None  # the running generation's worker.Stream
         self.preview_index = -1
-        self.result_box = None  # where the current run's candidates may differ from the document
+        self.result_rect = None  # where the current run's candidates may differ from the document
         self.stream_events = 0
         self.runs_finished = 0  # generations whose worker has stopped (tests wait on it)
         self.saved_revision = 0
         self.last_cancel_wait = 0.0
-        self.editor = Editor(self)
-        self.editor.changed.connect(self._document_changed)
+        self.session = EditSession()
+        self.session.listen(self._session_changed)
         self.setAcceptDrops(True)
         self._build_widgets()
         self._build_actions()
@@ -160,11 +163,9 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         edit = bar.addMenu("&Edit")
-        self.undo_action = self.editor.undo.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
-        self.redo_action = self.editor.undo.createRedoAction(self, "&Redo")
+        self.undo_action = self._action(edit, "&Undo", self.undo, "Ctrl+Z")
+        self.redo_action = self._action(edit, "&Redo", self.redo, "Ctrl+Shift+Z")
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        edit.addActions([self.undo_action, self.redo_action])
         mask = bar.addMenu("&Mask")
         tools = QActionGroup(self)
         self.tool_actions = {}
@@ -229,34 +230,48 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
     def _fill_bundled_menu(self) -> None:
         self.bundled_menu.clear()
         models = bundled_models(self.models_dir)
-        for path in models:
-            action = self.bundled_menu.addAction(path.stem)
-            action.triggered.connect(lambda _=False, p=str(path): self.load_model_path(p))
+        for model in models:
+            action = self.bundled_menu.addAction(model.name)
+            action.triggered.connect(lambda _=False, p=str(model.path): self.load_model_path(p))
         if not models:
             self.bundled_menu.addAction(f"(none in {self.models_dir})").setEnabled(False)
 
     # ------------------------------------------------------------------ state → widgets
     def update_actions(self) -> None:
-        has_doc = self.editor.doc is not None
-        running = self.job is not None and self.job.running
+        has_doc = self.session.document is not None
+        running = self.session.running
         self.generate_action.setEnabled(not running and self.model is not None)
-        self.cancel_action.setEnabled(running)
+        self.cancel_action.setEnabled(self.session.running)
         self.export_action.setEnabled(has_doc)
         self.copy_action.setEnabled(has_doc)
+        history = self.session.history
+        for action, verb, text in ((self.undo_action, "Undo", history.undo_text),
+                                   (self.redo_action, "Redo", history.redo_text)):
+            action.setEnabled(text is not None and not running)
+            action.setText(f"&{verb} {text}" if text else f"&{verb}")
 
-    def _document_changed(self, kind: str, box) -> None:
-        doc = self.editor.doc
-        if doc is None:
+    def _session_changed(self, kind: str, rect) -> None:
+        doc = self.session.document
+        if kind == "run":
+            self._candidates_changed(rect)
+        elif doc is None:
             return
-        if kind == "mask":
-            self.canvas.reload_mask(doc.mask, box)
+        elif kind == "mask":
+            self.canvas.reload_mask(doc.coverage, rect)
         else:
-            if self.result is not None:
-                self.discard_candidates()
-            self.canvas.set_document(doc.image, doc.mask, self.editor.empty)
+            self.canvas.set_document(doc.image, doc.coverage, self.session.empty)
             w, h = doc.size
-            name = Path(doc.path).name if getattr(doc, "path", None) else "untitled"
+            name = Path(doc.path).name if doc.path else "untitled"
             self.setWindowTitle(f"{name} ({w}×{h}) — Fractal Studio")
+        self.update_actions()
+
+    def undo(self) -> None:
+        if self._idle():
+            self.session.undo()
+
+    def redo(self) -> None:
+        if self._idle():
+            self.session.redo()
 
     def _brush_changed(self, size: float, hardness: float) -> None:
         self.size_box.blockSignals(True)
@@ -272,22 +287,25 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self.canvas.set_tool(tool)
         self.tool_actions[tool].setChecked(True)
 
-    def _stroked(self, box) -> None:
-        if self.editor.doc is not None:
-            rows, cols = box.slices()
-            # Any coverage is generated; how much of it is kept follows the coverage (soft brushes),
-            # see the blend weights passed with each generation.
-            self.editor.stroke_done(self.canvas.layer.coverage[rows, cols] > 0, box)
+    def _stroked(self, rect) -> None:
+        """A stroke or rectangle ended on the canvas: its coverage becomes the session's (undoable).
+        Any coverage is generated; soft values are the blend weights of the generated pixels."""
+        if self.session.document is None:
+            return
+        if not self._idle():
+            self.canvas.reload_mask(self.session.doc.coverage, rect)  # the stroke does not count
+            return
+        self.session.paint(rect, self.canvas.layer.coverage[rect.slices].copy())
 
-    def _mask_op(self, text: str, make) -> None:
-        if self.editor.doc is not None and self._idle():
-            self.editor.set_mask(make(self.editor.doc.mask), text)
+    def _mask_op(self, operation) -> None:
+        if self.session.document is not None and self._idle():
+            operation()
 
     def clear_mask(self) -> None:
-        self._mask_op("Clear mask", lambda m: m & False)
+        self._mask_op(self.session.clear_mask)
 
     def invert_mask(self) -> None:
-        self._mask_op("Invert mask", lambda m: ~m)
+        self._mask_op(self.session.invert_mask)
 
     def grow_mask(self, pixels: int | None, sign: int = 1) -> None:
         if pixels is None:
@@ -296,7 +314,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
             if not ok:
                 return
             pixels *= sign
-        self._mask_op("Grow mask" if pixels > 0 else "Shrink mask", lambda m: mask_tools.grow(m, pixels))
+        self._mask_op(lambda: self.session.grow_mask(pixels))
 
     def feather_dialog(self) -> None:
         value, ok = QInputDialog.getInt(self, "Feather", "Blend width at the mask border (pixels):",
@@ -305,22 +323,22 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
             self.params_panel.feather.setValue(value)
 
     def extend_canvas(self, left: int, top: int, right: int, bottom: int) -> None:
-        if self.editor.doc is None or not (left or top or right or bottom) or not self._idle():
+        if self.session.document is None or not (left or top or right or bottom) or not self._idle():
             return
         try:
-            self.editor.extend(left, top, right, bottom)
+            self.session.extend(left, top, right, bottom)
         except UserError as error:
             self.show_error("Cannot extend the canvas", str(error))
             return
-        w, h = self.editor.doc.size
+        w, h = self.session.doc.size
         self.status.showMessage(f"Canvas is now {w}×{h}; the new area (checkerboard) will be generated", 6000)
 
     def uncrop(self, scale: float) -> None:
         """One click: shrink the image into the middle of the canvas and generate the new border."""
-        if self.editor.doc is None or not self._idle():
+        if self.session.document is None or not self._idle():
             return
         try:
-            self.editor.uncrop(scale)
+            self.session.uncrop(scale)
         except UserError as error:
             self.show_error("Cannot uncrop", str(error))
             return
@@ -328,7 +346,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
             self.generate()
 
     def _idle(self) -> bool:
-        if self.job is not None and self.job.running:
+        if self.session.running:
             self.status.showMessage("Wait for the run to finish or cancel it (Esc)", 3000)
             return False
         return True
@@ -372,7 +390,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         path = model or self.store.get("model/last")
         if not path or not Path(path).is_file():
             models = bundled_models(self.models_dir)
-            path = str(models[0]) if models else None
+            path = str(models[0].path) if models else None
         if path:
             self.load_model_path(path)
         if image:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -15,23 +16,14 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from fractal_studio.app.worker import Job
-from fractal_studio.devices import pick_device
+from fractal_studio.app.worker import Stream, call, failure_message
+from fractal_studio.editing.session import LoadedModel
+from fractal_studio.model.catalog import DEFAULT_MODEL, SUFFIX, bundled_models
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-DEFAULT_MODEL = "photo_64.safetensors"
 NO_MODEL_HELP = (
     "No model is loaded. The bundled models live in {folder} (the default is {default}). "
     "Use Model ▸ Open model file… to open a .safetensors model, or Model ▸ Convert published "
     "checkpoint… to convert a FractalAR/FractalMAR .pth (or run `fractal-studio convert`).")
-
-
-def bundled_models(folder: Path = MODELS_DIR) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    models = sorted(folder.glob("*.safetensors"))
-    models.sort(key=lambda p: p.name != DEFAULT_MODEL)
-    return models
 
 
 class ModelPanel(QGroupBox):
@@ -74,11 +66,12 @@ class ModelMixin:
     """Loading and converting models for MainWindow (runs the slow parts in a worker thread)."""
 
     def refresh_models(self) -> None:
-        self.model_panel.set_models(bundled_models(self.models_dir) + [
+        self.model_panel.set_models([model.path for model in bundled_models(self.models_dir)] + [
             Path(p) for p in self.store.recent("recent/models") if Path(p).parent != self.models_dir
             and Path(p).is_file()], self.model_path)
         if self.model is None:
-            self.model_panel.info.setText(NO_MODEL_HELP.format(folder=self.models_dir, default=DEFAULT_MODEL))
+            self.model_panel.info.setText(NO_MODEL_HELP.format(folder=self.models_dir,
+                                                               default=DEFAULT_MODEL + SUFFIX))
 
     def open_model_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open model", str(self.models_dir),
@@ -86,32 +79,48 @@ class ModelMixin:
         if path:
             self.load_model_path(path)
 
-    def load_model_path(self, path: str) -> None:
-        if not path:
-            return
-        if self.model_job is not None and self.model_job.running:
-            return
-        device_choice = self.params_panel.device.currentText()
+    # The loaded model lives in the session; these read it.
+    @property
+    def model(self):
+        return None if self.session.loaded is None else self.session.loaded.model
 
-        def work(_cancel):
-            from fractal_studio.model.weights import file_hash, load_model
-            from fractal_studio.sampling import prepare_sampling
+    @property
+    def model_path(self) -> str | None:
+        return None if self.session.loaded is None else self.session.loaded.path
 
-            device = pick_device(device_choice)
-            model = load_model(path, device)
-            prepare_sampling(model)  # the CPU twin, built here rather than at the first run
-            return path, model, file_hash(path), device
+    @property
+    def model_hash(self) -> str | None:
+        return None if self.session.loaded is None else self.session.loaded.sha256
 
+    def load_model_path(self, path: str) -> asyncio.Task | None:
+        """Loads a model file in the background; returns the task (None: nothing to do now)."""
+        if not path or (self.model_loading is not None and not self.model_loading.done()):
+            return None
+        if self.session.running:
+            self.status.showMessage("Wait for the run to finish or cancel it (Esc) before changing models",
+                                    4000)
+            return None
         self.status.showMessage(f"Loading {Path(path).name}…")
-        self.model_job = Job(work, self)
-        self.model_job.done.connect(self._model_loaded)
-        self.model_job.failed.connect(self._model_failed)
-        self.model_job.start()
+        device = self.params_panel.device.currentText()
+        self.model_loading = asyncio.ensure_future(self._load_model(path, device))
+        return self.model_loading
 
-    def _model_loaded(self, outcome) -> None:
-        path, model, digest, device = outcome
-        self.model, self.model_path, self.model_hash, self.device = model, path, digest, device
-        config = model.config
+    async def _load_model(self, path: str, device: str) -> None:
+        try:
+            loaded = await call(LoadedModel.load, path, device)
+        except Exception as error:  # shown to the user; the app keeps running
+            self._model_failed(failure_message(error))
+            return
+        if self.session.running:  # a run started meanwhile keeps its model; this one is not used
+            self._model_failed("a run started while the model was loading; load it again afterwards")
+            return
+        self.session.loaded = loaded
+        self._model_loaded()
+
+    def _model_loaded(self) -> None:
+        loaded = self.session.loaded
+        path, device = loaded.path, loaded.device
+        config = loaded.model.config
         self.store.set("model/last", path)
         self.store.push_recent("recent/models", path)
         self.params_panel.set_defaults(config.sampling)
@@ -148,22 +157,27 @@ class ModelMixin:
         if dst:
             self.convert(src, dst, option.strip() or None)
 
-    def convert(self, src: str, dst: str, option: str | None = None) -> Job:
-        def work(_cancel):
-            from fractal_studio.model.convert import convert_checkpoint
-
-            convert_checkpoint(src, dst, option, log=job.event.emit)
-            return dst
-
-        job = Job(work, self)
-        job.event.connect(self._convert_log)
-        job.done.connect(self._converted)
-        job.failed.connect(self._convert_failed)
+    def convert(self, src: str, dst: str, option: str | None = None) -> asyncio.Task:
+        """Converts a published checkpoint in the background, showing its log; loads the result."""
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
-        self.convert_job = job
-        job.start()
-        return job
+        self.converting = asyncio.ensure_future(self._convert(src, dst, option))
+        return self.converting
+
+    async def _convert(self, src: str, dst: str, option: str | None) -> None:
+        def work(emit):
+            from fractal_studio.model.convert import convert_checkpoint
+
+            convert_checkpoint(src, dst, option, log=emit)
+
+        try:
+            async with Stream(work) as log:
+                async for message in log:
+                    self._convert_log(message)
+        except Exception as error:  # shown to the user; the app keeps running
+            self._convert_failed(failure_message(error))
+            return
+        self._converted(dst)
 
     def _convert_log(self, message) -> None:
         self.status.showMessage(f"Converting: {message}")

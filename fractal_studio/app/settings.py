@@ -32,12 +32,10 @@ class Params:
     device: str = "auto"
 
     def iterations_tuple(self) -> tuple[int, ...] | None:
-        parts = [p.strip() for p in self.iterations.replace(" ", ",").split(",") if p.strip()]
-        try:
-            values = tuple(int(p) for p in parts)
-        except ValueError:
-            return None
-        return values if values and all(v > 0 for v in values) else None
+        """None for an empty box (the model's defaults); a UserError for text such as "8,x" or "0"."""
+        from fractal_studio.sampling.validation import parse_iterations
+
+        return parse_iterations(self.iterations)
 
 
 def open_settings(path: str | None = None) -> QSettings:

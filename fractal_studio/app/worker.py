@@ -1,9 +1,14 @@
-"""Background jobs: a generator of events iterated in a worker thread, its events delivered as signals.
+"""Blocking work off the UI thread, awaited from the UI's asyncio loop (qasync ties it to Qt's).
 
-Under the app's qasync loop a job runs through `loop.run_in_executor` (awaitable); without a running
-asyncio loop (tests, scripts) it is submitted to the same executor. Signals emitted from the worker
-thread reach GUI-thread slots queued, so the event loop never waits for the model. Cancelling sets a
-threading.Event that the sampler checks between steps.
+    loaded = await call(LoadedModel.load, path, "auto")          # a function's value
+    async with Stream(run.events()) as events:                    # a generator's items
+        async for event in events: draw(event)
+
+The work runs in a worker thread; its items arrive on the UI thread in order, through a queue that
+belongs to that one stream, so nothing from one run can reach the code awaiting another. Progress
+that arrives faster than the UI draws is thinned to the newest item (`replaceable`). Leaving the
+`async with` block (normally, by an error or by cancellation of the awaiting task) waits for the
+thread to end, so the next run never overlaps it; `cancel` is the worker's own stop flag, set first.
 """
 
 from __future__ import annotations
@@ -11,78 +16,90 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-import time
-import traceback
 from collections.abc import Callable, Iterator
-
-from PySide6.QtCore import QObject, Signal
 
 from fractal_studio.errors import UserError
 
-_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="fractal-studio")
+EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="fractal-studio")
+_END = object()
 
 
-class Job(QObject):
-    """Runs `work(cancel_event)` (a generator of events, or a function returning a value)."""
+async def call(function: Callable, *args):
+    """`function(*args)` in a worker thread, awaited."""
+    return await asyncio.get_running_loop().run_in_executor(EXECUTOR, function, *args)
 
-    event = Signal(object)  # every yielded event
-    done = Signal(object)  # the last yielded event (generators) or the return value
-    failed = Signal(str)  # a message for the user
-    stopped = Signal()  # always last, after done/failed
 
-    def __init__(self, work: Callable[[threading.Event], Iterator | object], parent=None):
-        super().__init__(parent)
-        self.work = work
-        self.cancel_event = threading.Event()
-        self.future: concurrent.futures.Future | asyncio.Future | None = None
-        self._finished = threading.Event()
-        self.started_at = 0.0
+class _Failed:
+    def __init__(self, error: BaseException):
+        self.error = error
 
-    @property
-    def running(self) -> bool:
-        return self.future is not None and not self._finished.is_set()
 
-    def start(self) -> None:
-        self.started_at = time.perf_counter()
+class Stream:
+    """`items`: an iterator, or a function called as items(emit) that emits items as it goes."""
+
+    def __init__(self, items: Iterator | Callable[[Callable[[object], None]], object],
+                 cancel: threading.Event | None = None,
+                 replaceable: Callable[[object], bool] = lambda item: False):
+        self.items = items
+        self.cancel = cancel
+        self.replaceable = replaceable
+        self.finished = threading.Event()  # set when the worker thread has returned
+        self._queue: asyncio.Queue | None = None
+        self._future = None
+
+    async def __aenter__(self) -> Stream:
+        loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue()
+        self._future = loop.run_in_executor(EXECUTOR, self._pump, loop)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if exc[0] is not None and self.cancel is not None:
+            self.cancel.set()
+        # Shielded: a second cancellation must not leave the thread running behind the UI's back.
+        await asyncio.shield(self._future)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        item = await self._queue.get()
+        while self.replaceable(item) and not self._queue.empty():
+            item = self._queue.get_nowait()  # a newer item is waiting: skip this one
+        if item is _END:
+            raise StopAsyncIteration
+        if isinstance(item, _Failed):
+            raise item.error
+        return item
+
+    def _pump(self, loop) -> None:
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is not None:
-            self.future = asyncio.ensure_future(self._run_async(loop))
-        else:
-            self.future = _EXECUTOR.submit(self._run)
-
-    async def _run_async(self, loop) -> None:
-        await loop.run_in_executor(_EXECUTOR, self._run)
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
-    def wait(self, timeout: float = 30.0) -> bool:
-        """Blocks until the worker thread has returned (used when closing the window)."""
-        return self._finished.wait(timeout)
-
-    def _run(self) -> None:
-        try:
-            outcome = self.work(self.cancel_event)
-            if isinstance(outcome, Iterator):
-                last = None
-                for item in outcome:
-                    last = item
-                    self.event.emit(item)
-                outcome = last
-            self.done.emit(outcome)
-        except UserError as error:
-            self.failed.emit(str(error))
-        except MemoryError:
-            self.failed.emit("Not enough memory for this run. "
-                             "Try a smaller mask, fewer candidates or the CPU.")
-        except Exception as error:  # shown to the user; the app keeps running
-            detail = traceback.format_exception_only(type(error), error)[-1].strip()
-            if "out of memory" in detail.lower():
-                detail = "The device ran out of memory. Try fewer candidates, a smaller mask or the CPU."
-            self.failed.emit(detail)
+            try:
+                if callable(self.items):
+                    self.items(lambda item: self._send(loop, item))
+                else:
+                    for item in self.items:
+                        self._send(loop, item)
+            except BaseException as error:  # re-raised on the UI thread by __anext__
+                self._send(loop, _Failed(error))
+            self._send(loop, _END)
         finally:
-            self._finished.set()
-            self.stopped.emit()
+            self.finished.set()
+
+    def _send(self, loop, item) -> None:
+        try:
+            loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # the loop is closed: the app is quitting and nobody listens
+            pass
+
+
+def failure_message(error: BaseException) -> str:
+    """One line for the user about a failed run."""
+    if isinstance(error, UserError):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return "Not enough memory for this run. Try a smaller mask, fewer candidates or the CPU."
+    detail = f"{type(error).__name__}: {error}"
+    if "out of memory" in detail.lower():
+        return "The device ran out of memory. Try fewer candidates, a smaller mask or the CPU."
+    return detail

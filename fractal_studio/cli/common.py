@@ -14,38 +14,13 @@ import time
 from pathlib import Path
 
 from fractal_studio.errors import UserError
-
-DEFAULT_MODEL = "photo_64"
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+from fractal_studio.model.catalog import DEFAULT_MODEL, MODELS_DIR, resolve_model
 
 
 # -------------------------------------------------------------------------------------- models
-def bundled_models() -> list[str]:
-    if not MODELS_DIR.is_dir():
-        return []
-    return sorted(p.stem for p in MODELS_DIR.glob("*.safetensors"))
-
-
 def resolve_model_path(name_or_path: str | None = None) -> Path:
     """The model file for --model: an existing path, or models/<name>.safetensors (default photo_64)."""
-    text = (name_or_path or DEFAULT_MODEL).strip()
-    if not text:
-        text = DEFAULT_MODEL
-    path = Path(text).expanduser()
-    looks_like_path = path.suffix.lower() == ".safetensors" or "/" in text or "\\" in text
-    if path.is_file():
-        return path
-    if path.is_dir():
-        raise UserError(f"--model {text} is a folder; pass a .safetensors file or a bundled model name")
-    if looks_like_path:
-        raise UserError(f"model file not found: {text}")
-    bundled = MODELS_DIR / f"{text}.safetensors"
-    if bundled.is_file():
-        return bundled
-    available = bundled_models()
-    hint = f" (bundled models: {', '.join(available)})" if available else ""
-    raise UserError(f"bundled model {text!r} not found ({bundled}){hint}; train it with "
-                    f"`fractal-studio train --out {bundled}` or pass --model PATH.safetensors")
+    return resolve_model(name_or_path, MODELS_DIR)  # MODELS_DIR read here, so tests can point it elsewhere
 
 
 def load_model_file(path: Path, device_choice: str = "auto", threads: int | None = None):
@@ -168,16 +143,10 @@ def check_seed(seed: int) -> None:
 
 
 def parse_iterations(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        values = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
-    except ValueError:
-        raise UserError(f"--iterations expects whole numbers separated by commas, e.g. 64,16; "
-                        f"got {text!r}") from None
-    if not values:
-        raise UserError("--iterations is empty; give e.g. 64,16")
-    return values
+    """--iterations as a tuple (None when not given); the app's Iterations box uses the same parser."""
+    from fractal_studio.sampling.validation import parse_iterations as parse  # torch: not at --help
+
+    return parse(text, option="--iterations")
 
 
 def parse_ints(text: str, count: int, option: str, example: str) -> tuple[int, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,9 @@ def add_parser(subparsers, name: str) -> None:
     parser.add_argument("dst", help="the .safetensors file to write")
     parser.add_argument("--config", help="preset name or config.json (default: from the checkpoint's args)")
     parser.add_argument("--class-names", help="a text file with one class name per line")
-    parser.add_argument("--force", action="store_true", help="overwrite DST if it exists")
+    parser.add_argument("--overwrite", action="store_true", help="overwrite DST if it exists")
+    # --force was this option's first name; it still works, unlisted, like every other --overwrite.
+    parser.add_argument("--force", dest="overwrite", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
 
 
@@ -24,8 +27,8 @@ def run(args) -> int:
     from fractal_studio.model.convert import convert_checkpoint
 
     dst = Path(args.dst)
-    if dst.exists() and not args.force:
-        raise UserError(f"{dst} already exists; pass --force to overwrite it")
+    if dst.exists() and not args.overwrite:
+        raise UserError(f"{dst} already exists; pass --overwrite to replace it")
     if dst.suffix != ".safetensors":
         raise UserError(f"the output file should end in .safetensors, got {dst.name}")
     from fractal_studio.cli.common import check_not_inputs

@@ -39,6 +39,15 @@ class CandidateImages(Sequence):
         """Candidate `index` inside `box` only (cheap: for thumbnails and comparisons)."""
         return self.crops[index]
 
+    def view(self, index: int, rect: Rect) -> np.ndarray:
+        """Candidate `index` inside `rect` (within the image) only: no full-size copy is made."""
+        pixels = self.base[rect.slices].copy()
+        inside = self.box.intersect(rect)
+        if not inside.empty:
+            crop = self.crops[index][inside.shifted(-self.box.left, -self.box.top).slices]
+            pixels[inside.shifted(-rect.left, -rect.top).slices] = crop
+        return pixels
+
     @property
     def nbytes(self) -> int:
         return sum(c.nbytes for c in self.crops)

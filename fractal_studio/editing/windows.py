@@ -55,6 +55,20 @@ class Rect:
     def empty(self) -> bool:
         return self.width <= 0 or self.height <= 0
 
+    @classmethod
+    def spanning(cls, left: int, top: int, right: int, bottom: int) -> Rect:
+        """The rectangle from its edges (right and bottom exclusive)."""
+        return cls(int(left), int(top), int(right) - int(left), int(bottom) - int(top))
+
+    def union(self, other: Rect | None) -> Rect:
+        """The smallest rectangle holding both (an empty or missing one adds nothing)."""
+        if other is None or other.empty:
+            return self
+        if self.empty:
+            return other
+        return Rect.spanning(min(self.left, other.left), min(self.top, other.top),
+                             max(self.right, other.right), max(self.bottom, other.bottom))
+
 
 def bounding_rect(mask: np.ndarray) -> Rect | None:
     """The smallest Rect holding every True pixel of a 2-D mask, or None if there is none."""

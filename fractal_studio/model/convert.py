@@ -16,7 +16,7 @@ import torch
 
 from fractal_studio.errors import ModelFileError, UserError
 from fractal_studio.model.config import PRESETS, ModelConfig, from_authors_lists, preset
-from fractal_studio.model.weights import FORMAT_TAG, FORMAT_VERSION, check_state_dict, write_safetensors
+from fractal_studio.model.weights import check_state_dict, model_metadata, write_safetensors
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 IMAGENET_CLASSES_FILE = ASSETS / "imagenet_classes.txt"
@@ -151,8 +151,7 @@ def convert_checkpoint(src: str | Path, dst: str | Path, config_option: str | No
         raise ModelFileError(f"{src} is damaged: {len(broken)} tensors are not finite floating-point numbers "
                              f"(e.g. {broken[0]}); it cannot be converted")
     expected_order = sorted(renamed)
-    metadata = {"format": FORMAT_TAG, "format_version": FORMAT_VERSION, "config": config.to_json(),
-                "class_names": json.dumps(list(config.class_names)), "converted_from": src.name}
+    metadata = model_metadata(config, converted_from=src.name)
     log(f"writing {dst} ({sum(v.numel() for v in renamed.values()):,} parameters)")
     try:
         write_safetensors(dst, ((k, renamed[k]) for k in expected_order), metadata)

@@ -87,13 +87,17 @@ def _tensor_bytes(tensor: torch.Tensor) -> memoryview:
     return memoryview(tensor.numpy()).cast("B")
 
 
+def model_metadata(config: ModelConfig, **extra: str) -> dict[str, str]:
+    """The metadata that makes a .safetensors file a self-describing model (format, configuration,
+    class names), then `extra` texts such as converted_from. The key order is part of the file's bytes."""
+    return {"format": FORMAT_TAG, "format_version": FORMAT_VERSION, "config": config.to_json(),
+            "class_names": json.dumps(list(config.class_names)), **extra}
+
+
 def save_model(model: FractalModel, path: str | os.PathLike) -> None:
     """Saves weights and configuration (a self-describing file)."""
-    config = model.config
-    metadata = {"format": FORMAT_TAG, "format_version": FORMAT_VERSION, "config": config.to_json(),
-                "class_names": json.dumps(list(config.class_names))}
     try:
-        write_safetensors(path, model.state_dict().items(), metadata)
+        write_safetensors(path, model.state_dict().items(), model_metadata(model.config))
     except OSError as error:
         raise ModelFileError(f"could not write {path}: {error.strerror or error}") from error
 

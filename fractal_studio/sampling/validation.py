@@ -54,6 +54,23 @@ def resolved_iterations(config: ModelConfig, request: SampleRequest) -> tuple[in
     return tuple(int(i) for i in iterations)
 
 
+def parse_iterations(text: str | None, option: str = "iterations") -> tuple[int, ...] | None:
+    """Steps per generator level from text such as "64,16" (commas or spaces between); None for empty
+    text, which means the model's defaults. `option` is what messages call the field (the CLI's
+    --iterations, the app's Iterations box): one parser, so both accept and refuse the same texts."""
+    parts = (text or "").replace(",", " ").split()
+    if not parts:
+        return None
+    try:
+        values = tuple(int(part) for part in parts)
+    except ValueError:
+        raise UserError(f"{option} expects whole numbers separated by commas, e.g. 64,16; "
+                        f"got {text!r}") from None
+    if min(values) < 1:
+        raise UserError(f"{option} must be at least 1 at every level (e.g. 64,16), got {text!r}")
+    return values
+
+
 def _describe(value) -> str:
     if isinstance(value, np.ndarray):
         return f"{value.dtype} array of shape {value.shape}"

@@ -10,6 +10,14 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def event_loop(qapp):
+    """The app's asyncio loop on Qt's, as the app runs it; tests advance it by processing Qt events."""
+    from fractal_studio.app.main import event_loop
+
+    return event_loop(qapp, driven_by_qt=True)
+
+
 @pytest.fixture
 def dialogs(monkeypatch):
     """Every QMessageBox shown, as (kind, title, text); questions are answered No."""

@@ -29,19 +29,19 @@ def test_cancel_mid_run_stops_within_a_step(window, qtbot, photo, monkeypatch, d
     before = window.runs_finished
     job = window.generate()
     assert job is not None, dialogs
-    qtbot.waitUntil(lambda: window.stream_events >= 1 or not job.running, timeout=30000)
+    qtbot.waitUntil(lambda: window.stream_events >= 1 or job.done(), timeout=30000)
     assert not dialogs, dialogs
     window.cancel_generation()
     wait_for_run(qtbot, window, before, timeout=10000)
     assert len(after_cancel) <= 1, f"{len(after_cancel)} steps ran after cancel"
-    assert window.result is None
+    assert not window.session.candidates
     # the canvas shows the unchanged document again, and the UI works
-    assert np.array_equal(window.editor.doc.image, original)
+    assert np.array_equal(window.session.doc.image, original)
     assert np.array_equal(window.canvas.image_item.buffer, bgra_from_rgb(original))
     assert window.generate_action.isEnabled() and window.canvas.painting_enabled
     window.params_panel.iterations.setText("8,4")
     run_to_end(qtbot, window)
-    assert window.result is not None and not window.result.cancelled
+    assert len(window.session.candidates) > 0
 
 
 def test_bad_image_and_bad_model_show_dialogs(window, qtbot, photo, tmp_path, dialogs):
@@ -49,7 +49,7 @@ def test_bad_image_and_bad_model_show_dialogs(window, qtbot, photo, tmp_path, di
     bad.write_bytes(b"this is not an image")
     assert not window.open_image(str(bad))
     assert dialogs and dialogs[-1][0] == "warning" and "broken.png" in dialogs[-1][2]
-    assert window.editor.doc is None
+    assert window.session.document is None
 
     model = window.model
     bad_model = tmp_path / "bad.safetensors"
@@ -63,17 +63,70 @@ def test_bad_image_and_bad_model_show_dialogs(window, qtbot, photo, tmp_path, di
     assert open_at_100_percent(window, path)
     drag(qtbot, window.canvas, [(20, 16), (22, 16)])
     run_to_end(qtbot, window)
-    assert window.result is not None
+    assert len(window.session.candidates) > 0
 
 
 def test_close_during_run_cancels(window, qtbot, photo):
     path, _ = photo
     window.open_image(str(path))
-    window.editor.set_mask(np.ones((32, 40), bool), "all")
+    window.session.set_mask(np.ones((32, 40), bool), "all")
     window.params_panel.iterations.setText("")
     job = window.generate()
     qtbot.waitUntil(lambda: window.stream_events >= 1, timeout=30000)
+    run, stream = window.session.run, window.stream
     window.close()
-    assert not job.running
-    assert job.cancel_event.is_set()
+    assert stream.finished.is_set()  # the worker thread has ended
+    assert run.cancel.is_set()
     assert window.last_cancel_wait < 5
+    qtbot.waitUntil(job.done, timeout=5000)
+
+
+def test_bad_iterations_are_shown_when_generate_is_pressed(window, qtbot, photo, dialogs):
+    path, _ = photo
+    open_at_100_percent(window, path)
+    paint(qtbot, window, [(8, 8), (32, 24)], size=30)
+    for text in ("8,x", "0", "-1"):
+        window.params_panel.iterations.setText(text)
+        assert window.generate() is None  # not the model's default iterations instead
+        assert dialogs[-1][:2] == ("warning", "Cannot generate") and repr(text) in dialogs[-1][2]
+    assert window.generation is None and window.generate_action.isEnabled()
+
+
+def test_a_run_started_while_the_last_is_still_in_flight_gets_only_its_own_events(window, qtbot, photo,
+                                                                                   monkeypatch):
+    """Cancel, then Generate at once: the first run's worker is still sending events; none of them
+    (and not its result) may reach the second run's canvas, progress or candidates."""
+    from fractal_studio.editing import session as session_module
+
+    made_by = {}  # id(event) -> the run that produced it
+    kept = []  # keeps the events alive so their ids stay unique
+    events = session_module.Run.events
+
+    def tagged(run):
+        for event in events(run):
+            made_by[id(event)] = run.number
+            kept.append(event)
+            yield event
+
+    monkeypatch.setattr(session_module.Run, "events", tagged)
+    drawn = []  # (the run being drawn, the run that made the event)
+    show = window._show_progress
+    window._show_progress = lambda run, event: (drawn.append((run.number, made_by[id(event)])),
+                                                show(run, event))
+    path, _ = photo
+    open_at_100_percent(window, path)
+    paint(qtbot, window, [(8, 8), (32, 24)], size=30)
+    window.params_panel.iterations.setText("")  # the model's defaults: a longer run
+    first = window.generate()
+    qtbot.waitUntil(lambda: window.stream_events >= 1, timeout=30000)
+    first_run = window.session.run
+    window.cancel_generation()
+    window.params_panel.iterations.setText("8,4")
+    second = window.generate()  # the first run's worker has not stopped yet
+    assert second is not None and second is not first
+    qtbot.waitUntil(second.done, timeout=60000)
+    assert first.done() and first_run.cancel.is_set()
+    assert {drawing for drawing, _ in drawn} == {first_run.number, window.session.run.number}
+    assert all(drawing == maker for drawing, maker in drawn), drawn
+    assert window.session.run is not first_run and len(window.session.candidates) == 2
+    assert window.candidate_strip.list.count() == 2

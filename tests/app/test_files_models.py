@@ -20,14 +20,14 @@ def test_paste_copy_and_new_canvas_generation(window, qtbot, photo):
     _, original = photo
     QGuiApplication.clipboard().setImage(qimage_from_rgb(original))
     window.paste()
-    assert np.array_equal(window.editor.doc.image, original)
+    assert np.array_equal(window.session.doc.image, original)
     window.new_canvas()
-    assert window.editor.doc.size == (16, 16) and window.editor.doc.mask.all()
+    assert window.session.doc.size == (16, 16) and window.session.doc.mask.all()
     run_to_end(qtbot, window)
     window.apply_candidate(0)
-    assert window.editor.empty is None
+    assert window.session.empty is None
     window.copy_result()
-    assert np.array_equal(rgb_from_qimage(QGuiApplication.clipboard().image()), window.editor.doc.image)
+    assert np.array_equal(rgb_from_qimage(QGuiApplication.clipboard().image()), window.session.doc.image)
 
 
 def test_uncrop_one_click_and_compare_key(window, qtbot, photo):
@@ -35,12 +35,12 @@ def test_uncrop_one_click_and_compare_key(window, qtbot, photo):
     window.open_image(str(path))
     before = window.runs_finished
     window.uncrop(1.5)
-    doc = window.editor.doc
-    assert doc.size == (40, 32) and window.job is not None  # the image shrinks into the middle
+    doc = window.session.doc
+    assert doc.size == (40, 32) and window.generation is not None  # the image shrinks into the middle
     assert doc.mask[0].all() and doc.mask[:, 0].all() and not doc.mask[16, 20]
     wait_for_run(qtbot, window, before)
-    assert window.result is not None
-    candidate = window.result.candidates[0]
+    assert len(window.session.candidates) > 0
+    candidate = window.session.candidates[0]
     assert np.array_equal(window.canvas.image_item.buffer, bgra_from_rgb(candidate))
     qtbot.keyPress(window.canvas, Qt.Key.Key_Backslash)
     shown = window.canvas.image_item.buffer.copy()
@@ -49,14 +49,14 @@ def test_uncrop_one_click_and_compare_key(window, qtbot, photo):
     assert np.array_equal(window.canvas.image_item.buffer, bgra_from_rgb(candidate))
     window.candidate_strip.changed.setChecked(True)
     changed = window.canvas.changed_item.buffer[..., 3] > 0
-    assert not (changed & ~window.editor.doc.mask).any()  # nothing changed outside the mask
+    assert not (changed & ~window.session.doc.mask).any()  # nothing changed outside the mask
 
 
 def test_convert_checkpoint_in_background(make_window, qtbot, tmp_path, dialogs):
     window = make_window()
     dst = tmp_path / "converted.safetensors"
     job = window.convert(str(REFERENCE / "checkpoint-last.pth"), str(dst), str(REFERENCE / "config.json"))
-    qtbot.waitUntil(lambda: not job.running, timeout=60000)
+    qtbot.waitUntil(lambda: job.done(), timeout=60000)
     qtbot.waitUntil(lambda: window.model is not None, timeout=20000)
     assert dst.is_file() and window.model_path == str(dst) and not dialogs
     window.convert(str(tmp_path / "missing.pth"), str(tmp_path / "x.safetensors"))
@@ -74,6 +74,21 @@ def test_drop_an_image_file_opens_it(window, photo):
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.NoButton,
                        Qt.KeyboardModifier.NoModifier)
     window.dropEvent(event)
-    assert np.array_equal(window.editor.doc.image, original)
+    assert np.array_equal(window.session.doc.image, original)
     assert window.store.recent("recent/files")[0] == str(path.resolve())
     assert window.recent_menu.actions()[0].text() == str(path.resolve())
+
+
+def test_the_bundled_models_menu_and_panel_list_the_catalog(make_window, tmp_path):
+    from fractal_studio.model.catalog import bundled_models
+
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    for name in ("zebra", "photo_64", "animals"):
+        (folder / f"{name}.safetensors").write_bytes(b"x")
+    window = make_window(models_dir=folder)
+    window._fill_bundled_menu()  # what opening the menu does
+    assert [action.text() for action in window.bundled_menu.actions()] == ["photo_64", "animals", "zebra"]
+    combo = window.model_panel.combo
+    assert [combo.itemData(i) for i in range(combo.count())] == [str(m.path) for m in bundled_models(folder)]
+    assert "photo_64.safetensors" in window.model_panel.info.text()  # the default, named in the help

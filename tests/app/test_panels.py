@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
-from fractal_studio.app.mask_tools import MaskLayer, grow, pack, unpack
+from fractal_studio.app.mask_tools import MaskLayer
 from fractal_studio.app.panels import ClassPicker
 from fractal_studio.app.settings import Params, Store
+from fractal_studio.editing.history import pack, unpack
+from fractal_studio.editing.session import grown as grow
 
 from .helpers import drag, open_at_100_percent, paint
 
@@ -74,23 +76,23 @@ def test_stroke_undo_redo_and_mask_ops(window, qtbot, photo):
     path, _ = photo
     open_at_100_percent(window, path)
     paint(qtbot, window, [(5, 6), (30, 6)], size=6)
-    painted = window.editor.doc.mask.copy()
+    painted = window.session.doc.mask.copy()
     assert painted[6, 15]
-    window.editor.undo.undo()
-    assert not window.editor.doc.mask.any() and not window.canvas.layer.as_mask().any()
-    window.editor.undo.redo()
+    window.undo()
+    assert not window.session.doc.mask.any() and not window.canvas.layer.as_mask().any()
+    window.redo()
     assert np.array_equal(window.canvas.layer.as_mask(), painted)
     window.invert_mask()
-    assert np.array_equal(window.editor.doc.mask, ~painted)
+    assert np.array_equal(window.session.doc.mask, ~painted)
     window.clear_mask()
-    assert not window.editor.doc.mask.any()
-    window.editor.undo.undo()
-    window.editor.undo.undo()
+    assert not window.session.doc.mask.any()
+    window.undo()
+    window.undo()
     window.grow_mask(2)
-    assert window.editor.doc.mask.sum() > painted.sum()
+    assert window.session.doc.mask.sum() > painted.sum()
     window.set_tool("rect")
     drag(qtbot, window.canvas, [(3, 20), (10, 28)])
-    assert window.editor.doc.mask[25, 5]
+    assert window.session.doc.mask[25, 5]
 
 
 def test_status_bar_names_the_zoom(window, photo):
@@ -111,7 +113,7 @@ def test_no_model_explains_how_to_get_one(make_window):
 def test_autosave_and_crash_restore(window, make_window, qtbot, photo, tmp_path, dialogs):
     path, original = photo
     window.open_image(str(path))
-    window.editor.extend(0, 0, 8, 0)
+    window.session.extend(0, 0, 8, 0)
     window.params_panel.seed.setValue(1234)
     window.autosave.mark_running()
     window.autosave_tick(wait=True)
@@ -120,9 +122,9 @@ def test_autosave_and_crash_restore(window, make_window, qtbot, photo, tmp_path,
     second = make_window()
     assert second.autosave.crashed
     assert second.restore_session()
-    assert second.editor.doc.size == (48, 32)
-    assert np.array_equal(second.editor.doc.image[:, :40], original)
-    assert second.editor.empty[:, 40:].all()
+    assert second.session.doc.size == (48, 32)
+    assert np.array_equal(second.session.doc.image[:, :40], original)
+    assert second.session.empty[:, 40:].all()
     assert second.params_panel.seed.value() == 1234
     second.autosave.mark_running()
     second.close()  # a clean exit: saved, and no restore offer next time
@@ -135,7 +137,7 @@ def test_autosave_and_crash_restore(window, make_window, qtbot, photo, tmp_path,
     assert dialogs[-1][0] == "question" and not fourth.autosave.exists()
 
 
-def test_stroke_history_stores_packed_boxes(window, qtbot):
+def test_stroke_history_stores_only_the_stroke_box(window, qtbot):
     from fractal_studio.editing.document import Document
 
     window.set_document(Document(np.zeros((3000, 4000, 3), np.uint8)))
@@ -143,12 +145,18 @@ def test_stroke_history_stores_packed_boxes(window, qtbot):
     layer = window.canvas.layer
     box = layer.paint_segment((100, 100), (600, 120), 50, 1.0, erase=False)
     window._stroked(box)
-    command = window.editor.undo.command(0)
-    stored = len(command.before[0]) + len(command.after[0])
-    assert stored < 20_000  # a 551×71 box, bit-packed twice: not the 12 MB mask
-    assert window.editor.doc.mask[110, 300]
-    window.editor.undo.undo()
-    assert not window.editor.doc.mask.any()
+    (step,) = window.session.history.done
+
+    def size(packed):
+        kind, data, _ = packed
+        return data.nbytes if kind == "raw" else len(data)
+
+    assert step.rect.width * step.rect.height < 600 * 80
+    assert size(step.before) < 6_000  # nothing was there: bit-packed
+    assert size(step.after) < 600 * 80  # anti-aliased edges: the box's bytes, not the 12 MB mask
+    assert window.session.doc.mask[110, 300]
+    window.undo()
+    assert not window.session.doc.mask.any()
 
 
 def _write_session(folder, npz: bytes | None = None, info: str | None = None, arrays=None):

@@ -13,30 +13,30 @@ def test_paint_generate_apply_undo_export(window, qtbot, photo, tmp_path, dialog
     path, original = photo
     assert open_at_100_percent(window, path)
     paint(qtbot, window, [(10, 10), (16, 12), (24, 14)], size=8)
-    mask = window.editor.doc.mask.copy()
+    mask = window.session.doc.mask.copy()
     assert mask.any() and not mask.all()
-    assert window.editor.undo.count() == 1  # the stroke is undoable
+    assert len(window.session.history.done) == 1  # the stroke is undoable
 
     order = []
-    on_event, on_done = window._on_event, window._on_done
-    window._on_event = lambda e: (order.append("event"), on_event(e))
-    window._on_done = lambda r: (order.append("done"), on_done(r))
+    show, end = window._show_progress, window._run_ended
+    window._show_progress = lambda run, e: (order.append("event"), show(run, e))
+    window._run_ended = lambda *a: (order.append("done"), end(*a))
     run_to_end(qtbot, window)
     assert "event" in order and order.index("event") < order.index("done"), order
-    assert window.result is not None and len(window.result.candidates) == 2
+    assert len(window.session.candidates) == 2
     assert window.candidate_strip.list.count() == 2
 
     window.candidate_strip.changed.setChecked(True)
     assert window.canvas.changed_item.isVisible()
     window.apply_candidate(1)
-    applied = window.editor.doc.image.copy()
+    applied = window.session.doc.image.copy()
     assert np.array_equal(applied[~mask], original[~mask])  # bit-exact outside the mask
     assert not np.array_equal(applied[mask], original[mask])
 
-    window.editor.undo.undo()
-    assert np.array_equal(window.editor.doc.image, original)
-    window.editor.undo.redo()
-    assert np.array_equal(window.editor.doc.image, applied)
+    window.undo()
+    assert np.array_equal(window.session.doc.image, original)
+    window.redo()
+    assert np.array_equal(window.session.doc.image, applied)
 
     out = tmp_path / "out.png"
     assert window.export_png(str(out))
@@ -55,21 +55,21 @@ def test_drag_right_border_outpaints(window, qtbot, photo):
     canvas = window.canvas
     grow = 12
     drag(qtbot, canvas, [(40, 16), (46, 16), (40 + grow, 16)])
-    doc = window.editor.doc
+    doc = window.session.doc
     assert doc.size == (40 + grow, 32)
     assert np.array_equal(doc.image[:, :40], original)
     assert doc.mask[:, 40:].all() and not doc.mask[:, :40].any()
-    assert window.editor.empty[:, 40:].all()
+    assert window.session.empty[:, 40:].all()
 
     run_to_end(qtbot, window)
     window.apply_candidate(0)
-    doc = window.editor.doc
+    doc = window.session.doc
     assert np.array_equal(doc.image[:, :40], original)  # the original is kept bit-exact
     assert doc.image[:, 40:].any()  # the new area was generated
-    assert window.editor.empty is None  # nothing left to show as a checkerboard
-    window.editor.undo.undo()
-    window.editor.undo.undo()
-    assert window.editor.doc.size == (40, 32)
+    assert window.session.empty is None  # nothing left to show as a checkerboard
+    window.undo()
+    window.undo()
+    assert window.session.doc.size == (40, 32)
     assert window.canvas.canvas_size == (40, 32)
 
 
@@ -79,12 +79,12 @@ def test_soft_brush_edges_blend_by_coverage(window, qtbot, photo):
     canvas = window.canvas
     paint(qtbot, window, [(12, 16), (20, 16), (28, 16)], size=12, hardness=0.1)
     coverage = canvas.layer.coverage.copy()
-    mask = window.editor.doc.mask.copy()
+    mask = window.session.doc.mask.copy()
     assert np.array_equal(mask, coverage > 0)
     partial = mask & (coverage < 200)
     assert partial.sum() > 10  # a soft brush leaves a soft edge
     run_to_end(qtbot, window)
-    candidate = window.result.candidates[0].astype(int)
+    candidate = window.session.candidates[0].astype(int)
     difference = np.abs(candidate - original.astype(int)).max(axis=-1)
     # a pixel may move at most by its coverage share of the full range (plus rounding)
     assert (difference[mask] <= np.ceil(coverage[mask] / 255 * 255) + 1).all()

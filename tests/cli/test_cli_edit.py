@@ -135,6 +135,8 @@ BAD = [
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--iterations", "4"], "iteration"),
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--iterations", "a,b"],
      "whole numbers"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--iterations", "0"],
+     "--iterations must be at least 1"),
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--cfg", "0.2"], "guidance"),
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--cfg", "1e308"], "guidance"),
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--temperature", "1e-30"],

@@ -39,6 +39,36 @@ def test_convert_refuses_to_overwrite_and_unknown_model(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_convert_overwrite_replaces_the_file_and_the_old_force_still_works(tmp_path, capsys):
+    folder = REFERENCE / "toy_cols"
+    out = tmp_path / "x.safetensors"
+    out.write_text("keep me")
+    argv = ["convert", str(folder / "checkpoint-last.pth"), str(out), "--config", str(folder / "config.json")]
+    assert main(argv) == 2
+    assert "already exists; pass --overwrite to replace it" in capsys.readouterr().err
+    for flag in ("--overwrite", "--force"):
+        out.write_text("replace me")
+        assert main([*argv, flag]) == 0, flag
+        assert load_model(out).config.class_num == 3
+    with pytest.raises(SystemExit):
+        main(["convert", "--help"])
+    shown = capsys.readouterr().out
+    assert "--overwrite" in shown and "--force" not in shown  # one name, as in the other commands
+
+
+def test_a_converted_file_and_a_saved_model_have_the_same_metadata(tmp_path, converted):
+    from fractal_studio.model.weights import model_metadata, read_header, save_model
+
+    _, from_convert = read_header(converted["toy_cols"])
+    model = load_model(converted["toy_cols"])
+    save_model(model, tmp_path / "saved.safetensors")
+    _, from_save = read_header(tmp_path / "saved.safetensors")
+    assert list(from_save) == ["format", "format_version", "config", "class_names"]
+    assert {key: from_convert[key] for key in from_save} == from_save
+    assert from_convert["converted_from"] == "checkpoint-last.pth"
+    assert from_save == model_metadata(model.config)
+
+
 def test_convert_reports_a_corrupt_checkpoint(tmp_path, capsys):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"PK\x03\x04 definitely not a checkpoint")
