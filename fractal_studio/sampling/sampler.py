@@ -13,7 +13,8 @@ what is known, and only unknown pixels are ever sampled. At every level:
 
 `sample()` is a generator of events (`Progress` after each step of the top two levels, then one
 `Finished`). The run checks `cancel` before every step at every level and then stops at once,
-returning the canvas it had (known pixels intact).
+returning the canvas it had (known pixels intact). Each level gets one `LevelCall` and yields plain
+`LevelStep`s (sampling/levels.py); only this module's top level turns them into canvases and events.
 """
 
 from __future__ import annotations
@@ -21,25 +22,28 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 import numpy as np
 import torch
 
 from fractal_studio.devices import autocast_for, resolve_precision
 from fractal_studio.errors import UserError
+from fractal_studio.model.ar import ARLevel
 from fractal_studio.model.cpu_twin import cpu_sampling_twin
 from fractal_studio.model.fractal import FractalModel
 from fractal_studio.model.layers import patchify, unpatchify
+from fractal_studio.model.mar import MARLevel
 from fractal_studio.sampling.events import Finished, Progress, SamplerEvent
 from fractal_studio.sampling.guidance import draw_categorical, guidance_at, guided_logits
+from fractal_studio.sampling.levels import LevelCall, LevelStep, Placement
 from fractal_studio.sampling.request import SampleRequest
 from fractal_studio.sampling.validation import resolved_iterations, validate_request
 
 EVENT_LEVELS = 2  # levels whose every step sends a Progress event
 
-Render = Callable[[torch.Tensor], torch.Tensor]
 CancelCheck = Callable[[], bool] | threading.Event | None
+LevelSteps = Generator[LevelStep, None, torch.Tensor]  # the shown steps; returns the filled pixels
 
 
 class Cancelled(Exception):
@@ -108,11 +112,12 @@ class _Run:
         if bool(self.known.all()):
             yield Finished(candidates=list(self.last_canvas), elapsed=0.0, cancelled=False)
             return
-        conds = self.model.top_conditions(self.top_embedding())
+        top = LevelCall(index=0, conds=tuple(self.model.top_conditions(self.top_embedding())),
+                        pixels=self.pixels, known=self.known, cfg=self.request.cfg,
+                        schedule=self.request.cfg_schedule, span=(0.0, 1.0))
         try:
             with torch.inference_mode(), autocast_for(self.device, self.precision):
-                result = yield from self.level(0, conds, self.pixels, self.known, self.request.cfg,
-                                               self.request.cfg_schedule, lambda images: images, (0.0, 1.0))
+                result = yield from self.shown(self.fill(top))
             if bool(self.nonfinite):
                 raise UserError("the model produced NaN or infinite values: its weights are damaged, or the "
                                 "guidance scale or temperature is too extreme for it")
@@ -142,12 +147,22 @@ class _Run:
         if self.cancel_check():
             raise Cancelled()
 
-    def progress(self, level: int, step: int, steps: int, images: torch.Tensor, fraction: float) -> Progress:
-        canvas = self.to_uint8(images)
+    def shown(self, steps: LevelSteps) -> Generator[Progress, None, torch.Tensor]:
+        """A Progress event for each of the levels' steps; returns what the levels return."""
+        try:
+            while True:
+                yield self.progress(next(steps))
+        except StopIteration as finished:
+            return finished.value
+        finally:
+            steps.close()
+
+    def progress(self, step: LevelStep) -> Progress:
+        canvas = self.to_uint8(step.on_canvas())
         region = changed_region(self.last_canvas, canvas)
         self.last_canvas = canvas
-        return Progress(level=level, step=step, steps=steps, canvas=canvas, region=region,
-                        elapsed=time.perf_counter() - self.start, fraction=min(1.0, fraction))
+        return Progress(level=step.level, step=step.step, steps=step.steps, canvas=canvas, region=region,
+                        elapsed=time.perf_counter() - self.start, fraction=min(1.0, step.fraction))
 
     def doubled(self, x: torch.Tensor) -> torch.Tensor:
         """Guided runs process conditional and unconditional rows in one batch of twice the size."""
@@ -163,57 +178,50 @@ class _Run:
         return torch.cat([select(cond), select(uncond)])
 
     # ------------------------------------------------------------------ levels
-    def level(self, index: int, conds, pixels, known, cfg, schedule, render: Render, span):
-        """Fills the unknown pixels of `pixels` [N, 3, S, S] (normalised); generator returning them."""
-        if index == len(self.model.levels):
-            values = self.sample_pixel(self.model.head, conds[0], cfg)
+    def fill(self, call: LevelCall) -> LevelSteps:
+        """Fills the unknown pixels of `call.pixels`; a generator of the shown levels' steps that
+        returns the filled pixels [N, 3, S, S] (normalised)."""
+        if call.index == len(self.model.levels):
+            values = self.sample_pixel(self.model.head, call.conds[0], call.cfg)
             return values.view(-1, 3, 1, 1)
-        level = self.model.levels[index]
-        run_level = self.mar_level if level.kind == "mar" else self.ar_level
-        return (yield from run_level(index, level, conds, pixels, known, cfg, schedule, render, span))
+        level = self.model.levels[call.index]
+        fill_level = self.mar_level if level.kind == "mar" else self.ar_level
+        return (yield from fill_level(call, level))
 
-    def mar_level(self, index, level, conds, pixels, known, cfg, schedule, render, span):
-        side = pixels.shape[-1]
-        patches = patchify(pixels, level.patch)
-        known_pixels = patchify(known.unsqueeze(1).float(), level.patch)  # [N, L, p*p]
-        unknown = ~(known_pixels > 0.5).all(-1)
+    def mar_level(self, call: LevelCall, level: MARLevel) -> LevelSteps:
+        side = call.pixels.shape[-1]
+        patches = patchify(call.pixels, level.patch)
+        known_patches = patchify(call.known.unsqueeze(1), level.patch)  # bool [N, L, p*p]
+        unknown = ~known_patches.all(-1)
         total = unknown.sum(1)
-        steps = mar_steps(self.iterations[index], int(total.max()), level.seq_len)
+        steps = mar_steps(self.iterations[call.index], int(total.max()), level.seq_len)
         if steps == 0:
-            return pixels
+            return call.pixels
         guide = None
         if level.guiding_pixel:  # sampled for every instance, partly known ones included
-            guide = self.doubled(self.sample_pixel(level.guide_head, conds[0], cfg))
+            guide = self.doubled(self.sample_pixel(level.guide_head, call.conds[0], call.cfg))
         rank = unknown_first_order(unknown, self.rng)
         remaining = total.clone()
         for step in range(steps):
             self.check_cancel()
             masked = rank < remaining.unsqueeze(1)
-            if step == steps - 1:
-                next_remaining = torch.zeros_like(remaining)
-            else:
-                target = torch.floor(total.float() * math.cos(math.pi / 2 * (step + 1) / steps)).long()
-                # Keep at least one patch masked for later steps, predict at least one now.
-                kept = torch.clamp(torch.minimum(remaining - 1, target), min=1)
-                next_remaining = torch.where(remaining > 0, kept, remaining)
+            next_remaining = masked_after_step(total, remaining, step, steps)
             to_predict = masked & ~(rank < next_remaining.unsqueeze(1))
-            done = 1.0 - float(next_remaining.sum()) / float(total.sum())
-            step_cfg = guidance_at(cfg, schedule, done)
+            step_span = call.step_span(step, steps)
             rows, cols = to_predict.nonzero(as_tuple=True)
             if rows.numel():
-                next_conds, cond_rows = self.predict_where_needed(level, patches, masked, conds, guide, rows)
-                child_span = _sub_span(span, step, steps)
-                child_render = self._child_render(render, patches, rows, cols, level.patch, side)
-                child = yield from self.level(
-                    index + 1, [self.pick_rows(c, cond_rows, cols) for c in next_conds],
-                    patches[rows, cols].view(-1, 3, level.patch, level.patch),
-                    known_pixels[rows, cols].view(-1, level.patch, level.patch) > 0.5,
-                    step_cfg, "constant", child_render, child_span)
-                patches[rows, cols] = child.reshape(rows.numel(), -1).to(patches.dtype)
+                next_conds, cond_rows = self.predict_where_needed(level, patches, masked, call.conds, guide,
+                                                                  rows)
+                placement = Placement(patches, rows, cols, level.patch, side)
+                done = 1.0 - float(next_remaining.sum()) / float(total.sum())
+                child = yield from self.fill(call.child(
+                    placement, known_patches, tuple(self.pick_rows(c, cond_rows, cols) for c in next_conds),
+                    guidance_at(call.cfg, call.schedule, done), step_span))
+                placement.write(patches, child)
             remaining = next_remaining
-            if index < EVENT_LEVELS:
-                yield self.progress(index, step + 1, steps, render(unpatchify(patches, level.patch, side)),
-                                    _sub_span(span, step, steps)[1])
+            if call.index < EVENT_LEVELS:
+                yield LevelStep(call.index, step + 1, steps, unpatchify(patches, level.patch, side),
+                                step_span[1], call.placements)
         return unpatchify(patches, level.patch, side)
 
     def predict_where_needed(self, level, patches, masked, conds, guide, rows):
@@ -229,47 +237,33 @@ class _Run:
                                    subset_conds, subset_guide)
         return next_conds, renumbered
 
-    def ar_level(self, index, level, conds, pixels, known, cfg, schedule, render, span):
-        count, side = pixels.shape[0], pixels.shape[-1]
-        patches = patchify(pixels, level.patch)
-        known_pixels = patchify(known.unsqueeze(1).float(), level.patch)
-        unknown = ~(known_pixels > 0.5).all(-1)  # [N, L]
+    def ar_level(self, call: LevelCall, level: ARLevel) -> LevelSteps:
+        count, side = call.pixels.shape[0], call.pixels.shape[-1]
+        patches = patchify(call.pixels, level.patch)
+        known_patches = patchify(call.known.unsqueeze(1), level.patch)  # bool [N, L, p*p]
+        unknown = ~known_patches.all(-1)  # [N, L]
         positions = unknown.any(0).nonzero().flatten().tolist()
         if not positions:
-            return pixels
-        caches = level.new_caches(count * (2 if self.guided else 1), pixels.device, patches.dtype)
-        cond = conds[0]
+            return call.pixels
+        caches = level.new_caches(count * (2 if self.guided else 1), call.pixels.device, patches.dtype)
         fed = 0  # tokens fed so far: the condition, then patch t at position t + 1
         for step, position in enumerate(positions):
             self.check_cancel()
             # Feed every token up to this position in one go (known patches are teacher-forced).
             chunk = patches[:, max(fed - 1, 0):position] if fed else patches[:, :position]
-            out = level.step(cond, self.doubled(chunk), fed, caches)
+            out = level.step(call.conds[0], self.doubled(chunk), fed, caches)
             fed = position + 1
             rows = unknown[:, position].nonzero().flatten()
-            cols = torch.full_like(rows, position)
-            step_cfg = guidance_at(cfg, schedule, (step + 1) / len(positions))
-            child_render = self._child_render(render, patches, rows, cols, level.patch, side)
-            child = yield from self.level(
-                index + 1, [self.pick_rows(out, rows)],
-                patches[rows, cols].view(-1, 3, level.patch, level.patch),
-                known_pixels[rows, cols].view(-1, level.patch, level.patch) > 0.5,
-                step_cfg, "constant", child_render, _sub_span(span, step, len(positions)))
-            patches[rows, cols] = child.reshape(rows.numel(), -1).to(patches.dtype)
-            if index < EVENT_LEVELS:
-                yield self.progress(index, step + 1, len(positions),
-                                    render(unpatchify(patches, level.patch, side)),
-                                    _sub_span(span, step, len(positions))[1])
+            placement = Placement(patches, rows, torch.full_like(rows, position), level.patch, side)
+            step_span = call.step_span(step, len(positions))
+            step_cfg = guidance_at(call.cfg, call.schedule, (step + 1) / len(positions))
+            child = yield from self.fill(call.child(placement, known_patches, (self.pick_rows(out, rows),),
+                                                    step_cfg, step_span))
+            placement.write(patches, child)
+            if call.index < EVENT_LEVELS:
+                yield LevelStep(call.index, step + 1, len(positions), unpatchify(patches, level.patch, side),
+                                step_span[1], call.placements)
         return unpatchify(patches, level.patch, side)
-
-    @staticmethod
-    def _child_render(render: Render, patches, rows, cols, patch: int, side: int) -> Render:
-        """How a child's partial results look on the whole canvas: written into this level's patches."""
-        def child_render(child_images: torch.Tensor) -> torch.Tensor:
-            composed = patches.clone()
-            composed[rows, cols] = child_images.reshape(rows.numel(), -1).to(composed.dtype)
-            return render(unpatchify(composed, patch, side))
-        return child_render
 
     def sample_pixel(self, head, cond: torch.Tensor, cfg: float) -> torch.Tensor:
         """Samples R, then G, then B for each row of `cond` (KV-cached); returns normalised [N, 3].
@@ -309,6 +303,17 @@ def mar_steps(iterations: int, unknown: int, seq_len: int) -> int:
     return min(unknown, max(1, math.ceil(iterations * unknown / seq_len)))
 
 
+def masked_after_step(total: torch.Tensor, remaining: torch.Tensor, step: int, steps: int) -> torch.Tensor:
+    """How many of each instance's `total` unknown patches stay masked after step `step` (0-based) of
+    `steps`, `remaining` being masked before it: the cosine schedule, at least one patch predicted
+    at each step and at least one kept for later steps; none after the last step."""
+    if step == steps - 1:
+        return torch.zeros_like(remaining)
+    target = torch.floor(total.float() * math.cos(math.pi / 2 * (step + 1) / steps)).long()
+    kept = torch.clamp(torch.minimum(remaining - 1, target), min=1)
+    return torch.where(remaining > 0, kept, remaining)
+
+
 def unknown_first_order(unknown: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     """A random rank for every patch, unknown patches first; known patches rank last (never masked)."""
     priority = torch.rand(unknown.shape, generator=rng, device=unknown.device)
@@ -326,12 +331,6 @@ def changed_region(before: np.ndarray | None, after: np.ndarray) -> tuple[int, i
     rows = np.flatnonzero(diff.any(1))
     cols = np.flatnonzero(diff.any(0))
     return (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
-
-
-def _sub_span(span: tuple[float, float], step: int, steps: int) -> tuple[float, float]:
-    low, high = span
-    width = (high - low) / steps
-    return (low + width * step, low + width * (step + 1))
 
 
 def _as_callable(cancel: CancelCheck) -> Callable[[], bool]:
