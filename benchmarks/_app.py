@@ -14,8 +14,10 @@ def open_window(width: int, height: int, data_dir: str | None = None):
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from fractal_studio.app.main import return_large_buffers_to_the_system
     from fractal_studio.app.main_window import MainWindow
 
+    return_large_buffers_to_the_system()  # as the app does at launch
     QApplication.instance() or QApplication(sys.argv)
     data_dir = data_dir or tempfile.mkdtemp()
     window = MainWindow(QSettings(f"{data_dir}/settings.ini", QSettings.Format.IniFormat), data_dir=data_dir)

@@ -2,7 +2,8 @@
 
 Opens a 6000x4000 JPEG in the real MainWindow (offscreen), then three times: mask a region,
 generate 3 candidates, apply one; then undoes and redoes everything. Prints the resident memory
-after each stage and the peak (VmHWM). The target is below 2 GB.
+after each stage and the peak (VmHWM). The target is at most 1.2 GB (it was 1.6 GB before the
+editing session kept runs and thumbnails to the edited box and large buffers went back to the system).
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/app_memory.py [--size 6000x4000]
 """
@@ -97,8 +98,8 @@ def main() -> int:
     run_on_app_loop(session(window, photo, args.model or default_model(), report))
     window.close_running_job(10)
     peak = memory_mb()[1]
-    print(f"peak resident memory: {peak:.0f} MB (target < 2048 MB): {'ok' if peak < 2048 else 'OVER'}")
-    return 0 if peak < 2048 else 1
+    print(f"peak resident memory: {peak:.0f} MB (target <= 1200 MB): {'ok' if peak <= 1200 else 'OVER'}")
+    return 0 if peak <= 1200 else 1
 
 
 if __name__ == "__main__":

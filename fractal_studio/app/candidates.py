@@ -16,17 +16,21 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from fractal_studio.editing.windows import Rect
+
 THUMB = 96
 
 
-def thumbnail(pixels: np.ndarray, box=None) -> QPixmap:
-    """A THUMB-sized view of `box` (the generated area, with some context) of a candidate."""
+def thumbnail_rect(box: Rect, size: tuple[int, int]) -> Rect:
+    """The generated area with a quarter of its size as context on each side, inside the image."""
+    return Rect.spanning(
+        max(box.left - box.width // 4, 0), max(box.top - box.height // 4, 0),
+        min(box.right + box.width // 4, size[0]), min(box.bottom + box.height // 4, size[1]))
+
+
+def thumbnail(pixels: np.ndarray) -> QPixmap:
+    """A THUMB-sized picture of `pixels`."""
     h, w = pixels.shape[:2]
-    if box is not None:
-        pad_x, pad_y = (box.right - box.left) // 4, (box.bottom - box.top) // 4
-        pixels = pixels[max(box.top - pad_y, 0):min(box.bottom + pad_y, h),
-                        max(box.left - pad_x, 0):min(box.right + pad_x, w)]
-        h, w = pixels.shape[:2]
     scale = THUMB / max(h, w)
     if scale < 1:
         pixels = cv2.resize(pixels, (max(1, round(w * scale)), max(1, round(h * scale))),
@@ -80,14 +84,18 @@ class CandidateStrip(QGroupBox):
             row.addWidget(w)
         row.addStretch(1)
         layout.addLayout(row)
-        self.focus_box = None  # the area a run generated: thumbnails show it
         self.set_candidates([])
 
-    def set_candidates(self, candidates: list[np.ndarray]) -> None:
+    def set_candidates(self, candidates) -> None:
+        """Thumbnails of a run's candidates (CandidateImages): of the area they differ in, with some
+        context around it, read from their crops (no full-size image is composed)."""
         self.list.blockSignals(True)
         self.list.clear()
-        for index, pixels in enumerate(candidates):
-            icon = QIcon(thumbnail(pixels, self.focus_box))
+        if len(candidates):
+            height, width = candidates.base.shape[:2]
+            area = thumbnail_rect(candidates.box, (width, height))
+        for index in range(len(candidates)):
+            icon = QIcon(thumbnail(candidates.view(index, area)))
             self.list.addItem(QListWidgetItem(icon, f"#{index + 1}"))
         if not candidates:
             self.list.addItem(QListWidgetItem("The candidates of a run appear here (Ctrl+Enter generates)"))

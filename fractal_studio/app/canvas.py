@@ -103,6 +103,16 @@ class CanvasView(QGraphicsView):
         if resized:
             self.fit()
 
+    def update_document(self, pixels: np.ndarray, coverage: np.ndarray, empty: np.ndarray | None,
+                        rect: Rect) -> None:
+        """The document changed its pixels only inside `rect` (and its mask anywhere); same size."""
+        if pixels.shape[:2] != self.image_item.buffer.shape[:2]:
+            self.set_document(pixels, coverage, empty)
+            return
+        self._pixels, self._empty = pixels, empty
+        self.restore_pixels(rect)
+        self.reload_mask(coverage)
+
     def restore_pixels(self, box: Rect | None = None) -> None:
         """Shows the document again (after previews), only inside `box` when given."""
         if self._pixels is None or self.image_item.buffer.shape[:2] != self._pixels.shape[:2]:

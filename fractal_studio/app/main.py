@@ -19,6 +19,28 @@ def _resolve_model(model: str | None) -> str | None:
         return model
 
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+LARGE_BUFFER = 1 << 20
+
+
+def return_large_buffers_to_the_system() -> None:
+    """Asks glibc to give every freed buffer of 1 MB or more straight back to the system.
+
+    By default glibc raises its threshold after the first large free, so later 24 MB masks and
+    coverage arrays come from the heap, whose freed space stays with the process: editing a
+    6000x4000 photo then grows by ~70 MB per run. Elsewhere (macOS, Windows, musl) nothing to do."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, LARGE_BUFFER)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def event_loop(app, driven_by_qt: bool = False):
     """The asyncio loop on Qt's event loop (qasync), made the current one.
 
@@ -37,6 +59,7 @@ def launch(image: str | None = None, model: str | None = None) -> int:
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication
 
+    return_large_buffers_to_the_system()
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication.instance() or QApplication(sys.argv)
     app.setOrganizationName(ORG)

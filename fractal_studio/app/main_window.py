@@ -258,6 +258,8 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
             return
         elif kind == "mask":
             self.canvas.reload_mask(doc.coverage, rect)
+        elif kind == "pixels":
+            self.canvas.update_document(doc.image, doc.coverage, self.session.empty, rect)
         else:
             self.canvas.set_document(doc.image, doc.coverage, self.session.empty)
             w, h = doc.size

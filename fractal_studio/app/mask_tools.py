@@ -15,6 +15,7 @@ from fractal_studio.editing.windows import Rect
 
 OVERLAY_RGB = (255, 64, 96)
 OVERLAY_ALPHA = 0.45
+REFRESH_ROWS = 256
 
 
 class MaskLayer:
@@ -46,6 +47,11 @@ class MaskLayer:
         self.refresh(rect)
 
     def refresh(self, box: Rect) -> None:
+        # In bands of rows: the uint16 temporaries of a whole 6000x4000 mask would be 300 MB.
+        for top in range(box.top, box.bottom, REFRESH_ROWS):
+            self._refresh_band(Rect.spanning(box.left, top, box.right, min(top + REFRESH_ROWS, box.bottom)))
+
+    def _refresh_band(self, box: Rect) -> None:
         rows, cols = box.slices
         alpha = self.coverage[rows, cols].astype(np.uint16) * int(OVERLAY_ALPHA * 256) >> 8
         out = self.argb[rows, cols]

@@ -6,7 +6,6 @@ No Qt here: the app wraps a Document in undo commands (snapshot/restore) and dri
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -53,10 +52,11 @@ class Document:
         self.path = None if path is None else os.fspath(path)
         self.origin: tuple[int, int] = (0, 0)
         self.class_id: int | None = None
-        self.history: list = []  # EditResults, oldest first
         self.notes: tuple[str, ...] = ()  # what loading changed (alpha, orientation, ...), for the user
         self.blank = np.zeros(self.image.shape[:2], bool)  # pixels with no original content
-        self.applied: tuple[object, int] | None = None  # (EditResult, candidate) last applied
+        # The generation record of the last applied candidate (kept as text: holding the result
+        # itself would keep its candidates and its copy of the image alive).
+        self.applied: dict[str, str] | None = None
         # How much of a generated pixel to keep (255 = all) as a soft brush painted it. Only read
         # where the mask is True (see `coverage`), so mask edits need not touch it.
         self._coverage = np.zeros(self.image.shape[:2], np.uint8)
@@ -99,10 +99,12 @@ class Document:
     def coverage(self) -> np.ndarray:
         """uint8 [H, W]: 0 outside the mask; inside it the brush's coverage, 255 where none is known
         (the mask is always `coverage > 0`)."""
-        stored = self._coverage
-        if stored.shape != self.mask.shape:  # the mask was replaced by a direct assignment
-            stored = np.zeros(self.mask.shape, np.uint8)
-        return np.where(self.mask, np.where(stored > 0, stored, 255), 0).astype(np.uint8)
+        if self._coverage.shape != self.mask.shape:  # the mask was replaced by a direct assignment
+            self._coverage = np.zeros(self.mask.shape, np.uint8)
+        coverage = self._coverage.copy()
+        coverage[~self.mask] = 0
+        coverage[self.mask & (coverage == 0)] = 255
+        return coverage
 
     def set_coverage(self, coverage: np.ndarray, rect: Rect | None = None) -> None:
         """Sets the mask from 8-bit coverage (mask = coverage > 0), everywhere or inside `rect`."""
@@ -179,34 +181,39 @@ class Document:
         return DocumentState(image=_frozen(self.image), mask=_frozen(self.mask), origin=tuple(self.origin),
                              blank=_frozen(self.blank), coverage=_frozen(self.coverage))
 
-    def restore(self, state: DocumentState) -> None:
+    def restore(self, state: DocumentState, copy: bool = True) -> None:
+        """Puts a snapshot back. copy=False takes the state's arrays as they are (for states built
+        from fresh arrays that nothing else holds: an undo step of a big photo then costs no copy)."""
         if state.mask.shape != state.image.shape[:2]:
             raise ValueError("inconsistent snapshot: mask and image sizes differ")
-        self.image = np.array(state.image, copy=True)
-        self.mask = np.array(state.mask, dtype=bool, copy=True)
+        self.image = np.array(state.image, copy=copy)
+        self.mask = np.array(state.mask, dtype=bool, copy=copy)
         self.origin = (int(state.origin[0]), int(state.origin[1]))
         if state.blank is not None and state.blank.shape == self.mask.shape:
-            self.blank = np.array(state.blank, copy=True)
+            self.blank = np.array(state.blank, copy=copy)
         else:
             self.blank = np.zeros_like(self.mask)
         if state.coverage is not None and state.coverage.shape == self.mask.shape:
-            self._coverage = np.array(state.coverage, dtype=np.uint8, copy=True)
+            self._coverage = np.array(state.coverage, dtype=np.uint8, copy=copy)
         else:
             self._coverage = np.zeros(self.mask.shape, np.uint8)
 
     # ------------------------------------------------------------------------------- results
     def apply(self, result, candidate: int) -> None:
-        """Replaces the image with candidate `candidate` of `result` (kept in history); clears the mask."""
+        """Replaces the image with candidate `candidate` of `result`; clears the mask."""
         if not 0 <= int(candidate) < len(result.candidates):
             raise UserError(f"there is no candidate {candidate}: the result has {len(result.candidates)}")
         pixels = result.candidates[int(candidate)]
         if pixels.shape != self.image.shape:
             raise UserError(f"the result is {_size_text(pixels.shape)} but the canvas is "
                             f"{self.size[0]}×{self.size[1]}; it belongs to another canvas size")
-        if not any(r is result for r in self.history):
-            self.history.append(result)
-        self.image = np.array(pixels, dtype=np.uint8, copy=True)
-        self.applied = (result, int(candidate))
+        from fractal_studio.editing.candidates import CandidateImages
+
+        # CandidateImages compose a fresh array on access: no second copy of a 72 MB photo.
+        fresh = isinstance(result.candidates, CandidateImages)
+        self.image = pixels if fresh else np.array(pixels, dtype=np.uint8, copy=True)
+        self.applied = {**{str(k): str(v) for k, v in result.metadata.items()},
+                        "candidate": f"{int(candidate) + 1}/{len(result.candidates)}"}
         self.blank = self.blank & ~self.mask
         self.clear_mask()
 
@@ -216,28 +223,8 @@ class Document:
         from fractal_studio.editing.imageio import save_png
 
         if metadata is None:
-            metadata = {}
-            if self.applied is not None:
-                result, candidate = self.applied
-                metadata = dict(result.metadata)
-                metadata["candidate"] = f"{candidate + 1}/{len(result.candidates)}"
+            metadata = dict(self.applied or {})
         save_png(path, self.image, metadata, source=self.path, overwrite_source=overwrite_source)
-
-    def edit(self, model, options=None, cancel=None, model_hash: str | None = None) -> Iterator:
-        """run_edit on this document's image and mask; the result is added to the history at the end."""
-        from fractal_studio.editing.engine import EditOptions, EditResult, run_edit
-
-        if options is None:
-            options = EditOptions(class_id=self.class_id)
-        events = run_edit(model, self.image, self.mask, options, cancel, model_hash, blank=self.blank)
-
-        def forward():
-            for event in events:
-                if isinstance(event, EditResult):
-                    self.history.append(event)
-                yield event
-
-        return forward()
 
 
 def _size_text(shape) -> str:

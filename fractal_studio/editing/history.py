@@ -89,8 +89,9 @@ class ExtendStep(Step):
         coverage, blank, origin, (w, h) = self.before
         left, top = self.sides[:2]
         image = doc.image[top:top + h, left:left + w]
-        doc.restore(DocumentState(image=image, mask=unpack(coverage) > 0, origin=origin,
-                                  blank=unpack(blank), coverage=unpack(coverage)))
+        cover = unpack(coverage)
+        doc.restore(DocumentState(image=image.copy(), mask=cover > 0, origin=origin, blank=unpack(blank),
+                                  coverage=cover), copy=False)
 
     def redo(self, doc: Document) -> None:
         doc.extend_canvas(*self.sides)
@@ -123,7 +124,11 @@ class ApplyStep(Step):
     def run(cls, doc: Document, result, index: int) -> ApplyStep:
         image, coverage, blank = doc.image, doc.coverage, doc.blank
         doc.apply(result, index)  # may refuse (UserError) before anything is recorded
-        rect = changed_rect(image, doc.image) or Rect(0, 0, 0, 0)
+        # Candidates differ from the image only inside their box (when they say which).
+        box = getattr(result.candidates, "box", None)
+        rect = changed_rect(image[box.slices], doc.image[box.slices]) if box is not None else \
+            changed_rect(image, doc.image)
+        rect = Rect(0, 0, 0, 0) if rect is None else rect.shifted(box.left, box.top) if box else rect
         return cls(rect, tuple(doc.origin),
                    (image[rect.slices].copy(), pack(coverage), pack(blank)),
                    (doc.image[rect.slices].copy(), pack(doc.coverage), pack(doc.blank)),
@@ -135,7 +140,7 @@ class ApplyStep(Step):
         image[self.rect.slices] = pixels
         cover = unpack(coverage)
         doc.restore(DocumentState(image=image, mask=cover > 0, origin=self.origin, blank=unpack(blank),
-                                  coverage=cover))
+                                  coverage=cover), copy=False)
 
     def undo(self, doc: Document) -> None:
         self._set(doc, self.before)

@@ -14,8 +14,8 @@ current run with its candidates, and the undo history; one run at a time. A run 
 taken when it starts, so the document can be drawn on while it runs, and a run that is no longer
 current (cancelled, replaced) can never hand its events or result to another.
 Listeners (`session.listen(callback)`) hear `callback(kind, rect)` after each change: kind "mask"
-(only `rect` of the coverage changed), "document" (anything may have changed), "run" (candidates
-came or went).
+(only `rect` of the coverage changed), "pixels" (the image changed only inside `rect`, the mask
+anywhere; same size), "document" (anything may have changed), "run" (candidates came or went).
 """
 
 from __future__ import annotations
@@ -212,7 +212,8 @@ class EditSession:
                             "outward to outpaint, or use Uncrop")
         self.discard()
         rect = bounding_rect(doc.mask).expanded(int(options.feather) + 1).intersect(doc.rect)
-        run = Run(number=next(_RUN_NUMBERS), loaded=self.loaded, options=options, image=doc.image.copy(),
+        # The image is shared, not copied: the document replaces its image array, never writes into it.
+        run = Run(number=next(_RUN_NUMBERS), loaded=self.loaded, options=options, image=doc.image,
                   mask=doc.mask.copy(), blank=doc.blank.copy(), weights=doc.blend_weights(), rect=rect)
         self.run, self.running = run, True
         return run
@@ -282,7 +283,12 @@ class EditSession:
         self._announce(step)
 
     def _announce(self, step) -> None:
-        self._changed("mask", step.rect) if isinstance(step, MaskStep) else self._changed("document")
+        if isinstance(step, MaskStep):
+            self._changed("mask", step.rect)
+        elif isinstance(step, ApplyStep):
+            self._changed("pixels", step.rect)
+        else:
+            self._changed("document")
 
     def _require_idle(self) -> None:
         if self.running:
@@ -299,9 +305,7 @@ class EditSession:
             record = dict(self.run.result.metadata)
             record["candidate"] = f"{candidate + 1}/{len(self.candidates)}"
         elif self.document is not None and self.document.applied is not None:
-            result, index = self.document.applied
-            record = dict(result.metadata)
-            record["candidate"] = f"{index + 1}/{len(result.candidates)}"
+            record = dict(self.document.applied)
         record.setdefault("software", f"fractal-studio {__version__}")
         return {str(k): str(v) for k, v in record.items()}
 

@@ -102,27 +102,49 @@ def source_edges(src: int, dst: int) -> tuple[np.ndarray, np.ndarray]:
     return (j * src) // dst, -((-(j + 1) * src) // dst)
 
 
-def count_table(mask: np.ndarray) -> np.ndarray:
-    """Summed-area table of a mask, to pass to working_unknown when trying several sizes."""
-    height, width = mask.shape
-    table = np.zeros((height + 1, width + 1), np.int32 if mask.size < 2**31 else np.int64)
-    np.cumsum(mask, axis=0, dtype=table.dtype, out=table[1:, 1:])
+@dataclass(frozen=True)
+class MaskCounts:
+    """Summed-area table of a mask's bounding box (a small edit of a big photo stays small)."""
+
+    shape: tuple[int, int]  # the whole mask's (height, width)
+    box: Rect | None  # the mask's bounding box; None: nothing is masked
+    table: np.ndarray | None  # [box.height + 1, box.width + 1]
+
+
+def count_table(mask: np.ndarray) -> MaskCounts:
+    """The counts to pass to working_unknown when trying several sizes of the same mask."""
+    box = bounding_rect(mask)
+    if box is None:
+        return MaskCounts(mask.shape, None, None)
+    crop = mask[box.slices]
+    table = np.zeros((box.height + 1, box.width + 1), np.int32 if crop.size < 2**31 else np.int64)
+    np.cumsum(crop, axis=0, dtype=table.dtype, out=table[1:, 1:])
     np.cumsum(table[1:, 1:], axis=1, out=table[1:, 1:])
-    return table
+    return MaskCounts(mask.shape, box, table)
 
 
-def working_unknown(mask: np.ndarray, size: tuple[int, int], table: np.ndarray | None = None) -> np.ndarray:
+def working_unknown(mask: np.ndarray, size: tuple[int, int], counts: MaskCounts | None = None) -> np.ndarray:
     """bool [h, w]: a model pixel is unknown if ANY of its source pixels is (known only if all are)."""
     height, width = mask.shape
     w, h = size
     if (w, h) == (width, height):
         return mask.copy()
-    if table is None:
-        table = count_table(mask)
+    counts = count_table(mask) if counts is None else counts
+    unknown = np.zeros((h, w), bool)
+    box = counts.box
+    if box is None:
+        return unknown
+    # Only model pixels whose source span meets the box can be unknown; count inside the box.
     x0, x1 = source_edges(width, w)
     y0, y1 = source_edges(height, h)
-    counts = (table[y1][:, x1] - table[y0][:, x1] - table[y1][:, x0] + table[y0][:, x0])
-    return counts > 0
+    cols = np.flatnonzero((x1 > box.left) & (x0 < box.right))
+    rows = np.flatnonzero((y1 > box.top) & (y0 < box.bottom))
+    cx0, cx1 = (np.clip(e[cols] - box.left, 0, box.width) for e in (x0, x1))
+    cy0, cy1 = (np.clip(e[rows] - box.top, 0, box.height) for e in (y0, y1))
+    table = counts.table
+    found = table[cy1][:, cx1] - table[cy0][:, cx1] - table[cy1][:, cx0] + table[cy0][:, cx0]
+    unknown[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] = found > 0
+    return unknown
 
 
 def downscale(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from fractal_studio.editing.document import Document, DocumentState, Rect
-from fractal_studio.editing.engine import EditOptions, EditProgress, EditResult
+from fractal_studio.editing.engine import EditOptions, EditResult
 from fractal_studio.errors import UserError
 
 
@@ -21,7 +20,7 @@ def test_new_document():
     doc = Document(pixels, path="a.png")
     assert doc.size == (7, 5) and doc.origin == (0, 0) and doc.path == "a.png"
     assert doc.mask.shape == (5, 7) and doc.mask.dtype == bool and not doc.mask.any()
-    assert doc.class_id is None and doc.history == [] and doc.notes == ()
+    assert doc.class_id is None and doc.applied is None and doc.notes == ()
     pixels[0, 0] = 1 - pixels[0, 0]
     assert not np.array_equal(doc.image, pixels)  # the document owns a copy
     with pytest.raises(UserError, match="uint8 RGB"):
@@ -109,15 +108,15 @@ def _result(doc: Document, value: int, count: int = 2) -> EditResult:
     return EditResult(candidates=candidates, cancelled=False, elapsed=0.0, metadata={}, options=EditOptions())
 
 
-def test_apply_keeps_history_and_clears_the_mask():
+def test_apply_records_the_result_and_clears_the_mask():
     doc = Document(image())
     doc.mask[1, 1] = True
     first = _result(doc, 10)
     doc.apply(first, 1)
     assert doc.image[1, 1].tolist() == [11, 11, 11] and not doc.mask.any()
-    assert doc.history == [first]
-    doc.apply(first, 0)  # any candidate of a result in the history
-    assert doc.history == [first]
+    assert doc.applied == {"candidate": "2/2"}
+    doc.apply(first, 0)  # any candidate again
+    assert doc.applied == {"candidate": "1/2"} and doc.image[1, 1].tolist() == [10, 10, 10]
     with pytest.raises(UserError, match="no candidate 2"):
         doc.apply(first, 2)
     doc.extend_canvas(1, 0, 0, 0)
@@ -154,28 +153,3 @@ def test_open_marks_transparent_pixels(tmp_path):
     assert doc.size == (8, 6) and doc.path == str(path)
     assert doc.mask.sum() == 4 and doc.mask[2:4, 5:7].all()
     assert doc.notes and doc.blank[2:4, 5:7].all()
-
-
-def test_edit_runs_the_engine_and_records_the_result(toy_model):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        doc = Document(image(20, 18))
-        doc.mask[4:8, 5:9] = True
-        events = list(doc.edit(toy_model, EditOptions(iterations=(2, 1), candidates=2)))
-    finally:
-        torch.set_num_threads(threads)
-    result = events[-1]
-    assert isinstance(result, EditResult) and all(isinstance(e, EditProgress) for e in events[:-1])
-    assert doc.history == [result]
-    before = doc.image.copy()
-    doc.apply(result, 1)
-    assert np.array_equal(doc.image[~result_mask(before, doc.image)], before[~result_mask(before, doc.image)])
-
-
-def result_mask(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    changed = np.any(a != b, axis=-1)
-    box = np.zeros_like(changed)
-    box[4:8, 5:9] = True
-    assert not changed[~box].any()
-    return box

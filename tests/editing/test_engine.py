@@ -412,3 +412,23 @@ def test_soft_brush_weights_blend_generated_pixels_into_the_photo(toy_model):
     assert np.abs(soft[10:20, 14:18].astype(float) - halfway).max() <= 1
     with pytest.raises(UserError, match="blend weights"):
         run_edit(toy_model, image, mask, EditOptions(**options), weights=weights[:5])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_working_unknown_counts_only_near_the_mask_but_matches_every_source_pixel(seed):
+    """Counted inside the mask's bounding box only; the same as asking each model pixel's sources."""
+    from fractal_studio.editing.windows import count_table, source_edges
+
+    rng = np.random.default_rng(seed)
+    height, width = (int(v) for v in rng.integers(20, 90, 2))
+    mask = np.zeros((height, width), bool)
+    for _ in range(int(rng.integers(0, 4))):
+        top, left = int(rng.integers(0, height)), int(rng.integers(0, width))
+        mask[top:top + int(rng.integers(1, 9)), left:left + int(rng.integers(1, 9))] = True
+    size = (int(rng.integers(3, width)), int(rng.integers(3, height)))
+    x0, x1 = source_edges(width, size[0])
+    y0, y1 = source_edges(height, size[1])
+    expected = np.array([[mask[y0[j]:y1[j], x0[i]:x1[i]].any() for i in range(size[0])]
+                         for j in range(size[1])])
+    assert np.array_equal(working_unknown(mask, size), expected)
+    assert np.array_equal(working_unknown(mask, size, count_table(mask)), expected)
