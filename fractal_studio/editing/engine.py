@@ -23,7 +23,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -84,7 +84,10 @@ class EditResult:
 
 
 # ---------------------------------------------------------------------------------- validation
-def _check_inputs(model, image, mask, options: EditOptions, blank) -> None:
+def _check_inputs(model, image, mask, options: EditOptions, blank):
+    """Checks everything (UserError) and returns the sampling settings resolved once: a validated
+    SampleRequest of window size that every window and the metadata are made from."""
+    from fractal_studio.sampling.validation import describe as _describe
     from fractal_studio.sampling.validation import validate_request
 
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -109,23 +112,20 @@ def _check_inputs(model, image, mask, options: EditOptions, blank) -> None:
     resolution = model.config.resolution
     context_margin(options, resolution)
     parse_work_scale(options.work_scale)
-    probe = _request(model, options, np.zeros((resolution, resolution, 3), np.uint8),
-                     np.zeros((resolution, resolution), bool), options.seed, options.candidates)
-    validate_request(model.config, probe)
+    settings = _resolve(model, options)
+    validate_request(model.config, settings)
+    return settings
 
 
-def _describe(value) -> str:
-    if isinstance(value, np.ndarray):
-        return f"{value.dtype} array of shape {value.shape}"
-    return type(value).__name__
-
-
-def _request(model, options: EditOptions, canvas, known, seed: int, count: int):
+def _resolve(model, options: EditOptions):
+    """The options with the model's defaults filled in, as a request for an empty window."""
     from fractal_studio.sampling.request import SampleRequest
 
     defaults = model.config.sampling
+    side = model.config.resolution
     return SampleRequest(
-        canvas=canvas, known=known, class_id=None if options.class_id is None else int(options.class_id),
+        canvas=np.zeros((side, side, 3), np.uint8), known=np.zeros((side, side), bool),
+        class_id=None if options.class_id is None else int(options.class_id),
         cfg=float(defaults.cfg if options.cfg is None else options.cfg),
         cfg_schedule=defaults.cfg_schedule if options.cfg_schedule is None else options.cfg_schedule,
         temperature=float(defaults.temperature if options.temperature is None else options.temperature),
@@ -133,7 +133,7 @@ def _request(model, options: EditOptions, canvas, known, seed: int, count: int):
         filter_threshold=float(defaults.filter_threshold if options.filter_threshold is None
                                else options.filter_threshold),
         iterations=None if options.iterations is None else tuple(int(i) for i in options.iterations),
-        seed=int(seed), candidates=int(count))
+        seed=int(options.seed), candidates=int(options.candidates))
 
 
 # ------------------------------------------------------------------------------------- running
@@ -149,19 +149,20 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
     all, as without weights): a soft brush's coverage, so soft stroke edges blend into the photo.
     Outside the mask nothing changes whatever the weights say.
     """
-    _check_inputs(model, image, mask, options, blank)
+    settings = _check_inputs(model, image, mask, options, blank)
     if weights is not None and (not isinstance(weights, np.ndarray) or weights.shape != mask.shape
                                 or weights.dtype != np.uint8):
         raise UserError("the blend weights must be a uint8 array of the image's size")
     config = model.config
     plan = plan_edit(image.shape, mask, config.resolution, options, patches=config.patch_sizes)
-    return _Edit(model, image, mask, options, plan, cancel, model_hash, blank, weights).events()
+    return _Edit(model, image, mask, options, settings, plan, cancel, model_hash, blank, weights).events()
 
 
 class _Edit:
-    def __init__(self, model, image, mask, options: EditOptions, plan: EditPlan, cancel, model_hash, blank,
-                 weights=None):
+    def __init__(self, model, image, mask, options: EditOptions, settings, plan: EditPlan, cancel, model_hash,
+                 blank, weights=None):
         self.model, self.options, self.plan = model, options, plan
+        self.settings = settings  # the resolved, validated sampling settings (a SampleRequest)
         self.weights = weights
         self.image = np.ascontiguousarray(image)
         self.mask = np.ascontiguousarray(mask)
@@ -213,7 +214,7 @@ class _Edit:
             for g, members in enumerate(groups):
                 crop = self.canvases[members[0]][rows, cols].copy()
                 seed = self._seed(index, members[0])
-                request = _request(self.model, self.options, crop, known, seed, len(members))
+                request = replace(self.settings, canvas=crop, known=known, seed=seed, candidates=len(members))
                 preview_cache = None
                 for event in sample(self.model, request, self.cancel):
                     if isinstance(event, Finished):
@@ -335,8 +336,7 @@ class _Edit:
         from fractal_studio.sampling.validation import resolved_iterations
 
         config = self.model.config
-        request = _request(self.model, self.options, np.zeros((1, 1, 3), np.uint8), np.zeros((1, 1), bool),
-                           self.options.seed, self.options.candidates)
+        request = self.settings
 
         class_id = self.options.class_id
         plan = self.plan

@@ -180,17 +180,16 @@ class History:
         return self.undone[-1].text if self.undone else None
 
     def undo(self, doc: Document) -> Step | None:
-        if not self.done:
-            return None
-        step = self.done.pop()
-        step.undo(doc)
-        self.undone.append(step)
-        return step
+        return self._move(self.done, self.undone, lambda step: step.undo(doc))
 
     def redo(self, doc: Document) -> Step | None:
-        if not self.undone:
+        return self._move(self.undone, self.done, lambda step: step.redo(doc))
+
+    @staticmethod
+    def _move(source: list[Step], target: list[Step], action) -> Step | None:
+        if not source:
             return None
-        step = self.undone.pop()
-        step.redo(doc)
-        self.done.append(step)
+        step = source.pop()
+        action(step)
+        target.append(step)
         return step

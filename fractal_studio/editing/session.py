@@ -260,17 +260,16 @@ class EditSession:
 
     # ------------------------------------------------------------------------------- undo
     def undo(self) -> bool:
-        self._require_idle()
-        self.discard()
-        step = self.history.undo(self.doc) if self.document is not None else None
-        if step is not None:
-            self._announce(step)
-        return step is not None
+        return self._travel(self.history.undo)
 
     def redo(self) -> bool:
+        return self._travel(self.history.redo)
+
+    def _travel(self, move) -> bool:
+        """Undo or redo (`move`), after dropping any candidates; False when there is nothing to do."""
         self._require_idle()
         self.discard()
-        step = self.history.redo(self.doc) if self.document is not None else None
+        step = move(self.doc) if self.document is not None else None
         if step is not None:
             self._announce(step)
         return step is not None

@@ -29,6 +29,7 @@ import torch
 
 from fractal_studio.devices import autocast_for, resolve_precision
 from fractal_studio.errors import UserError
+from fractal_studio.geometry import bounding_rect
 from fractal_studio.model.ar import ARLevel
 from fractal_studio.model.cpu_twin import cpu_sampling_twin
 from fractal_studio.model.fractal import FractalModel
@@ -325,12 +326,8 @@ def changed_region(before: np.ndarray | None, after: np.ndarray) -> tuple[int, i
     """(top, left, bottom, right) bounding the pixels that differ in any candidate; all 0 if none."""
     if before is None:
         return (0, 0, after.shape[1], after.shape[2])
-    diff = np.any(before != after, axis=(0, 3))
-    if not diff.any():
-        return (0, 0, 0, 0)
-    rows = np.flatnonzero(diff.any(1))
-    cols = np.flatnonzero(diff.any(0))
-    return (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+    rect = bounding_rect(np.any(before != after, axis=(0, 3)))
+    return (0, 0, 0, 0) if rect is None else (rect.top, rect.left, rect.bottom, rect.right)
 
 
 def _as_callable(cancel: CancelCheck) -> Callable[[], bool]:

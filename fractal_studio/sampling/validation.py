@@ -15,9 +15,9 @@ def validate_request(config: ModelConfig, request: SampleRequest) -> None:
     canvas, known = request.canvas, request.known
     if not isinstance(canvas, np.ndarray) or canvas.dtype != np.uint8 or canvas.shape != (side, side, 3):
         raise UserError(f"the canvas must be a uint8 array of shape ({side}, {side}, 3) for this model, "
-                        f"got {_describe(canvas)}")
+                        f"got {describe(canvas)}")
     if not isinstance(known, np.ndarray) or known.shape != (side, side):
-        raise UserError(f"the known mask must have shape ({side}, {side}), got {_describe(known)}")
+        raise UserError(f"the known mask must have shape ({side}, {side}), got {describe(known)}")
     if known.dtype != bool:
         raise UserError(f"the known mask must be boolean, got {known.dtype}")
     if request.class_id is not None:
@@ -71,7 +71,8 @@ def parse_iterations(text: str | None, option: str = "iterations") -> tuple[int,
     return values
 
 
-def _describe(value) -> str:
+def describe(value) -> str:
+    """What a value is, for an error message: an array's dtype and shape, else its type."""
     if isinstance(value, np.ndarray):
         return f"{value.dtype} array of shape {value.shape}"
     return type(value).__name__
