@@ -27,7 +27,7 @@ EDGE_GRAB_PX = 8  # how close (screen pixels) to a border a drag resizes the can
 
 
 class CanvasView(QGraphicsView):
-    maskStroked = Signal(object)  # Rect touched by a finished stroke / rectangle
+    maskStroked = Signal(object, str)  # the Rect a finished stroke or rectangle touched; its undo text
     extendRequested = Signal(int, int, int, int)  # left, top, right, bottom pixels to add
     zoomChanged = Signal(float)
     brushChanged = Signal(float, float)  # size, hardness
@@ -295,7 +295,7 @@ class CanvasView(QGraphicsView):
             self._last = None
             stroke, self._stroke = self._stroke, None
             if stroke is not None:
-                self.maskStroked.emit(stroke)
+                self.maskStroked.emit(stroke, "Eraser stroke" if self.tool == "eraser" else "Brush stroke")
             return
         if self._rect_start is not None:
             r = QRectF(self._rect_start, pos).normalized()
@@ -306,7 +306,7 @@ class CanvasView(QGraphicsView):
                 Rect.spanning(round(r.left()), round(r.top()), round(r.right()), round(r.bottom())), erase)
             if box is not None:
                 self.mask_item.update_box(box)
-                self.maskStroked.emit(box)
+                self.maskStroked.emit(box, "Erase rectangle" if erase else "Mask rectangle")
             return
         super().mouseReleaseEvent(event)
 

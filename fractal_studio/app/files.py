@@ -51,7 +51,8 @@ class FilesMixin:
         except (OSError, ValueError) as error:
             self.show_error("Could not open the image", f"{path}: {error}")
             return False
-        self.set_document(doc)
+        if not self.set_document(doc):
+            return False
         self.store.set("files/last_folder", str(Path(path).parent))
         self.store.push_recent("recent/files", str(Path(path).resolve()))
         self.refresh_recent()
@@ -59,12 +60,26 @@ class FilesMixin:
         self.status.showMessage(f"Opened {Path(path).name}" + (f" ({notes})" if notes else ""), 8000)
         return True
 
-    def set_document(self, doc, blank=None) -> bool:
-        """Makes `doc` the session's document (refused while a run is going)."""
-        if not self._idle():
+    def set_document(self, doc, blank=None, ask: bool = True) -> bool:
+        """Makes `doc` the session's document: refused while a run is going, and when the user
+        keeps unexported changes of the current one (ask=False: nothing to lose, e.g. a restore)."""
+        if not self._idle() or (ask and not self.may_discard_changes()):
             return False
         self.session.set_document(doc, blank)
         return True
+
+    def may_discard_changes(self) -> bool:
+        """True when nothing unexported would be lost, or the user exported it or chose to discard
+        it; False when they cancelled."""
+        if not self.session.unsaved:
+            return True
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self, "Unsaved changes", "The image has changes that were not exported. Export them first?",
+            buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save)
+        if answer == buttons.Save:
+            return self.export_dialog()
+        return answer != buttons.Cancel
 
     def new_canvas(self) -> None:
         from fractal_studio.editing.document import Document
@@ -125,15 +140,15 @@ class FilesMixin:
     def displayed_pixels(self) -> np.ndarray:
         return self.session.pixels(self.shown_candidate())
 
-    def export_dialog(self) -> None:
+    def export_dialog(self) -> bool:
+        """Asks where, then exports; False if the user cancelled or the export failed."""
         if self.session.document is None:
-            return
+            return False
         doc_path = self.session.doc.path
         suggestion = (str(Path(doc_path).with_name(Path(doc_path).stem + "_edit.png")) if doc_path
                       else "edit.png")
         path, _ = QFileDialog.getSaveFileName(self, "Export PNG", suggestion, "PNG images (*.png)")
-        if path:
-            self.export_png(path)
+        return bool(path) and self.export_png(path)
 
     def export_png(self, path: str) -> bool:
         if not path.lower().endswith(".png"):
@@ -196,7 +211,7 @@ class FilesMixin:
         doc = Document(arrays["image"], mask=arrays["mask"], path=info.get("path"))
         if info.get("origin"):
             doc.origin = tuple(int(v) for v in info["origin"])
-        self.set_document(doc, blank=arrays.get("empty", np.zeros(arrays["mask"].shape, bool)))
+        self.set_document(doc, blank=arrays.get("empty", np.zeros(arrays["mask"].shape, bool)), ask=False)
         params = info.get("params") or {}
         known = {k: v for k, v in params.items() if k in Params.__dataclass_fields__}
         try:

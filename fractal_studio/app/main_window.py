@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QLockFile, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -35,7 +35,7 @@ from fractal_studio.editing.session import EditSession
 from fractal_studio.errors import UserError
 from fractal_studio.model.catalog import MODELS_DIR, bundled_models
 
-AUTOSAVE_MS = 30_000
+AUTOSAVE_DELAY_MS = 2_000
 COMPARE_KEYS = (Qt.Key.Key_Backslash, Qt.Key.Key_C)
 
 
@@ -49,7 +49,8 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self.models_dir = Path(models_dir) if models_dir else MODELS_DIR
         location = QStandardPaths.StandardLocation.AppDataLocation
         data_dir = data_dir or QStandardPaths.writableLocation(location)
-        self.autosave = Autosave(data_dir) if autosave else None
+        self.instance_lock = None  # held while this window autosaves into data_dir
+        self.autosave = self._claim_autosave(Path(data_dir)) if autosave else None
         self.generation = self.model_loading = self.converting = None  # asyncio tasks
         self.stream = None  # the running generation's worker.Stream
         self.preview_index = -1
@@ -67,13 +68,26 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self.refresh_recent()
         self.update_actions()
         self.resize(1400, 900)
+        # Saved shortly after every change (debounced), so a crash loses at most the last moments.
         self.autosave_timer = QTimer(self)
-        self.autosave_timer.setInterval(AUTOSAVE_MS)
+        self.autosave_timer.setSingleShot(True)
+        self.autosave_timer.setInterval(AUTOSAVE_DELAY_MS)
         self.autosave_timer.timeout.connect(self.autosave_tick)
-        if self.autosave is not None:
-            self.autosave_timer.start()
         self.status.showMessage("Open an image (Ctrl+O), paste one (Ctrl+V) or drop a file; "
                                 "File ▸ New canvas generates from scratch.")
+        if autosave and self.autosave is None:
+            self.status.showMessage("Another Fractal Studio window is running: this one does not autosave.")
+
+    def _claim_autosave(self, folder: Path) -> Autosave | None:
+        """The autosave folder, unless another running copy of the app holds it (then None: two
+        copies must not restore or overwrite each other's sessions). A crashed copy's lock is free."""
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = QLockFile(str(folder / "instance.lock"))
+        lock.setStaleLockTime(0)  # stale only when its process is gone, however old
+        if not lock.tryLock(0):
+            return None
+        self.instance_lock = lock
+        return Autosave(folder)
 
     # ------------------------------------------------------------------ construction
     def _build_widgets(self) -> None:
@@ -252,6 +266,8 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
 
     def _session_changed(self, kind: str, rect) -> None:
         doc = self.session.document
+        if kind != "run" and self.autosave is not None:
+            self.autosave_timer.start()  # (re)starts the countdown
         if kind == "run":
             self._candidates_changed(rect)
         elif doc is None:
@@ -289,7 +305,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self.canvas.set_tool(tool)
         self.tool_actions[tool].setChecked(True)
 
-    def _stroked(self, rect) -> None:
+    def _stroked(self, rect, text: str = "Brush stroke") -> None:
         """A stroke or rectangle ended on the canvas: its coverage becomes the session's (undoable).
         Any coverage is generated; soft values are the blend weights of the generated pixels."""
         if self.session.document is None:
@@ -297,7 +313,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         if not self._idle():
             self.canvas.reload_mask(self.session.doc.coverage, rect)  # the stroke does not count
             return
-        self.session.paint(rect, self.canvas.layer.coverage[rect.slices].copy())
+        self.session.paint(rect, self.canvas.layer.coverage[rect.slices].copy(), text)
 
     def _mask_op(self, operation) -> None:
         if self.session.document is not None and self._idle():
@@ -371,6 +387,9 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         super().keyReleaseEvent(event)
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        if not self.may_discard_changes():
+            event.ignore()
+            return
         self.close_running_job()
         self.autosave_timer.stop()
         if self.autosave is not None:
@@ -378,6 +397,8 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
             self.autosave.mark_clean_exit()
         self.store.set("window/geometry", self.saveGeometry())
         self.store.set("window/state", self.saveState())
+        if self.instance_lock is not None:
+            self.instance_lock.unlock()
         super().closeEvent(event)
 
     def start(self, image: str | None = None, model: str | None = None) -> None:

@@ -138,7 +138,8 @@ class ModelMixin:
         self.update_actions()
 
     def _model_failed(self, message: str) -> None:
-        self.status.showMessage("Model not loaded", 4000)
+        still = f"; still using {Path(self.model_path).stem}" if self.model is not None else ""
+        self.status.showMessage(f"Model not loaded{still}", 6000)
         self.show_error("Could not load the model", message)
         self.refresh_models()
 

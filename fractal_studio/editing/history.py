@@ -171,6 +171,15 @@ class History:
         """The step the document is at (None: as it was opened)."""
         return self.done[-1] if self.done else None
 
+    def steps_to(self, mark: Step | None) -> list[Step] | None:
+        """The steps between the document's state and the state right after `mark` (None: as
+        opened), by undo or redo; None when that state is gone (history trimmed or replaced)."""
+        at = next((i for i, step in enumerate(self.done) if step is mark), None)
+        if mark is None or at is not None:
+            return self.done[(-1 if at is None else at) + 1:]
+        at = next((i for i, step in enumerate(self.undone) if step is mark), None)
+        return None if at is None else self.undone[at:]
+
     @property
     def undo_text(self) -> str | None:
         return self.done[-1].text if self.done else None

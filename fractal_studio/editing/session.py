@@ -147,9 +147,13 @@ class EditSession:
 
     @property
     def unsaved(self) -> bool:
-        """Whether the document differs from when it was opened or last exported (undoing back to
-        that state counts as unchanged)."""
-        return self.document is not None and self.history.last is not self._exported_at
+        """Whether the image differs from when it was opened or last exported: an applied result, a
+        larger canvas, an uncrop. Mask strokes alone do not count (they are not in the PNG), and
+        undoing back to the exported state counts as unchanged."""
+        if self.document is None:
+            return False
+        between = self.history.steps_to(self._exported_at)
+        return between is None or any(not isinstance(step, MaskStep) for step in between)
 
     # --------------------------------------------------------------------------------- mask
     def paint(self, rect: Rect, coverage: np.ndarray, text: str = "Brush stroke") -> None:

@@ -57,7 +57,8 @@ def test_bad_image_and_bad_model_show_dialogs(window, qtbot, photo, tmp_path, di
     window.load_model_path(str(bad_model))
     qtbot.waitUntil(lambda: len(dialogs) == 2, timeout=10000)
     assert "bad.safetensors" in dialogs[-1][2]
-    assert window.model is model  # the previous model stays loaded
+    assert window.model is model  # the previous model stays loaded, and the status bar says so
+    assert "still using" in window.status.currentMessage()
 
     path, original = photo
     assert open_at_100_percent(window, path)

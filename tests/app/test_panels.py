@@ -12,7 +12,7 @@ from fractal_studio.app.settings import Params, Store
 from fractal_studio.editing.history import pack, unpack
 from fractal_studio.editing.session import grown as grow
 
-from .helpers import drag, open_at_100_percent, paint
+from .helpers import drag, open_at_100_percent, paint, run_to_end
 
 
 def test_params_persist(tmp_path):
@@ -118,7 +118,8 @@ def test_autosave_and_crash_restore(window, make_window, qtbot, photo, tmp_path,
     window.autosave.mark_running()
     window.autosave_tick(wait=True)
     assert (tmp_path / "data" / "session.npz").is_file()
-    # a crash: the running marker stays; the next window offers to restore
+    # a crash: the running marker stays, the process and its lock go; the next window offers to restore
+    window.instance_lock.unlock()
     second = make_window()
     assert second.autosave.crashed
     assert second.restore_session()
@@ -132,6 +133,7 @@ def test_autosave_and_crash_restore(window, make_window, qtbot, photo, tmp_path,
     third = make_window()
     assert not third.autosave.crashed
     third.autosave.mark_running()  # crash again: start() asks (the patched dialog answers No)
+    third.instance_lock.unlock()
     fourth = make_window()
     fourth.start()
     assert dialogs[-1][0] == "question" and not fourth.autosave.exists()
@@ -211,3 +213,65 @@ def test_a_damaged_autosave_is_set_aside_and_the_app_starts(case, make_window, t
     window.close()
     again = make_window()
     assert not again.autosave.crashed  # no second offer of the same damaged session
+
+
+def test_a_second_running_copy_neither_restores_nor_autosaves(make_window, tmp_path):
+    first = make_window()
+    first.autosave.mark_running()
+    second = make_window()  # the same data folder while the first runs
+    assert first.autosave is not None and second.autosave is None
+    assert "does not autosave" in second.status.currentMessage()
+    first.close()
+    third = make_window()  # the first has quit: its folder is free again
+    assert third.autosave is not None
+
+
+def test_changes_are_autosaved_shortly_after_they_happen(window, qtbot, photo, tmp_path):
+    from fractal_studio.app import main_window
+
+    assert main_window.AUTOSAVE_DELAY_MS <= 2000
+    window.autosave_timer.setInterval(50)
+    path, _ = photo
+    window.open_image(str(path))
+    window.session.extend(0, 0, 4, 0)
+    qtbot.waitUntil(lambda: (tmp_path / "data" / "session.npz").is_file(), timeout=5000)
+    assert window.saved_revision == window.session.revision
+
+
+def test_quitting_or_opening_with_unexported_changes_asks_first(window, qtbot, photo, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    buttons = QMessageBox.StandardButton
+    asked = []
+    answer = [buttons.Cancel]
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: (asked.append(a[1]), answer[0])[1])
+    path, original = photo
+    open_at_100_percent(window, path)
+    paint(qtbot, window, [(10, 10), (20, 12)], size=8)
+    assert window.close() and not asked  # a mask alone: nothing to lose, no question
+    window.show()
+    run_to_end(qtbot, window)
+    window.apply_candidate(0)
+    assert not window.close() and asked == ["Unsaved changes"] and window.isVisible()  # Cancel keeps it
+    assert not window.open_image(str(path)) and window.session.doc.path == str(path)
+    assert not np.array_equal(window.session.doc.image, original)  # the applied edit is still there
+    out = tmp_path / "kept.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
+    answer[0] = buttons.Save
+    assert window.open_image(str(path))  # exported first, then the other image opened
+    assert out.is_file() and np.array_equal(window.session.doc.image, original)
+    window.session.extend(0, 0, 4, 0)
+    answer[0] = buttons.Discard
+    assert window.close()
+
+
+def test_undo_names_what_each_mask_change_was(window, qtbot, photo):
+    open_at_100_percent(window, photo[0])
+    paint(qtbot, window, [(10, 10), (20, 12)], size=6)
+    window.set_tool("rect")
+    drag(qtbot, window.canvas, [(24, 18), (32, 26)])
+    window.set_tool("eraser")
+    drag(qtbot, window.canvas, [(10, 10), (14, 10)])
+    assert [step.text for step in window.session.history.done] == ["Brush stroke", "Mask rectangle",
+                                                                    "Eraser stroke"]
+    assert window.undo_action.text() == "&Undo Eraser stroke"

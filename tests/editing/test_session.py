@@ -45,7 +45,7 @@ def test_a_whole_edit_mask_run_apply_undo_export(session, tmp_path):
     session.paint(Rect(8, 6, 8, 6), soft)
     assert heard[-1] == ("mask", Rect(8, 6, 8, 6))
     assert session.doc.mask.sum() == 48 and session.doc.coverage[6, 8] == 128
-    assert session.unsaved
+    assert not session.unsaved  # a mask alone is not unsaved work
 
     run = session.start_run(EditOptions(iterations=FAST, candidates=2, seed=3))
     assert run.weights is not None and run.weights[6, 8] == 128  # the soft edge blends
@@ -55,6 +55,7 @@ def test_a_whole_edit_mask_run_apply_undo_export(session, tmp_path):
     assert np.array_equal(first[~session.doc.mask], original[~session.doc.mask])
 
     session.apply(0)
+    assert session.unsaved
     assert np.array_equal(session.doc.image, first) and not session.doc.mask.any()
     assert session.candidates == [] and session.history.undo_text == "Apply candidate #1"
     out = tmp_path / "out.png"
