@@ -7,7 +7,7 @@ turns those into undoable commands on the Document.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
@@ -36,7 +36,8 @@ class CanvasView(QGraphicsView):
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
         self.setBackgroundBrush(QColor(48, 48, 52))
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        # Zooming keeps a chosen point still itself (zoom_by), so Qt's own anchoring is off.
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
         self.setMouseTracking(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -167,8 +168,14 @@ class CanvasView(QGraphicsView):
         self.zoomChanged.emit(self.zoom)
         self._update_cursor_item()
 
-    def zoom_by(self, factor: float) -> None:
+    def zoom_by(self, factor: float, at: QPoint | None = None) -> None:
+        """Zooms keeping the image point under `at` (viewport coordinates; default: the view's
+        centre) where it is on the screen."""
+        middle = QPointF(self.viewport().rect().center())
+        anchor = middle if at is None else QPointF(at)
+        fixed = self.mapToScene(anchor.toPoint())
         self.set_zoom(self.zoom * factor)
+        self.centerOn(fixed + (middle - anchor) / self.zoom)
 
     def fit(self) -> None:
         w, h = self.canvas_size
@@ -178,7 +185,7 @@ class CanvasView(QGraphicsView):
         self.centerOn(w / 2, h / 2)
 
     def actual_size(self) -> None:
-        self.set_zoom(1.0)
+        self.zoom_by(1.0 / self.zoom)
 
     def wheelEvent(self, event) -> None:  # noqa: N802
         if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
@@ -186,17 +193,18 @@ class CanvasView(QGraphicsView):
             return
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.zoom_by(1.2 ** steps)
+            self.zoom_by(1.2 ** steps, event.position().toPoint())
 
     def viewportEvent(self, event) -> bool:  # noqa: N802
         if event.type() == QEvent.Type.Gesture:
             pinch = event.gesture(Qt.GestureType.PinchGesture)
             if pinch is not None:
-                self.zoom_by(pinch.scaleFactor())
+                self.zoom_by(pinch.scaleFactor(), self.viewport().mapFromGlobal(
+                    pinch.centerPoint().toPoint()))
                 return True
         if (event.type() == QEvent.Type.NativeGesture
                 and event.gestureType() == Qt.NativeGestureType.ZoomNativeGesture):
-            self.zoom_by(1.0 + event.value())
+            self.zoom_by(1.0 + event.value(), event.position().toPoint())
             return True
         return super().viewportEvent(event)
 

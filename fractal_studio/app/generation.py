@@ -164,12 +164,14 @@ class GenerationMixin:
             self.show_error("Cannot apply", str(error))
             return
         self.status.showMessage(f"Applied candidate #{index + 1} (Ctrl+Z to undo)", 5000)
+        self.canvas.setFocus()
 
     def discard_candidates(self) -> None:
         """Drops the candidates (not a running run: Cancel does that) and shows the document."""
         if self.session.running:
             return
         self.session.discard()
+        self.canvas.setFocus()
 
     def _candidates_changed(self, rect) -> None:
         """The session's run came or went: the strip and the canvas follow."""

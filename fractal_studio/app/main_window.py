@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QLockFile, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QEvent, QLockFile, QObject, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QDockWidget,
     QInputDialog,
     QLabel,
@@ -39,6 +40,31 @@ AUTOSAVE_DELAY_MS = 2_000
 COMPARE_KEYS = (Qt.Key.Key_Backslash, Qt.Key.Key_C)
 
 
+class ShortcutsWin(QObject):
+    """Lets the window's shortcuts (Ctrl+Z, B, E, [, ], \\ ...) work while a number field has the
+    focus: a spin box would otherwise claim every key. Digits and editing keys stay the field's;
+    Enter in a field hands the focus back to the canvas."""
+
+    FIELD_KEYS = {Qt.Key.Key_Backspace, Qt.Key.Key_Delete, Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up,
+                  Qt.Key.Key_Down, Qt.Key.Key_Home, Qt.Key.Key_End, Qt.Key.Key_Minus, Qt.Key.Key_Period,
+                  Qt.Key.Key_Comma, Qt.Key.Key_PageUp, Qt.Key.Key_PageDown}
+
+    def __init__(self, canvas, parent=None):
+        super().__init__(parent)
+        self.canvas = canvas
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt API)
+        if not isinstance(watched, QAbstractSpinBox):
+            return False
+        if event.type() == QEvent.Type.ShortcutOverride:
+            key, control = event.key(), bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+            digit = Qt.Key.Key_0 <= key <= Qt.Key.Key_9
+            return control or not (digit or key in self.FIELD_KEYS)  # True: the shortcut may fire
+        if event.type() == QEvent.Type.KeyPress and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            QTimer.singleShot(0, self.canvas.setFocus)
+        return False
+
+
 class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
     """Mixins first, so their Qt event handlers (dragEnterEvent, dropEvent) override QMainWindow's."""
 
@@ -64,6 +90,9 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self.setAcceptDrops(True)
         self._build_widgets()
         self._build_actions()
+        self.shortcuts_win = ShortcutsWin(self.canvas, self)
+        for field in self.findChildren(QAbstractSpinBox):
+            field.installEventFilter(self.shortcuts_win)
         self.refresh_models()
         self.refresh_recent()
         self.update_actions()

@@ -275,3 +275,47 @@ def test_undo_names_what_each_mask_change_was(window, qtbot, photo):
     assert [step.text for step in window.session.history.done] == ["Brush stroke", "Mask rectangle",
                                                                     "Eraser stroke"]
     assert window.undo_action.text() == "&Undo Eraser stroke"
+
+
+def test_wheel_zoom_keeps_the_point_under_the_cursor(window, qtbot, photo):
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    window.open_image(str(photo[0]))
+    canvas = window.canvas
+    canvas.fit()
+    cursor = QPoint(canvas.viewport().width() // 4, canvas.viewport().height() // 3)
+    under = canvas.mapToScene(cursor)
+    for _ in range(3):
+        wheel = QWheelEvent(QPointF(cursor), QPointF(canvas.viewport().mapToGlobal(cursor)), QPoint(0, 0),
+                            QPoint(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                            Qt.ScrollPhase.NoScrollPhase, False)
+        zoom = canvas.zoom
+        QApplication.sendEvent(canvas.viewport(), wheel)
+        assert canvas.zoom > zoom
+        now = canvas.mapToScene(cursor)
+        assert abs(now.x() - under.x()) < 1.0 and abs(now.y() - under.y()) < 1.0
+    middle = canvas.viewport().rect().center()
+    centre = canvas.mapToScene(middle)
+    canvas.zoom_by(1.25)  # keys (Ctrl++, 1) zoom about the view's centre
+    after = canvas.mapToScene(middle)
+    assert abs(after.x() - centre.x()) < 1.0 and abs(after.y() - centre.y()) < 1.0
+
+
+def test_shortcuts_work_while_a_number_field_has_the_focus(window, qtbot, photo):
+    from PySide6.QtCore import Qt
+
+    open_at_100_percent(window, photo[0])
+    paint(qtbot, window, [(10, 10), (20, 12)], size=6)
+    field = window.params_panel.seed
+    field.setFocus()
+    qtbot.waitUntil(field.hasFocus, timeout=2000)
+    qtbot.keyClick(field, Qt.Key.Key_E)  # the eraser tool, not a letter typed into the field
+    assert window.canvas.tool == "eraser"
+    qtbot.keyClick(field, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert not window.session.doc.mask.any()  # the stroke was undone
+    qtbot.keyClick(field, Qt.Key.Key_5)  # digits still go into the field
+    assert "5" in field.text()
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+    qtbot.waitUntil(window.canvas.hasFocus, timeout=2000)  # Enter hands the focus back
