@@ -185,10 +185,19 @@ class GenerationMixin:
         self.canvas.set_mask_visible(True)
 
     def compare(self, on: bool) -> None:
-        """While on, shows the document as it is (the original) instead of the previewed candidate."""
-        if on:
+        """While on (\\ or C held), shows what the edit changed from: the document instead of the
+        previewed candidate, or, with no candidates, the image before the last applied result."""
+        before = self.session.before_last_apply() if self.preview_index < 0 else None
+        if on and before is not None:
+            rect, pixels = before
+            self.canvas.draw_patch(rect.left, rect.top, pixels)
+            self.comparing = rect
+        elif on:
             self.canvas.restore_pixels(self.result_rect)
             self.canvas.set_mask_visible(False)
+        elif self.comparing is not None:
+            self.canvas.restore_pixels(self.comparing)
+            self.comparing = None
         elif self.preview_index >= 0:
             self.preview_candidate(self.preview_index)
         else:

@@ -54,7 +54,31 @@ def event_loop(app, driven_by_qt: bool = False):
     return loop
 
 
+# Libraries Qt's X11 plugin loads that fresh Debian/Ubuntu desktops (and minimal systems) lack,
+# with the package that provides each. Without them Qt aborts with a page of plugin diagnostics.
+XCB_LIBRARIES = (("xcb-cursor", "libxcb-cursor0"), ("xcb-icccm", "libxcb-icccm4"),
+                 ("xcb-keysyms", "libxcb-keysyms1"))
+
+
+def missing_display_packages(find=None) -> list[str]:
+    """The packages to install before Qt can open a window on X11 (Linux with the xcb plugin)."""
+    import ctypes.util
+    import os
+
+    platform = os.environ.get("QT_QPA_PLATFORM", "xcb")
+    if not sys.platform.startswith("linux") or not platform.startswith("xcb"):
+        return []
+    find = find or ctypes.util.find_library
+    return [package for library, package in XCB_LIBRARIES if find(library) is None]
+
+
 def launch(image: str | None = None, model: str | None = None) -> int:
+    from fractal_studio.errors import UserError
+
+    missing = missing_display_packages()
+    if missing:
+        raise UserError(f"the app needs {', '.join(missing)} to open a window on X11; install them "
+                        f"(e.g. sudo apt-get install {' '.join(missing)}), or use the command line")
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QGuiApplication
     from PySide6.QtWidgets import QApplication

@@ -12,6 +12,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QDockWidget,
+    QFormLayout,
     QInputDialog,
     QLabel,
     QMainWindow,
@@ -38,6 +39,14 @@ from fractal_studio.model.catalog import MODELS_DIR, bundled_models
 
 AUTOSAVE_DELAY_MS = 2_000
 COMPARE_KEYS = (Qt.Key.Key_Backslash, Qt.Key.Key_C)
+MOUSE_AND_HELD_KEYS = (
+    ("\\ or C (hold)", "Compare with the original (before the previewed candidate or the last apply)"),
+    ("Wheel", "Zoom at the cursor"),
+    ("Shift+Wheel", "Brush size"),
+    ("Space (hold) or middle button", "Pan"),
+    ("Alt+drag (Rectangle)", "Erase a rectangle from the mask"),
+    ("Drag a canvas border", "Extend the canvas (outpaint)"),
+)
 
 
 class ShortcutsWin(QObject):
@@ -80,6 +89,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self.generation = self.model_loading = self.converting = None  # asyncio tasks
         self.stream = None  # the running generation's worker.Stream
         self.preview_index = -1
+        self.comparing = None  # the area showing the image before the last apply, while \\ is held
         self.result_rect = None  # where the current run's candidates may differ from the document
         self.stream_events = 0
         self.runs_finished = 0  # generations whose worker has stopped (tests wait on it)
@@ -90,6 +100,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self.setAcceptDrops(True)
         self._build_widgets()
         self._build_actions()
+        self._name_for_screen_readers()
         self.shortcuts_win = ShortcutsWin(self.canvas, self)
         for field in self.findChildren(QAbstractSpinBox):
             field.installEventFilter(self.shortcuts_win)
@@ -180,6 +191,24 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
                   self.device_label):
             self.status.addPermanentWidget(w)
 
+    def _name_for_screen_readers(self) -> None:
+        """Accessible names: the main widgets by role, each form field by its label."""
+        for widget, name in ((self.canvas, "Image canvas"), (self.candidate_strip.list, "Candidates"),
+                             (self.class_picker.search, "Search classes"), (self.progress, "Progress"),
+                             (self.model_panel.combo, "Model"), (self.size_box, "Brush size"),
+                             (self.hardness_slider, "Brush hardness"), (self.params_panel.seed, "Seed")):
+            widget.setAccessibleName(name)
+        for form in self.findChildren(QFormLayout):
+            for row in range(form.rowCount()):
+                label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+                field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+                widget = field.widget() if field is not None else None
+                if label is not None and label.widget() is not None and widget is not None:
+                    widget.setAccessibleName(label.widget().text())
+        for field in self.findChildren(QAbstractSpinBox):  # the rest: named by their tooltip
+            if not field.accessibleName() and field.toolTip():
+                field.setAccessibleName(field.toolTip().split(":")[0].split(" (")[0])
+
     def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
@@ -244,6 +273,8 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
                                             "Generate the masked area (Ctrl+Enter)")
         self.generate_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
         self.cancel_action = self._action(run, "&Cancel", self.cancel_generation, "Esc", "Stop the run")
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1")
         toolbar = self.addToolBar("Tools")
         toolbar.setObjectName("tools")
         toolbar.addActions([self.open_action, self.export_action])
@@ -397,6 +428,19 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
             self.status.showMessage("Wait for the run to finish or cancel it (Esc)", 3000)
             return False
         return True
+
+    def shortcuts_text(self) -> str:
+        """Every shortcut of the window's actions, then the mouse and held keys, one per line."""
+        lines = []
+        for action in self.actions():
+            keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
+            if keys:
+                lines.append(f"{keys}\t{action.text().replace('&', '')}")
+        lines += [f"{keys}\t{what}" for keys, what in MOUSE_AND_HELD_KEYS]
+        return "\n".join(lines)
+
+    def show_shortcuts(self) -> None:
+        QMessageBox.information(self, "Keyboard shortcuts", self.shortcuts_text())
 
     def show_error(self, title: str, message: str) -> None:
         QMessageBox.warning(self, title, message)

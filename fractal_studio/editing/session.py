@@ -249,9 +249,10 @@ class EditSession:
         """Makes candidate `index` the document's image (undoable); the candidates are dropped."""
         if not self.candidates or not 0 <= index < len(self.candidates):
             raise UserError(f"there is no candidate #{index + 1} to apply")
-        result = self.run.result
-        self._push(ApplyStep.run(self.doc, result, index), done=True)
+        run = self.run
+        self._push(ApplyStep.run(self.doc, run.result, index), done=True)
         self.run = None
+        self._changed("run", run.rect)
 
     def discard(self) -> None:
         """Drops the finished run's candidates (a running run is cancelled first)."""
@@ -261,6 +262,14 @@ class EditSession:
         rect = self.run.rect
         self.run, self.running = None, False
         self._changed("run", rect)
+
+    def before_last_apply(self) -> tuple[Rect, np.ndarray] | None:
+        """(rect, pixels) of the image inside the area the last applied result changed, as they were
+        before it, when that apply is the last step; else None (for comparing with the original)."""
+        step = self.history.last
+        if not isinstance(step, ApplyStep) or step.rect.empty:
+            return None
+        return step.rect, step.before[0]
 
     # ------------------------------------------------------------------------------- undo
     def undo(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
@@ -92,3 +93,20 @@ def test_the_bundled_models_menu_and_panel_list_the_catalog(make_window, tmp_pat
     combo = window.model_panel.combo
     assert [combo.itemData(i) for i in range(combo.count())] == [str(m.path) for m in bundled_models(folder)]
     assert "photo_64.safetensors" in window.model_panel.info.text()  # the default, named in the help
+
+
+def test_missing_x11_libraries_are_named_in_one_line(monkeypatch):
+    from fractal_studio.app import main
+    from fractal_studio.errors import UserError
+
+    monkeypatch.setattr(main.sys, "platform", "linux")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    found = {"xcb-icccm": "libxcb-icccm.so.4"}
+    assert main.missing_display_packages(found.get) == ["libxcb-cursor0", "libxcb-keysyms1"]
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert main.missing_display_packages(found.get) == []  # no X11 window: nothing needed
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    monkeypatch.setattr(main, "missing_display_packages", lambda: ["libxcb-cursor0"])
+    with pytest.raises(UserError, match="libxcb-cursor0") as error:
+        main.launch()
+    assert "\n" not in str(error.value) and "apt-get install libxcb-cursor0" in str(error.value)

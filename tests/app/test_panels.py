@@ -319,3 +319,45 @@ def test_shortcuts_work_while_a_number_field_has_the_focus(window, qtbot, photo)
     assert "5" in field.text()
     qtbot.keyClick(field, Qt.Key.Key_Return)
     qtbot.waitUntil(window.canvas.hasFocus, timeout=2000)  # Enter hands the focus back
+
+
+def test_compare_after_apply_shows_the_image_before_it(window, qtbot, photo):
+    from fractal_studio.app.layers import bgra_from_rgb
+
+    path, original = photo
+    open_at_100_percent(window, path)
+    paint(qtbot, window, [(10, 10), (24, 14)], size=8)
+    run_to_end(qtbot, window)
+    window.apply_candidate(0)
+    assert not window.candidate_strip.apply.isEnabled()  # the candidates went with the apply
+    applied = window.session.doc.image.copy()
+    assert not np.array_equal(applied, original)
+    window.compare(True)  # \\ held
+    assert np.array_equal(window.canvas.image_item.buffer, bgra_from_rgb(original))
+    window.compare(False)
+    assert np.array_equal(window.canvas.image_item.buffer, bgra_from_rgb(applied))
+
+
+def test_help_lists_every_shortcut(window, dialogs):
+    from PySide6.QtGui import QKeySequence
+
+    window.show_shortcuts()
+    kind, title, text = dialogs[-1]
+    assert title == "Keyboard shortcuts"
+    for action in window.actions():
+        for key in action.shortcuts():
+            assert key.toString(QKeySequence.SequenceFormat.NativeText) in text, action.text()
+    assert "Shift+Wheel" in text and "Brush size" in text
+
+
+def test_main_controls_have_names_for_screen_readers(window):
+    from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QLineEdit, QSlider
+
+    named = [window.canvas, window.candidate_strip.list, window.progress]
+    fields = [w for kind in (QAbstractSpinBox, QComboBox, QSlider)
+              for w in window.findChildren(kind) if w.isVisibleTo(window)]
+    fields += [w for w in window.findChildren(QLineEdit) if w.isVisibleTo(window)
+               and not isinstance(w.parent(), QAbstractSpinBox | QComboBox)]
+    missing = [w for w in named + fields if not w.accessibleName()]
+    assert not missing, [type(w).__name__ + ":" + w.toolTip()[:30] for w in missing]
+    assert window.params_panel.seed.accessibleName() == "Seed"
