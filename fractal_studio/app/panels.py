@@ -219,7 +219,8 @@ class ClassPicker(QGroupBox):
         for index in self.recent:
             self._add(f"★ {index}: {self.names[index]}", index, recent=True)
         for index, name in enumerate(self.names):
-            self._add(f"{index}: {name}", index)
+            if index not in self.recent:  # listed once: a recent class stays at the top
+                self._add(f"{index}: {name}", index)
         self.list.setCurrentRow(0)
         self.list.blockSignals(False)
 
@@ -241,9 +242,11 @@ class ClassPicker(QGroupBox):
             elif value is None:
                 hidden = needle not in "unconditional"
             else:
-                hidden = item.data(Qt.ItemDataRole.UserRole + 1) or not (
-                    needle in self.names[value].lower() or needle == str(value))
+                hidden = not (needle in self.names[value].lower() or needle == str(value))
             item.setHidden(hidden)
+        current = self.list.currentItem()
+        if needle and (current is None or current.isHidden()):
+            self._pick_first()  # typing chooses the first match at once
 
     def _pick_first(self) -> None:
         for row in range(self.list.count()):

@@ -18,6 +18,14 @@ import concurrent.futures
 import threading
 from collections.abc import Callable, Iterator
 
+# What the worker threads run, imported here on the UI thread: a module imported for the first time
+# in a worker runs exec() for its dataclasses (and compiles it without a cached .pyc), and CPython
+# 3.11 can fail with "SystemError: AST constructor recursion depth mismatch" when two threads
+# compile at once.
+import fractal_studio.editing.imageio  # noqa: F401
+import fractal_studio.model.convert  # noqa: F401
+import fractal_studio.model.weights  # noqa: F401
+import fractal_studio.sampling  # noqa: F401
 from fractal_studio.errors import UserError
 
 EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="fractal-studio")

@@ -38,19 +38,21 @@ def test_class_picker_search(qtbot):
     picker = ClassPicker()
     qtbot.addWidget(picker)
     picker.set_classes(["tench", "goldfish", "Great white shark"], conditional=True, recent=[2])
-    assert picker.list.item(0).text() == "unconditional"
-    picker.search.setText("GOLD")
-    items = [picker.list.item(i) for i in range(picker.list.count())]
-    visible = [item.text() for item in items if not item.isHidden()]
-    assert visible == ["1: goldfish"]
+    texts = [picker.list.item(i).text() for i in range(picker.list.count())]
+    assert texts == ["unconditional", "★ 2: Great white shark", "0: tench", "1: goldfish"]  # once each
     with qtbot.waitSignal(picker.classChanged) as signal:
-        picker.search.returnPressed.emit()
+        picker.search.setText("GOLD")  # typing chooses the first match, no Enter needed
     assert signal.args == [1] and picker.current() == 1
-    picker.search.setText("2")
-    assert [i for i in range(picker.list.count()) if not picker.list.item(i).isHidden()] == [4]
+    items = [picker.list.item(i) for i in range(picker.list.count())]
+    assert [item.text() for item in items if not item.isHidden()] == ["1: goldfish"]
+    picker.search.setText("2")  # the recent class is found where it is listed
+    assert [i for i in range(picker.list.count()) if not picker.list.item(i).isHidden()] == [1]
+    assert picker.current() == 2
+    picker.search.setText("")
     picker.select(0)
     picker.set_recent([0, 2])
     assert picker.current() == 0 and picker.list.item(1).text() == "★ 0: tench"
+    assert picker.list.count() == 4
     picker.set_classes(["class 0"], conditional=False)
     assert not picker.list.isEnabled() and "unconditional" in picker.note.text()
     assert picker.current() is None
