@@ -29,6 +29,7 @@ EDGE_GRAB_PX = 8  # how close (screen pixels) to a border a drag resizes the can
 class CanvasView(QGraphicsView):
     maskStroked = Signal(object, str)  # the Rect a finished stroke or rectangle touched; its undo text
     extendRequested = Signal(int, int, int, int)  # left, top, right, bottom pixels to add
+    extendDragged = Signal(int, int, int, int)  # the growth while a border is dragged (0s: done)
     zoomChanged = Signal(float)
     brushChanged = Signal(float, float)  # size, hardness
 
@@ -236,6 +237,14 @@ class CanvasView(QGraphicsView):
     # ------------------------------------------------------------------ mouse
     def mousePressEvent(self, event) -> None:  # noqa: N802
         pos = self.mapToScene(event.position().toPoint())
+        # A canvas border is grabbed in every tool (the Pan tool pans everywhere else).
+        edge = None
+        if event.button() == Qt.MouseButton.LeftButton and self._pixels is not None and not self._space:
+            edge = self._edge_at(pos)
+        if edge:
+            self._edge, self._edge_start = edge, pos
+            self._update_frame(pos)
+            return
         if event.button() == Qt.MouseButton.MiddleButton or (
                 event.button() == Qt.MouseButton.LeftButton and (self._space or self.tool == "pan")):
             self._pan_from = event.position()
@@ -243,11 +252,6 @@ class CanvasView(QGraphicsView):
             return
         if event.button() != Qt.MouseButton.LeftButton or self._pixels is None:
             return super().mousePressEvent(event)
-        edge = self._edge_at(pos)
-        if edge:
-            self._edge, self._edge_start = edge, pos
-            self._update_frame(pos)
-            return
         if not self.painting_enabled:
             return
         if self.tool in ("brush", "eraser"):
@@ -296,6 +300,7 @@ class CanvasView(QGraphicsView):
             self._edge = None
             self.frame_item.setVisible(False)
             self.frame_label.setText("")
+            self.extendDragged.emit(0, 0, 0, 0)
             if any(grow):
                 self.extendRequested.emit(*grow)
             return
@@ -382,6 +387,7 @@ class CanvasView(QGraphicsView):
         self.frame_item.setVisible(True)
         self.frame_label.setText(f"{int(rect.width())} × {int(rect.height())}")
         self.frame_label.setPos(rect.topLeft())
+        self.extendDragged.emit(left, top, right, bottom)
 
 
 def _cosmetic(color: QColor, width: float, style=Qt.PenStyle.SolidLine) -> QPen:

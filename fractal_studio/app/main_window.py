@@ -144,6 +144,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self.class_picker.set_classes([], conditional=False)
         self.task_panel = TaskPanel()
         self.task_panel.extendRequested.connect(self.extend_canvas)
+        self.canvas.extendDragged.connect(self.task_panel.show_drag)
         self.task_panel.uncropRequested.connect(self.uncrop)
         self.params_panel = ParamsPanel()
         self.params_panel.set_params(self.store.load_params())

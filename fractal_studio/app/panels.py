@@ -275,6 +275,11 @@ class TaskPanel(QGroupBox):
     extendRequested = Signal(int, int, int, int)
     uncropRequested = Signal(float)
 
+    def show_drag(self, left: int, top: int, right: int, bottom: int) -> None:
+        """Shows a border drag's growth in the side boxes while it lasts."""
+        for box, value in zip(self.sides.values(), (left, top, right, bottom), strict=True):
+            box.setValue(value)
+
     def __init__(self, parent=None):
         super().__init__("Extend canvas / uncrop", parent)
         grid = QGridLayout(self)

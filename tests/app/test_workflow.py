@@ -89,3 +89,21 @@ def test_soft_brush_edges_blend_by_coverage(window, qtbot, photo):
     # a pixel may move at most by its coverage share of the full range (plus rounding)
     assert (difference[mask] <= np.ceil(coverage[mask] / 255 * 255) + 1).all()
     assert np.array_equal(candidate[~mask], original[~mask])
+
+
+def test_border_drag_works_in_every_tool_and_shows_in_the_extend_boxes(window, qtbot, photo):
+    from PySide6.QtCore import Qt
+
+    from .helpers import view_point
+
+    path, _ = photo
+    open_at_100_percent(window, path, centre=(40, 16))
+    window.set_tool("pan")
+    canvas, viewport = window.canvas, window.canvas.viewport()
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=view_point(canvas, 40, 16))
+    qtbot.mouseMove(viewport, view_point(canvas, 45, 16))
+    qtbot.mouseMove(viewport, view_point(canvas, 50, 16))
+    assert window.task_panel.sides["right"].value() == 10  # the drag shows while it lasts
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=view_point(canvas, 50, 16))
+    assert window.session.doc.size == (50, 32)
+    assert window.task_panel.sides["right"].value() == 0
