@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from fractal_studio.app.worker import Stream, call, failure_message
 from fractal_studio.editing.session import LoadedModel
 from fractal_studio.model.catalog import DEFAULT_MODEL, SUFFIX, bundled_models
+from fractal_studio.model.convert import UnknownModel
 
 NO_MODEL_HELP = (
     "No model is loaded. The bundled models live in {folder} (the default is {default}). "
@@ -148,15 +149,30 @@ class ModelMixin:
                                              "PyTorch checkpoints (*.pth *.pt)")
         if not src:
             return
-        option, ok = QInputDialog.getText(
-            self, "Configuration", "Preset name or config.json path (empty = read from the checkpoint):")
-        if not ok:
+        option = self.ask_model_preset(src, "Which model is it? (Published checkpoints name their own.)",
+                                       from_checkpoint=True)
+        if option is False:
             return
         dst, _ = QFileDialog.getSaveFileName(self, "Save converted model",
                                              str(self.models_dir / (Path(src).stem + ".safetensors")),
                                              "Fractal Studio models (*.safetensors)")
         if dst:
-            self.convert(src, dst, option.strip() or None)
+            self.convert(src, dst, option)
+
+    def ask_model_preset(self, src: str, question: str, from_checkpoint: bool = False):
+        """A preset name, a config.json path, None (read it from the checkpoint) or False (cancelled)."""
+        from fractal_studio.model.config import PRESETS
+
+        own, other = "As the checkpoint says", "A config.json file…"
+        choices = ([own] if from_checkpoint else []) + list(PRESETS) + [other]
+        choice, ok = QInputDialog.getItem(self, f"Convert {Path(src).name}", question, choices, 0, False)
+        if not ok:
+            return False
+        if choice == other:
+            path, _ = QFileDialog.getOpenFileName(self, "Model configuration", str(Path(src).parent),
+                                                  "JSON (*.json)")
+            return path or False
+        return None if choice == own else choice
 
     def convert(self, src: str, dst: str, option: str | None = None) -> asyncio.Task:
         """Converts a published checkpoint in the background, showing its log; loads the result."""
@@ -175,6 +191,14 @@ class ModelMixin:
             async with Stream(work) as log:
                 async for message in log:
                     self._convert_log(message)
+        except UnknownModel:  # the checkpoint does not say: ask, in the app's words, and try again
+            option = self.ask_model_preset(src, "This checkpoint does not say which published model it is. "
+                                                "Choose its preset:")
+            if option is False or option is None:
+                self._convert_failed("The checkpoint's model is unknown; choose its preset to convert it.")
+                return
+            await self._convert(src, dst, option)
+            return
         except Exception as error:  # shown to the user; the app keeps running
             self._convert_failed(failure_message(error))
             return

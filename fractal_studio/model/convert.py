@@ -77,6 +77,10 @@ def load_authors_checkpoint(src: str | Path) -> tuple[dict[str, torch.Tensor], a
     raise ModelFileError(f"{src} holds no model weights (expected a dict with a 'model' state dict)")
 
 
+class UnknownModel(UserError):
+    """The checkpoint does not name a published preset: the user must say which model it is."""
+
+
 def config_from_option(option: str | None, args: argparse.Namespace | None, src: Path) -> ModelConfig:
     """--config NAME | config.json, or the preset named in the checkpoint's own arguments."""
     if option:  # an explicit configuration wins over the checkpoint's own arguments
@@ -86,7 +90,7 @@ def config_from_option(option: str | None, args: argparse.Namespace | None, src:
     else:
         name = getattr(args, "model", None)
         if name not in PRESETS:
-            raise UserError(f"{src} was trained with model {name!r}, which is not a published preset; "
+            raise UnknownModel(f"{src} was trained with model {name!r}, which is not a published preset; "
                             f"pass --config with a preset name ({', '.join(PRESETS)}) or a config.json")
         return _apply_checkpoint_args(preset(name), args)
 

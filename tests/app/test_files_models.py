@@ -110,3 +110,25 @@ def test_missing_x11_libraries_are_named_in_one_line(monkeypatch):
     with pytest.raises(UserError, match="libxcb-cursor0") as error:
         main.launch()
     assert "\n" not in str(error.value) and "apt-get install libxcb-cursor0" in str(error.value)
+
+
+def test_convert_asks_for_the_model_when_the_checkpoint_does_not_say(make_window, qtbot, tmp_path, dialogs,
+                                                                      monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    asked = []
+
+    def get_item(parent, title, question, choices, *args):
+        asked.append((question, choices))
+        return choices[-1], True  # "A config.json file…"
+
+    monkeypatch.setattr(QInputDialog, "getItem", get_item)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(REFERENCE / "config.json"), ""))
+    window = make_window()
+    dst = tmp_path / "converted.safetensors"
+    job = window.convert(str(REFERENCE / "checkpoint-last.pth"), str(dst))  # the toy names no preset
+    qtbot.waitUntil(lambda: job.done(), timeout=60000)
+    qtbot.waitUntil(lambda: window.model is not None, timeout=20000)
+    assert dst.is_file() and not dialogs  # no "--config" message: the app asked instead
+    (question, choices), = asked
+    assert "does not say" in question and "fmnist_mar_in32" in choices
