@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Imported now, not by its plugin's end-of-session summary: on CPython 3.11.7 that late import
+# (with assertion rewriting) intermittently failed with "SystemError: AST constructor recursion
+# depth mismatch" after every test had passed.
+import hypothesis  # noqa: F401
 import pytest
 import torch
 

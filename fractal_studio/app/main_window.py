@@ -101,6 +101,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self._build_widgets()
         self._build_actions()
         self._name_for_screen_readers()
+        self._restore_brush()
         self.shortcuts_win = ShortcutsWin(self.canvas, self)
         for field in self.findChildren(QAbstractSpinBox):
             field.installEventFilter(self.shortcuts_win)
@@ -356,6 +357,19 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self.size_box.blockSignals(True)
         self.size_box.setValue(int(round(size)))
         self.size_box.blockSignals(False)
+        self.hardness_slider.blockSignals(True)
+        self.hardness_slider.setValue(int(round(hardness * 100)))
+        self.hardness_slider.blockSignals(False)
+        self.store.q.setValue("brush/size", float(size))  # kept for the next start (synced on quit)
+        self.store.q.setValue("brush/hardness", float(hardness))
+
+    def _restore_brush(self) -> None:
+        try:
+            size = float(self.store.get("brush/size", self.canvas.brush_size))
+            hardness = float(self.store.get("brush/hardness", self.canvas.hardness))
+        except (TypeError, ValueError):  # a hand-edited settings file: keep the defaults
+            return
+        self.canvas.set_brush(size=size, hardness=hardness)
 
     def _params_changed(self, params) -> None:
         group = self.model.config.name if self.model is not None else "default"
@@ -465,6 +479,9 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
             event.ignore()
             return
         self.close_running_job()
+        for task in (self.model_loading, self.converting):  # their results have no window to go to
+            if task is not None and not task.done():
+                task.cancel()
         self.autosave_timer.stop()
         if self.autosave is not None:
             self.autosave_tick(wait=True)

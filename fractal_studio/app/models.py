@@ -109,6 +109,8 @@ class ModelMixin:
     async def _load_model(self, path: str, device: str) -> None:
         try:
             loaded = await call(LoadedModel.load, path, device)
+        except asyncio.CancelledError:  # the window closed meanwhile
+            return
         except Exception as error:  # shown to the user; the app keeps running
             self._model_failed(failure_message(error))
             return
@@ -191,6 +193,8 @@ class ModelMixin:
             async with Stream(work) as log:
                 async for message in log:
                     self._convert_log(message)
+        except asyncio.CancelledError:  # the window closed meanwhile (the file is still written)
+            return
         except UnknownModel:  # the checkpoint does not say: ask, in the app's words, and try again
             option = self.ask_model_preset(src, "This checkpoint does not say which published model it is. "
                                                 "Choose its preset:")

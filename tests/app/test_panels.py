@@ -363,3 +363,12 @@ def test_main_controls_have_names_for_screen_readers(window):
     missing = [w for w in named + fields if not w.accessibleName()]
     assert not missing, [type(w).__name__ + ":" + w.toolTip()[:30] for w in missing]
     assert window.params_panel.seed.accessibleName() == "Seed"
+
+
+def test_brush_settings_are_kept_for_the_next_start(make_window):
+    first = make_window()
+    first.canvas.set_brush(size=73, hardness=0.35)
+    first.close()
+    second = make_window()
+    assert second.canvas.brush_size == 73 and abs(second.canvas.hardness - 0.35) < 1e-6
+    assert second.size_box.value() == 73 and second.hardness_slider.value() == 35
