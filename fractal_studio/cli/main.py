@@ -31,8 +31,17 @@ COMMANDS = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes in one line, like every other error (argparse prints the whole usage first)."""
+
+    def error(self, message: str):
+        if "expected one argument" in message:  # e.g. --extend -1,0,0,0: argparse took it for an option
+            message += "; a value that starts with '-' goes after '=' (e.g. --extend=-1,0,0,0)"
+        self.exit(2, f"fractal-studio: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="fractal-studio",
         description="Edit images with fractal generative models. Without a command, opens the app.",
     )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from fractal_studio.cli import common
@@ -110,6 +114,28 @@ def test_generate(files):
 
 
 # ----------------------------------------------------------------------------- bad input
+# (a file given where an image is read, what the message says)
+BAD_FILES = [("empty", "is empty (0 bytes)"), ("text", "not an image"),
+             ("truncated", "damaged or incomplete"), ("folder", "is a folder"), ("huge", "megapixels")]
+
+
+BAD_NUMBERS = [
+    ("--cfg", "nan", "guidance"),
+    ("--cfg", "inf", "guidance"),
+    ("--temperature", "nan", "temperature"),
+    ("--temperature", "-1", "temperature"),
+    ("--spread", "nan", "spread must be"),
+    ("--spread", "-0.1", "spread must be"),
+    ("--margin", "-1", "margin"),
+    ("--feather", "-1", "feather"),
+    ("--work-scale", "0", "work scale"),
+    ("--work-scale", "0.5", "work scale"),
+    ("--work-scale", "nan", "work scale"),
+    ("--iterations", "1,2,3,4,5,6", "iteration counts"),
+    ("--candidates", "-3", "--candidates"),
+    ("--threads", "0", "--threads"),
+]
+
 BAD = [
     (["inpaint", "{dir}/missing.png", "--mask", "{mask}", "--out", "{dir}/o.png"], "not found"),
     (["inpaint", "{image}", "--mask", "{dir}/nomask.png", "--out", "{dir}/o.png"], "nomask.png"),
@@ -159,7 +185,56 @@ BAD = [
      "results are limited to"),
     (["outpaint", "{image}", "--extend", "0,0,100000,0", "--out", "{dir}/o.png"], "results are limited to"),
     (["uncrop", "{image}", "--scale", "1000", "--out", "{dir}/o.png"], "results are limited to"),
+    # Damaged or wrong files given as the image, the mask or the model.
+    *[(["inpaint", "{" + bad + "}", "--mask", "{mask}", "--out", "{dir}/o.png"], why)
+      for bad, why in BAD_FILES],
+    *[(["inpaint", "{image}", "--mask", "{" + bad + "}", "--out", "{dir}/o.png"], why)
+      for bad, why in BAD_FILES],
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--model", "{pickle}"],
+     "not a safetensors model file"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--model", "{folder}"],
+     "is a folder"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--model", "{text}"],
+     "not a safetensors model file"),
+    (["inpaint", "{image}", "--mask", "{mask}", "--out", "{folder}"], "is a folder"),
+    # Numbers that are not numbers, or out of range (inpaint OPTION VALUE).
+    *[(["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", option, value], why)
+      for option, value, why in BAD_NUMBERS],
+    (["outpaint", "{image}", "--extend", "a,b,c,d", "--out", "{dir}/o.png"], "4 whole numbers"),
+    (["outpaint", "{image}", "--extend", "-1,0,0,0", "--out", "{dir}/o.png"], "goes after '='"),
+    (["outpaint", "{image}", "--extend=-1,0,0,0", "--out", "{dir}/o.png"], ">= 0"),
+    (["uncrop", "{image}", "--scale", "nan", "--out", "{dir}/o.png"], "greater than 1"),
+    (["uncrop", "{image}", "--scale", "inf", "--out", "{dir}/o.png"], "greater than 1"),
+    (["generate", "--count", "0", "--out", "{dir}/o.png"], "--count"),
+    (["generate", "--class", "99", "--out", "{dir}/o.png"], "out of range"),
+    (["edit", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png"], "required: --class"),
+    (["inpaint", "{image}", "--out", "{dir}/o.png"], "required: --mask"),
 ]
+
+
+def bad_files(folder, good_png) -> dict:
+    """Files that are not what they claim, made fresh for each case."""
+    folder.mkdir()
+    made = {"empty": folder / "empty.png", "text": folder / "text.png", "truncated": folder / "truncated.png",
+            "folder": folder / "folder.png", "huge": folder / "huge.png", "pickle": folder / "model.pth"}
+    made["empty"].write_bytes(b"")
+    made["text"].write_bytes(b"hello, not an image")
+    data = good_png.read_bytes()
+    made["truncated"].write_bytes(data[: len(data) // 2])
+    made["folder"].mkdir()
+    made["huge"].write_bytes(png_header_only(60000, 60000))
+    torch.save({"model": {}}, made["pickle"])
+    return made
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A tiny PNG file that claims a huge size (a decompression bomb's first bytes)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
 
 
 @pytest.mark.parametrize("args,message", BAD)
@@ -168,14 +243,17 @@ def test_bad_input_gives_one_line_and_writes_nothing(files, capsys, args, messag
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(folder / "small_mask.png")
     Image.fromarray(np.zeros((41, 57), np.uint8)).save(folder / "black_mask.png")
     (folder / "bad.safetensors").write_bytes(b"this is not a model")
-    before = pngs(folder)
     values = {"dir": folder, "image": files["image"], "mask": files["mask"],
               "small_mask": folder / "small_mask.png", "black_mask": folder / "black_mask.png",
-              "bad_model": folder / "bad.safetensors"}
+              "bad_model": folder / "bad.safetensors", **bad_files(folder / "bad", files["image"])}
+    before = pngs(folder)
     argv = [a.format(**values) for a in args]
     if "--model" not in argv:
         argv += ["--model", files["model"]]
-    code = main([argv[0], *FAST, *argv[1:]])  # the case's own options come last and win
+    try:
+        code = main([argv[0], *FAST, *argv[1:]])  # the case's own options come last and win
+    except SystemExit as exit:  # a usage mistake: argparse exits, as the installed command does
+        code = exit.code
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("fractal-studio: error: ") and err.count("\n") == 1, err
