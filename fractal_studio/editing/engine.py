@@ -196,8 +196,26 @@ class _Edit:
         self.in_image = np.zeros_like(known)
         self.in_image[inside.shifted(-area.left, -area.top).slices] = True
         self.canvases = [canvas.copy() for _ in range(options.candidates)]
+        self.shares = self._window_shares()
         self.start = 0.0
         self.fraction = 0.0
+
+    def _window_shares(self) -> list[tuple[float, float]]:
+        """Each window's (start, width) of the run's progress, from the pixels it is the first to
+        generate (a window that finishes what earlier ones left takes less time)."""
+        todo = self.in_image & ~self.known
+        counts = []
+        for window in self.plan.windows:
+            rows, cols = window.shifted(-self.area.left, -self.area.top).slices
+            counts.append(max(int(todo[rows, cols].sum()), 1))
+            todo[rows, cols] = False
+        # A window's time is about half fixed (every level runs all its steps however few pixels
+        # are new) and half in proportion to its new pixels.
+        fixed = sum(counts) / len(counts)
+        counts = [fixed + count for count in counts]
+        total = float(sum(counts))
+        starts = np.cumsum([0, *counts[:-1]]) / total
+        return [(float(start), count / total) for start, count in zip(starts, counts, strict=True)]
 
     # -------------------------------------------------------------------------------- events
     def events(self) -> Iterator[EditProgress | EditResult]:
@@ -222,7 +240,8 @@ class _Edit:
                             self.canvases[k][rows, cols] = pixels
                         cancelled = event.cancelled
                         break
-                    fraction = (index + (g + event.fraction) / len(groups)) / len(windows)
+                    start, width = self.shares[index]
+                    fraction = start + width * (g + event.fraction) / len(groups)
                     self.fraction = max(self.fraction, min(1.0, fraction))
                     if 0 in members:
                         preview_cache = self._preview(local, event.canvas[members.index(0)])

@@ -73,6 +73,21 @@ class LevelCall:
                          known=known_patches[rows, cols].view(-1, patch, patch), cfg=cfg, schedule="constant",
                          span=span, placements=(*self.placements, placement))
 
+    def weighted_spans(self, work: list[float]) -> list[tuple[float, float]]:
+        """The level's share of the run split among its steps in proportion to each step's work
+        (the patches it predicts: what its lower levels will spend time on), so progress and the
+        time-left estimate follow the time spent, not the count of steps."""
+        low, high = self.span
+        total = float(sum(work))
+        if total <= 0:
+            return [self.step_span(step, len(work)) for step in range(len(work))]
+        spans, done = [], 0.0
+        for amount in work:
+            start = low + (high - low) * done / total
+            done += amount
+            spans.append((start, low + (high - low) * done / total))
+        return spans
+
     def step_span(self, step: int, steps: int) -> tuple[float, float]:
         """The share of the whole run that step `step` (0-based) of `steps` covers."""
         low, high = self.span

@@ -432,3 +432,18 @@ def test_working_unknown_counts_only_near_the_mask_but_matches_every_source_pixe
                          for j in range(size[1])])
     assert np.array_equal(working_unknown(mask, size), expected)
     assert np.array_equal(working_unknown(mask, size, count_table(mask)), expected)
+
+
+def test_progress_gives_each_window_its_share_of_the_new_pixels(toy_model):
+    """A second window that only finishes the edge of the region takes a small share of the
+    progress, so the time-left estimate does not expect it to take as long as the first."""
+    image = noise_image(28, 16, seed=2)  # width, height
+    mask = np.zeros((16, 28), bool)
+    mask[:, 4:23] = True  # mostly inside one window, a few columns need a second one
+    result, progress = run(toy_model, image, mask, work_scale="native", margin=0)
+    windows = result.plan.windows
+    assert len(windows) == 2
+    end_of_first = max(p.fraction for p in progress if p.window == 1)
+    assert end_of_first > 0.6  # not 0.5: the first window makes most of the pixels
+    fractions = [p.fraction for p in progress]
+    assert fractions == sorted(fractions) and fractions[-1] <= 1.0

@@ -3,6 +3,7 @@ canvas through every level above it."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -62,3 +63,25 @@ def test_a_child_call_crops_its_patches_and_extends_the_placements():
     assert torch.equal(child.known, known[1:, 2:, :2])
     assert child.placements == (placement,)
     assert parent.step_span(1, 2) == (0.75, 1.0)
+
+
+def test_progress_follows_the_work_of_each_step_not_the_step_count():
+    """The cosine schedule predicts few patches first and many last: the progress after each top
+    step is its share of the work so far (the level's own pass, the same at every step, plus the
+    patches it predicts, which the lower levels spend their time on)."""
+    from fractal_studio.sampling import Progress, SampleRequest, sample
+    from fractal_studio.sampling.sampler import predicted_per_step, step_work
+
+    from ..conftest import random_model
+
+    model = random_model("tiny_mar_in16")
+    request = SampleRequest.generate(16, iterations=(6, 2), seed=3)
+    top = [e for e in sample(model, request) if isinstance(e, Progress) and e.level == 0]
+    side = 16 // model.config.patch_sizes[0]
+    total = torch.tensor([side * side])
+    predicted, work = predicted_per_step(total, 6), step_work(total, 6)
+    assert sum(predicted) == side * side and predicted[0] < predicted[-1]  # the schedule is uneven...
+    assert np.allclose(np.diff(work), np.diff(predicted))  # (one fixed part per step)
+    expected = np.cumsum(work) / sum(work)
+    assert len(top) == 6
+    assert np.allclose([e.fraction for e in top], expected)  # ...and progress follows it
