@@ -158,10 +158,10 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self.candidate_strip.discard.clicked.connect(self.discard_candidates)
         side = QWidget()
         column = QVBoxLayout(side)
-        for panel in (self.model_panel, self.class_picker, self.task_panel, self.params_panel):
+        for panel in (self.model_panel, self.class_picker, self.params_panel, self.task_panel):
             column.addWidget(panel)
         column.addStretch(1)
-        scroll = QScrollArea()
+        scroll = self.side_scroll = QScrollArea()
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(380)

@@ -372,3 +372,21 @@ def test_brush_settings_are_kept_for_the_next_start(make_window):
     second = make_window()
     assert second.canvas.brush_size == 73 and abs(second.canvas.hardness - 0.35) < 1e-6
     assert second.size_box.value() == 73 and second.hardness_slider.value() == 35
+
+
+def test_the_common_controls_fit_on_a_small_screen_with_a_class_model(make_window, qtbot):
+    """At 1366x768 with the class list showing, the controls of every run are in view unscrolled."""
+    from pathlib import Path
+
+    window = make_window()
+    window.resize(1366, 740)
+    model = Path(__file__).resolve().parents[2] / "models" / "fashion_mnist.safetensors"
+    window.load_model_path(str(model))
+    qtbot.waitUntil(lambda: window.model is not None, timeout=20000)
+    qtbot.wait(50)
+    viewport = window.side_scroll.viewport()
+    assert window.class_picker.list.isVisible()
+    for field in (window.params_panel.cfg, window.params_panel.temperature, window.params_panel.spread,
+                  window.params_panel.seed, window.params_panel.candidates):
+        bottom = field.mapTo(viewport, field.rect().bottomLeft()).y()
+        assert 0 <= bottom <= viewport.height(), (field.accessibleName(), bottom, viewport.height())
