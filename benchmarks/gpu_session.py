@@ -171,7 +171,7 @@ def time_shapes(log: Log, device: torch.device, shapes, batches, budget_s: float
         defaults = config.sampling
         for batch in batches:
             if time.perf_counter() - started > budget_s:
-                log.line(f"  speed {name} batch {batch}: not run (the {budget_s:.0f} s speed budget is spent)")
+                log.line(f"  speed {name} batch {batch}: not run ({budget_s:.0f} s speed budget spent)")
                 continue
             request = SampleRequest.generate(config.resolution, class_id=0 if config.conditional else None,
                                              cfg=defaults.cfg, temperature=defaults.temperature,
