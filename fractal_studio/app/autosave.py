@@ -40,9 +40,11 @@ class Autosave:
         with contextlib.suppress(OSError):
             (self.folder / RUNNING).unlink()
 
-    def save(self, image: np.ndarray, mask: np.ndarray, empty: np.ndarray | None, info: dict) -> None:
-        """Writes both files atomically (safe to call from a worker thread with copied arrays)."""
-        arrays = {"image": image, "mask": mask}
+    def save(self, image: np.ndarray, mask: np.ndarray, empty: np.ndarray | None, info: dict,
+             extra: dict[str, np.ndarray] | None = None) -> None:
+        """Writes both files atomically (safe to call from a worker thread with copied arrays);
+        `extra` arrays (the undo history's) are kept beside the image."""
+        arrays = {**(extra or {}), "image": image, "mask": mask}
         if empty is not None:
             arrays["empty"] = empty
         with self._lock:

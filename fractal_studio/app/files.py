@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from fractal_studio.app.autosave import DamagedAutosave
 from fractal_studio.app.settings import Params
 from fractal_studio.app.worker import EXECUTOR
+from fractal_studio.editing.history import history_from_arrays, history_to_arrays
 from fractal_studio.errors import UserError
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif);;All files (*)"
@@ -181,7 +182,8 @@ class FilesMixin:
         empty = self.session.empty
         empty = None if empty is None else empty.copy()
         info = json.loads(json.dumps(self.session_info(), default=str))
-        args = (doc.image.copy(), doc.mask.copy(), empty, info)
+        history, info["history"] = history_to_arrays(self.session.history)
+        args = (doc.image.copy(), doc.mask.copy(), empty, info, history)
         future = EXECUTOR.submit(self.autosave.save, *args)
         self.saved_revision = revision
         if wait:
@@ -212,13 +214,21 @@ class FilesMixin:
         if info.get("origin"):
             doc.origin = tuple(int(v) for v in info["origin"])
         self.set_document(doc, blank=arrays.get("empty", np.zeros(arrays["mask"].shape, bool)), ask=False)
+        try:
+            kept = self.session.restore_history(history_from_arrays(arrays, info.get("history", [])))
+        except ValueError:
+            kept = False
+        notes = [] if kept or not info.get("history") else ["its undo history could not be restored"]
         params = info.get("params") or {}
         known = {k: v for k, v in params.items() if k in Params.__dataclass_fields__}
         try:
             self.params_panel.set_params(Params(**known))
         except (TypeError, ValueError):
-            self.status.showMessage("Restored the image and mask; the saved parameters were unreadable", 5000)
+            notes.append("the saved parameters were unreadable")
         if info.get("model") and Path(info["model"]).is_file() and info["model"] != self.model_path:
             self.load_model_path(info["model"])
-        self.status.showMessage("Restored the autosaved session", 5000)
+        steps = len(self.session.history.done)
+        undo = f" ({steps} step{'s' * (steps != 1)} to undo)" if steps else ""
+        self.status.showMessage(f"Restored the autosaved session{undo}" + "".join(f"; {n}" for n in notes),
+                                8000)
         return True

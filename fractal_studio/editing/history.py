@@ -202,3 +202,98 @@ class History:
         action(step)
         target.append(step)
         return step
+
+
+# ------------------------------------------------------------------------ kept across a restart
+SAVED_STEPS = 20  # the last steps an autosave keeps, so a restored session can still undo them
+
+
+def history_to_arrays(history: History) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """The last done steps as arrays and JSON-able records (for an autosave). The record stops at
+    an uncrop (its snapshots are whole images; undo can go back to there)."""
+    kept: list[Step] = []
+    for step in reversed(history.done[-SAVED_STEPS:]):
+        if isinstance(step, SnapshotStep):
+            break
+        kept.append(step)
+    arrays: dict[str, np.ndarray] = {}
+    records = []
+    for index, step in enumerate(reversed(kept)):
+        name = f"history_{index}"
+        if isinstance(step, MaskStep):
+            record = {"kind": "mask", "rect": _rect(step.rect), "text": step.text,
+                      "before": _save_packed(arrays, f"{name}_before", step.before),
+                      "after": _save_packed(arrays, f"{name}_after", step.after)}
+        elif isinstance(step, ExtendStep):
+            coverage, blank, origin, size = step.before
+            record = {"kind": "extend", "sides": list(step.sides), "text": step.text,
+                      "coverage": _save_packed(arrays, f"{name}_coverage", coverage),
+                      "blank": _save_packed(arrays, f"{name}_blank", blank),
+                      "origin": list(origin), "size": list(size)}
+        else:  # ApplyStep
+            record = {"kind": "apply", "rect": _rect(step.rect), "origin": list(step.origin),
+                      "text": step.text}
+            for side, (pixels, coverage, blank) in (("before", step.before), ("after", step.after)):
+                arrays[f"{name}_{side}_pixels"] = pixels
+                record[side] = {"coverage": _save_packed(arrays, f"{name}_{side}_coverage", coverage),
+                                "blank": _save_packed(arrays, f"{name}_{side}_blank", blank)}
+        records.append(record)
+    return arrays, records
+
+
+def history_from_arrays(arrays: dict[str, np.ndarray], records: list) -> History:
+    """The History an autosave kept; ValueError (one line) when any part does not fit."""
+    history = History()
+    if not isinstance(records, list):
+        raise ValueError("the saved undo history is not a list")
+    try:
+        for index, record in enumerate(records):
+            name = f"history_{index}"
+            kind = record["kind"]
+            if kind == "mask":
+                step = MaskStep(Rect(*record["rect"]),
+                                _load_packed(arrays, f"{name}_before", record["before"]),
+                                _load_packed(arrays, f"{name}_after", record["after"]), str(record["text"]))
+            elif kind == "extend":
+                before = (_load_packed(arrays, f"{name}_coverage", record["coverage"]),
+                          _load_packed(arrays, f"{name}_blank", record["blank"]),
+                          tuple(int(v) for v in record["origin"]), tuple(int(v) for v in record["size"]))
+                step = ExtendStep(tuple(int(v) for v in record["sides"]), before, str(record["text"]))
+            elif kind == "apply":
+                sides = {side: (np.asarray(arrays[f"{name}_{side}_pixels"], np.uint8),
+                                _load_packed(arrays, f"{name}_{side}_coverage", record[side]["coverage"]),
+                                _load_packed(arrays, f"{name}_{side}_blank", record[side]["blank"]))
+                         for side in ("before", "after")}
+                origin = tuple(int(v) for v in record["origin"])
+                step = ApplyStep(Rect(*record["rect"]), origin, sides["before"], sides["after"],
+                                 str(record["text"]))
+            else:
+                raise ValueError(f"unknown step {kind!r}")
+            history.done.append(step)
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        raise ValueError(f"the saved undo history cannot be read ({error})") from None
+    return history
+
+
+def _rect(rect: Rect) -> list[int]:
+    return [rect.left, rect.top, rect.width, rect.height]
+
+
+def _save_packed(arrays: dict[str, np.ndarray], name: str, packed: tuple) -> dict:
+    kind, data, shape = packed
+    arrays[name] = data if kind == "raw" else np.frombuffer(data, np.uint8)
+    return {"kind": kind, "shape": [int(v) for v in shape]}
+
+
+def _load_packed(arrays: dict[str, np.ndarray], name: str, record: dict) -> tuple:
+    kind, shape = record["kind"], tuple(int(v) for v in record["shape"])
+    data = np.asarray(arrays[name])
+    if data.dtype != np.uint8:
+        raise ValueError(f"{name} is not 8-bit")
+    if kind == "raw":
+        if data.shape != shape:
+            raise ValueError(f"{name} has the wrong shape")
+        return kind, data.copy(), shape
+    if kind not in ("bits", "levels") or data.size * 8 < int(np.prod(shape)):
+        raise ValueError(f"{name} is too short for its shape")
+    return kind, data.tobytes(), shape

@@ -271,6 +271,25 @@ class EditSession:
             return None
         return step.rect, step.before[0]
 
+    def restore_history(self, history: History) -> bool:
+        """Takes an undo history an autosave kept, after checking on a copy of the document that
+        its steps undo and redo back to this very state; False (and no history) if they do not."""
+        doc = self.doc
+        trial = Document(doc.image, path=doc.path)
+        trial.restore(doc.snapshot())
+        try:
+            for _ in range(len(history.done)):
+                history.undo(trial)
+            for _ in range(len(history.undone)):
+                history.redo(trial)
+        except (ValueError, IndexError, TypeError, UserError):
+            return False
+        if not (np.array_equal(trial.image, doc.image) and np.array_equal(trial.coverage, doc.coverage)):
+            return False
+        self.history = history
+        self._changed("document")
+        return True
+
     # ------------------------------------------------------------------------------- undo
     def undo(self) -> bool:
         return self._travel(self.history.undo)

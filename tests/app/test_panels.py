@@ -390,3 +390,44 @@ def test_the_common_controls_fit_on_a_small_screen_with_a_class_model(make_windo
                   window.params_panel.seed, window.params_panel.candidates):
         bottom = field.mapTo(viewport, field.rect().bottomLeft()).y()
         assert 0 <= bottom <= viewport.height(), (field.accessibleName(), bottom, viewport.height())
+
+
+def test_a_restored_session_can_still_undo_its_last_steps(window, make_window, qtbot, photo, tmp_path):
+    path, original = photo
+    open_at_100_percent(window, path)
+    paint(qtbot, window, [(10, 10), (24, 14)], size=8)
+    run_to_end(qtbot, window)
+    window.apply_candidate(0)
+    window.session.extend(0, 0, 6, 0)
+    applied = window.session.doc.image.copy()
+    window.autosave.mark_running()
+    window.autosave_tick(wait=True)
+    window.instance_lock.unlock()  # a crash: the process and its lock are gone
+    second = make_window()
+    assert second.restore_session()
+    assert np.array_equal(second.session.doc.image, applied)
+    assert "3 steps to undo" in second.status.currentMessage()
+    assert second.session.history.undo_text == "Extend canvas"
+    second.undo()
+    second.undo()  # the applied candidate
+    assert np.array_equal(second.session.doc.image, original) and second.session.doc.mask.any()
+    second.undo()  # the brush stroke
+    assert not second.session.doc.mask.any() and not second.session.history.done
+
+
+def test_a_history_that_does_not_fit_the_image_is_dropped_not_trusted(window, make_window, photo, tmp_path):
+    import json
+
+    window.open_image(str(photo[0]))
+    window.session.extend(0, 0, 6, 0)
+    window.autosave.mark_running()
+    window.autosave_tick(wait=True)
+    window.instance_lock.unlock()
+    info_path = tmp_path / "data" / "session.json"
+    info = json.loads(info_path.read_text())
+    info["history"][0]["size"] = [10, 10]  # undo would crop to a size the image never had
+    info_path.write_text(json.dumps(info))
+    second = make_window()
+    assert second.restore_session()
+    assert second.session.doc.size == (46, 32) and not second.session.history.done
+    assert "undo history could not be restored" in second.status.currentMessage()
