@@ -3,7 +3,9 @@
 Every file the program writes (images, model weights, training state, autosaves) goes through
 `atomic_write`: the data goes to a hidden temporary file next to the target, is flushed to disk,
 and only then replaces the target in one rename; the folder entry is flushed too. On any failure
-the temporary file is removed and the old target, if any, is left as it was.
+the temporary file is removed and the old target, if any, is left as it was. (A target with other
+hard links is written in place from the finished temporary file, its old content kept aside until
+the end: a rename would cut the link.)
 """
 
 from __future__ import annotations
@@ -72,26 +74,54 @@ def _keep_mode(target: Path, tmp: Path, private: bool) -> None:
 
 def _replace_all(temps: list[Path], targets: list[Path]) -> None:
     """Renames every temp onto its target; if one rename fails, the targets already replaced get
-    their old files back (kept as hard links until the end), and new ones are removed."""
-    backups: list[tuple[Path, Path | None]] = []  # (target, its old file or None)
+    their old files back (kept as hard links until the end), and new ones are removed.
+
+    A target with other hard links (the same file under several names) is written in place
+    instead, so every name sees the new content: its old content is copied aside first and copied
+    back on failure. (A rename would give this name a new file and leave the others behind.)"""
+    backups: list[tuple[Path, Path | None, bool]] = []  # (target, its old file or None, in place)
     try:
         for tmp, target in zip(temps, targets, strict=True):
-            backup = _hard_link_aside(target) if target.exists() else None
-            backups.append((target, backup))
-            os.replace(tmp, target)
+            in_place = target.exists() and os.stat(target).st_nlink > 1
+            if in_place:
+                backups.append((target, _copy_aside(target), True))
+                _copy_into(tmp, target)
+                os.unlink(tmp)
+            else:
+                backups.append((target, _hard_link_aside(target) if target.exists() else None, False))
+                os.replace(tmp, target)
     except BaseException:
-        for target, backup in reversed(backups):
+        for target, backup, in_place in reversed(backups):
             with contextlib.suppress(OSError):
-                if backup is not None:
+                if in_place:
+                    _copy_into(backup, target)
+                elif backup is not None:
                     os.replace(backup, target)
                 elif target.exists():
                     os.unlink(target)
         raise
     finally:
-        for _, backup in backups:
+        for _, backup, _ in backups:
             if backup is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(backup)
+
+
+def _copy_aside(target: Path) -> Path:
+    """A copy of `target`'s content next to it (flushed to disk), to put back after a failure."""
+    backup = _temp_name(target, ".old")
+    _copy_into(target, backup)
+    return backup
+
+
+def _copy_into(source: Path, target: Path) -> None:
+    """Writes `source`'s bytes into `target` itself (same file: its other names see them too)."""
+    with open(source, "rb") as src, open(target, "r+b" if target.exists() else "wb") as dst:
+        dst.truncate(0)
+        while block := src.read(1 << 20):
+            dst.write(block)
+        dst.flush()
+        os.fsync(dst.fileno())
 
 
 def remove_stale_temps(target: Path) -> None:

@@ -140,3 +140,33 @@ def test_stale_temporary_files_of_dead_processes_are_removed(tmp_path):
     atomic_write(target, lambda f: f.write(b"data"))
     assert not stale.exists()
     assert live.exists() and unrelated.exists()
+
+
+def test_a_hard_linked_file_is_written_in_place_so_every_name_sees_it(tmp_path, monkeypatch):
+    import fractal_studio.files as files
+
+    first, other = tmp_path / "photo.png", tmp_path / "same-photo.png"
+    first.write_bytes(b"old")
+    os.link(first, other)
+    os.chmod(first, 0o640)
+    inode = os.stat(first).st_ino
+    atomic_write(first, lambda f: f.write(b"new content"))
+    assert other.read_bytes() == b"new content" and os.stat(first).st_ino == inode
+    assert os.stat(other).st_nlink == 2 and stat.S_IMODE(os.stat(first).st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png", "same-photo.png"]
+
+    # A later file of the same all-or-nothing write fails: the linked file gets its content back.
+    second = tmp_path / "b.png"
+    second.write_bytes(b"old b")
+    real_replace = os.replace
+
+    def replace_fails_on_b(src, dst):
+        if str(dst) == str(second) and not str(src).endswith(".old"):
+            raise OSError(5, "Input/output error")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", replace_fails_on_b)
+    with pytest.raises(OSError, match="Input/output"):
+        files.atomic_write_all([(first, lambda f: f.write(b"newer")), (second, lambda f: f.write(b"new b"))])
+    assert first.read_bytes() == other.read_bytes() == b"new content" and second.read_bytes() == b"old b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.png", "photo.png", "same-photo.png"]
