@@ -41,8 +41,8 @@ class CanvasView(QGraphicsView):
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
         self.setMouseTracking(True)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.setFrameShape(QGraphicsView.Shape.NoFrame)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAcceptDrops(False)  # the main window takes drops
@@ -100,8 +100,7 @@ class CanvasView(QGraphicsView):
         self.mask_item.share(self.layer)
         self.checker.set_size(w, h)
         self.changed_item.setVisible(False)
-        margin = max(w, h) * 2
-        self.setSceneRect(QRectF(-margin, -margin, w + 2 * margin, h + 2 * margin))
+        self._fit_scene_rect()
         if resized:
             self.fit()
 
@@ -166,8 +165,25 @@ class CanvasView(QGraphicsView):
         zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
         factor = zoom / self.zoom
         self.scale(factor, factor)
+        self._fit_scene_rect()
         self.zoomChanged.emit(self.zoom)
         self._update_cursor_item()
+
+    def _fit_scene_rect(self) -> None:
+        """What can be scrolled: the image, plus a quarter of a view around it when it is larger than
+        the view (so its edges can be brought in for a border drag). An image that fits the view
+        has no scroll bars."""
+        w, h = self.canvas_size
+        zoom = max(self.zoom, 1e-6)
+        view_w, view_h = self.viewport().width() / zoom, self.viewport().height() / zoom
+        slack = 2 / zoom  # a pixel of rounding must not bring the scroll bars back
+        margin_x = view_w / 4 if w > view_w else max(0.0, (view_w - w) / 2 - slack)
+        margin_y = view_h / 4 if h > view_h else max(0.0, (view_h - h) / 2 - slack)
+        self.setSceneRect(QRectF(-margin_x, -margin_y, w + 2 * margin_x, h + 2 * margin_y))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit_scene_rect()
 
     def zoom_by(self, factor: float, at: QPoint | None = None) -> None:
         """Zooms keeping the image point under `at` (viewport coordinates; default: the view's

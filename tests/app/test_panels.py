@@ -431,3 +431,17 @@ def test_a_history_that_does_not_fit_the_image_is_dropped_not_trusted(window, ma
     assert second.restore_session()
     assert second.session.doc.size == (46, 32) and not second.session.history.done
     assert "undo history could not be restored" in second.status.currentMessage()
+
+
+def test_scroll_bars_show_only_when_the_image_is_larger_than_the_view(window, qtbot, photo):
+    window.open_image(str(photo[0]))
+    canvas = window.canvas
+    canvas.fit()
+    qtbot.wait(20)
+    assert not canvas.horizontalScrollBar().isVisible() and not canvas.verticalScrollBar().isVisible()
+    canvas.zoom_by(4.0)
+    qtbot.wait(20)
+    assert canvas.horizontalScrollBar().isVisible() and canvas.verticalScrollBar().isVisible()
+    canvas.fit()
+    qtbot.wait(20)
+    assert not canvas.horizontalScrollBar().isVisible()
