@@ -54,6 +54,7 @@ from fractal_studio.errors import UserError
 __all__ = ["Rect", "EditOptions", "EditPlan", "EditProgress", "EditResult", "plan_edit", "run_edit",
            "MAX_AUTO_WINDOWS", "default_margin"]
 
+BATCH_EXTRA = 0.5  # each extra candidate in a batched run adds about half a run's time (2-core CPU)
 PREVIEW_CONTEXT = 3  # working pixels around a window used when upscaling its preview (cubic support)
 
 CancelCheck = Callable[[], bool] | threading.Event | None
@@ -210,9 +211,13 @@ class _Edit:
             counts.append(max(int(todo[rows, cols].sum()), 1))
             todo[rows, cols] = False
         # A window's time is about half fixed (every level runs all its steps however few pixels
-        # are new) and half in proportion to its new pixels.
+        # are new) and half in proportion to its new pixels. Window 1 samples every candidate in
+        # one batch; each later window runs once per candidate (their canvases differ by then),
+        # and a batch of N costs far less than N runs.
         fixed = sum(counts) / len(counts)
-        counts = [fixed + count for count in counts]
+        n = int(self.options.candidates)
+        runs = [1.0 + BATCH_EXTRA * (n - 1)] + [float(n)] * (len(counts) - 1)
+        counts = [(fixed + count) * cost for count, cost in zip(counts, runs, strict=True)]
         total = float(sum(counts))
         starts = np.cumsum([0, *counts[:-1]]) / total
         return [(float(start), count / total) for start, count in zip(starts, counts, strict=True)]
