@@ -103,22 +103,26 @@ def test_several_files_are_written_all_or_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["res-1.png", "res-2.png", "res-3.png"]
 
 
+def replace_failing_on(target):
+    """os.replace that fails (an I/O error) when it would put a new file at `target`; putting an
+    old file back still works."""
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(dst) == str(target) and not str(src).endswith(".old"):
+            raise OSError(5, "Input/output error")
+        return real_replace(src, dst)
+
+    return replace
+
+
 def test_a_failed_rename_puts_the_replaced_files_back(tmp_path, monkeypatch):
     import fractal_studio.files as files
 
     first, second = tmp_path / "a.png", tmp_path / "b.png"
     first.write_bytes(b"old a")
     second.write_bytes(b"old b")
-    real_replace = os.replace
-    calls = []
-
-    def replace_fails_on_b(src, dst):
-        calls.append(dst)
-        if str(dst) == str(second) and not str(src).endswith(".old"):
-            raise OSError(5, "Input/output error")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(files.os, "replace", replace_fails_on_b)
+    monkeypatch.setattr(files.os, "replace", replace_failing_on(second))
     with pytest.raises(OSError, match="Input/output"):
         files.atomic_write_all([(first, lambda f: f.write(b"new a")), (second, lambda f: f.write(b"new b"))])
     assert first.read_bytes() == b"old a" and second.read_bytes() == b"old b"
@@ -158,14 +162,7 @@ def test_a_hard_linked_file_is_written_in_place_so_every_name_sees_it(tmp_path, 
     # A later file of the same all-or-nothing write fails: the linked file gets its content back.
     second = tmp_path / "b.png"
     second.write_bytes(b"old b")
-    real_replace = os.replace
-
-    def replace_fails_on_b(src, dst):
-        if str(dst) == str(second) and not str(src).endswith(".old"):
-            raise OSError(5, "Input/output error")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(files.os, "replace", replace_fails_on_b)
+    monkeypatch.setattr(files.os, "replace", replace_failing_on(second))
     with pytest.raises(OSError, match="Input/output"):
         files.atomic_write_all([(first, lambda f: f.write(b"newer")), (second, lambda f: f.write(b"new b"))])
     assert first.read_bytes() == other.read_bytes() == b"new content" and second.read_bytes() == b"old b"
