@@ -15,7 +15,7 @@ import time
 import numpy as np
 from PySide6.QtWidgets import QMessageBox
 
-from fractal_studio.app.worker import Stream, call, failure_message
+from fractal_studio.app.worker import Stream, call, failure_message, modal
 from fractal_studio.devices import pick_device
 from fractal_studio.editing.engine import EditProgress
 from fractal_studio.errors import UserError
@@ -232,4 +232,4 @@ class GenerationMixin:
         return finished
 
     def show_info(self, title: str, message: str) -> None:
-        QMessageBox.information(self, title, message)
+        modal(lambda: QMessageBox.information(self, title, message))

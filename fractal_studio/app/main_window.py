@@ -33,6 +33,7 @@ from fractal_studio.app.generation import GenerationMixin
 from fractal_studio.app.models import ModelMixin, ModelPanel
 from fractal_studio.app.panels import ClassPicker, ParamsPanel, TaskPanel
 from fractal_studio.app.settings import Store, open_settings
+from fractal_studio.app.worker import modal
 from fractal_studio.editing.session import EditSession
 from fractal_studio.errors import UserError
 from fractal_studio.model.catalog import MODELS_DIR, bundled_models
@@ -458,7 +459,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         QMessageBox.information(self, "Keyboard shortcuts", self.shortcuts_text())
 
     def show_error(self, title: str, message: str) -> None:
-        QMessageBox.warning(self, title, message)
+        modal(lambda: QMessageBox.warning(self, title, message))
 
     # ------------------------------------------------------------------ events
     def keyPressEvent(self, event) -> None:  # noqa: N802

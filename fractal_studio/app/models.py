@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from fractal_studio.app.worker import Stream, call, failure_message
+from fractal_studio.app.worker import Stream, ask, call, failure_message
 from fractal_studio.editing.session import LoadedModel
 from fractal_studio.model.catalog import DEFAULT_MODEL, SUFFIX, bundled_models
 from fractal_studio.model.convert import UnknownModel
@@ -196,8 +196,8 @@ class ModelMixin:
         except asyncio.CancelledError:  # the window closed meanwhile (the file is still written)
             return
         except UnknownModel:  # the checkpoint does not say: ask, in the app's words, and try again
-            option = self.ask_model_preset(src, "This checkpoint does not say which published model it is. "
-                                                "Choose its preset:")
+            option = await ask(lambda: self.ask_model_preset(
+                src, "This checkpoint does not say which published model it is. Choose its preset:"))
             if option is False or option is None:
                 self._convert_failed("The checkpoint's model is unknown; choose its preset to convert it.")
                 return

@@ -18,6 +18,8 @@ import concurrent.futures
 import threading
 from collections.abc import Callable, Iterator
 
+from PySide6.QtCore import QTimer
+
 # What the worker threads run, imported here on the UI thread: a module imported for the first time
 # in a worker runs exec() for its dataclasses (and compiles it without a cached .pyc), and CPython
 # 3.11 can fail with "SystemError: AST constructor recursion depth mismatch" when two threads
@@ -99,6 +101,37 @@ class Stream:
             loop.call_soon_threadsafe(self._queue.put_nowait, item)
         except RuntimeError:  # the loop is closed: the app is quitting and nobody listens
             pass
+
+
+def inside_a_task() -> bool:
+    """Whether an asyncio task is running right now (its step, not merely awaiting)."""
+    try:
+        return asyncio.current_task() is not None
+    except RuntimeError:  # no running loop
+        return False
+
+
+def modal(show: Callable[[], object]) -> None:
+    """Shows a modal dialog now, or, inside a task's step, right after it: a dialog runs a nested
+    event loop, and qasync would run other tasks' steps inside this one (asyncio forbids that)."""
+    if inside_a_task():
+        QTimer.singleShot(0, show)
+    else:
+        show()
+
+
+async def ask(question: Callable[[], object]):
+    """The answer of a modal dialog asked from a coroutine, shown outside the task's step."""
+    answer = asyncio.get_running_loop().create_future()
+
+    def show() -> None:
+        try:
+            answer.set_result(question())
+        except Exception as error:  # handed to the coroutine
+            answer.set_exception(error)
+
+    QTimer.singleShot(0, show)
+    return await answer
 
 
 def failure_message(error: BaseException) -> str:

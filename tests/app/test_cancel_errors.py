@@ -131,3 +131,28 @@ def test_a_run_started_while_the_last_is_still_in_flight_gets_only_its_own_event
     assert all(drawing == maker for drawing, maker in drawn), drawn
     assert window.session.run is not first_run and len(window.session.candidates) == 2
     assert window.candidate_strip.list.count() == 2
+
+
+def test_dialogs_from_a_coroutine_open_outside_its_step(window, qtbot, dialogs):
+    """A modal dialog runs a nested event loop; opened inside a task's step, qasync would run other
+    tasks' steps inside it ("Cannot enter into task"). Such dialogs open right after the step."""
+    import asyncio
+
+    from fractal_studio.app.worker import ask
+
+    seen = []
+
+    async def failing_run():
+        window.show_error("Generation failed", "out of memory")
+        seen.append(len(dialogs))  # not shown inside the step
+        seen.append(await ask(lambda: 6 * 7))
+
+    async def other():  # another task that becomes ready while the dialog is up
+        await asyncio.sleep(0)
+        seen.append("other ran")
+
+    tasks = [asyncio.ensure_future(failing_run()), asyncio.ensure_future(other())]
+    qtbot.waitUntil(lambda: all(t.done() for t in tasks), timeout=5000)
+    assert [t.exception() for t in tasks] == [None, None]
+    assert seen[0] == 0 and 42 in seen and "other ran" in seen
+    assert dialogs[-1][:2] == ("warning", "Generation failed")
