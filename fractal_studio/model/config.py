@@ -287,6 +287,12 @@ PRESETS: dict[str, ModelConfig] = {
         _small("photo_mar_in64", (64, 16, 4, 1), (160, 96, 48, 32), (4, 2, 1, 1), (4, 4, 4, 2),
                ("mar", "mar", "mar")),
         dropout=0.0),
+    # The same levels with more capacity below the top (the lower levels draw the blocks a fill
+    # shows): tried against photo_mar_in64 at equal training time (models/photo_64.md).
+    "photo_mar_in64_low": replace(
+        _small("photo_mar_in64_low", (64, 16, 4, 1), (160, 128, 64, 32), (4, 3, 2, 1), (4, 4, 4, 2),
+               ("mar", "mar", "mar")),
+        dropout=0.0),
 }
 
 
