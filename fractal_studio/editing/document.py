@@ -99,11 +99,16 @@ class Document:
     def coverage(self) -> np.ndarray:
         """uint8 [H, W]: 0 outside the mask; inside it the brush's coverage, 255 where none is known
         (the mask is always `coverage > 0`)."""
+        return self.coverage_in(self.rect)
+
+    def coverage_in(self, rect: Rect) -> np.ndarray:
+        """`coverage` inside `rect` only (a brush stroke on a big photo reads just its box)."""
         if self._coverage.shape != self.mask.shape:  # the mask was replaced by a direct assignment
             self._coverage = np.zeros(self.mask.shape, np.uint8)
-        coverage = self._coverage.copy()
-        coverage[~self.mask] = 0
-        coverage[self.mask & (coverage == 0)] = 255
+        mask = self.mask[rect.slices]
+        coverage = self._coverage[rect.slices].copy()
+        coverage[~mask] = 0
+        coverage[mask & (coverage == 0)] = 255
         return coverage
 
     def set_coverage(self, coverage: np.ndarray, rect: Rect | None = None) -> None:

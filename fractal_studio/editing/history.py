@@ -8,6 +8,7 @@ results keep the changed box of the image. Uncrop, which rescales the image, kee
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -38,33 +39,36 @@ def unpack(packed: tuple) -> np.ndarray:
     return bits.astype(bool) if kind == "bits" else (bits * np.uint8(255))
 
 
-class Step:
-    """One undoable change, named by its `text`. A MaskStep's `rect` says which part changed."""
+class Step(Protocol):
+    """What every undoable change has: its name, and how to take it back and do it again. (A
+    MaskStep's `rect` also says which part changed.)"""
 
     text: str
 
-    def undo(self, doc: Document) -> None:
-        raise NotImplementedError
+    def undo(self, doc: Document) -> None: ...
 
-    def redo(self, doc: Document) -> None:
-        raise NotImplementedError
+    def redo(self, doc: Document) -> None: ...
 
 
 @dataclass
-class MaskStep(Step):
+class MaskStep:
     rect: Rect
     before: tuple
     after: tuple
     text: str = "Mask"
 
     @classmethod
-    def between(cls, doc: Document, coverage: np.ndarray, text: str) -> MaskStep | None:
-        """The step from the document's coverage to `coverage` (whole image), or None if equal."""
-        current = doc.coverage
+    def between(cls, doc: Document, coverage: np.ndarray, text: str,
+                area: Rect | None = None) -> MaskStep | None:
+        """The step from the document's coverage to `coverage` (of `area`, default the whole
+        image), or None if they are equal."""
+        area = area or doc.rect
+        current = doc.coverage_in(area)
         rect = changed_rect(current, coverage)
         if rect is None:
             return None
-        return cls(rect, pack(current[rect.slices]), pack(coverage[rect.slices]), text)
+        before, after = pack(current[rect.slices]), pack(coverage[rect.slices])
+        return cls(rect.shifted(area.left, area.top), before, after, text)
 
     def undo(self, doc: Document) -> None:
         doc.set_coverage(unpack(self.before), self.rect)
@@ -74,7 +78,7 @@ class MaskStep(Step):
 
 
 @dataclass
-class ExtendStep(Step):
+class ExtendStep:
     sides: tuple[int, int, int, int]
     before: tuple  # packed coverage, packed blank, origin, (width, height)
     text: str = "Extend canvas"
@@ -98,7 +102,7 @@ class ExtendStep(Step):
 
 
 @dataclass
-class SnapshotStep(Step):
+class SnapshotStep:
     before: DocumentState
     after: DocumentState
     text: str
@@ -111,7 +115,7 @@ class SnapshotStep(Step):
 
 
 @dataclass
-class ApplyStep(Step):
+class ApplyStep:
     """A candidate applied through Document.apply; keeps only the changed box of the image."""
 
     rect: Rect

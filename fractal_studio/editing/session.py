@@ -158,13 +158,12 @@ class EditSession:
     # --------------------------------------------------------------------------------- mask
     def paint(self, rect: Rect, coverage: np.ndarray, text: str = "Brush stroke") -> None:
         """A stroke ended: `coverage` (uint8) is the new coverage inside `rect`."""
-        whole = self.doc.coverage
-        whole[rect.slices] = coverage
-        self.set_coverage(whole, text)
+        self.set_coverage(coverage, text, rect)
 
-    def set_coverage(self, coverage: np.ndarray, text: str) -> None:
+    def set_coverage(self, coverage: np.ndarray, text: str, rect: Rect | None = None) -> None:
+        """New coverage for the whole image, or for `rect` only (undoable)."""
         self._require_idle()
-        step = MaskStep.between(self.doc, coverage, text)
+        step = MaskStep.between(self.doc, coverage, text, rect)
         if step is not None:
             self._push(step)
 
