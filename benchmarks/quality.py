@@ -277,6 +277,103 @@ def inpaint_benchmark(args) -> dict:
             "temperature": temperature, "spread": spread, "shapes": report}
 
 
+# ------------------------------------------------------------------------------------ whole photos
+def stroke_mask(rng: np.random.Generator, shape: tuple[int, int], brush: int) -> np.ndarray:
+    """One brush stroke as a user paints it on a whole photo: a polyline of 3-5 segments, each
+    4-10 brush widths long, drawn `brush` pixels wide, kept away from the photo's border."""
+    height, width = shape
+    margin = brush * 2
+    mask = np.zeros(shape, np.uint8)
+    point = np.array([rng.uniform(margin, width - margin), rng.uniform(margin, height - margin)])
+    points = [point]
+    for _ in range(int(rng.integers(3, 6))):
+        angle, length = rng.uniform(0, 2 * np.pi), rng.uniform(4, 10) * brush
+        point = np.clip(points[-1] + length * np.array([np.cos(angle), np.sin(angle)]),
+                        (margin, margin), (width - margin, height - margin))
+        points.append(point)
+    cv2.polylines(mask, [np.array(points).round().astype(np.int32)], False, 1, thickness=brush,
+                  lineType=cv2.LINE_8)
+    return mask.astype(bool)
+
+
+def photo_benchmark(args) -> dict:
+    """Brush strokes on whole held-out photos shown at a screen size, through the editing layer as
+    the app runs it, at each of `--work-scales`; OpenCV on the same photo and mask."""
+    from fractal_studio.editing.engine import EditOptions, run_edit
+    from fractal_studio.training.data import load_rgb, photo_files
+
+    model = load_model(args.model).eval()
+    files = photo_files("heldout")
+    rng = np.random.default_rng(args.seed)
+    methods = ("telea", "ns", *(f"ours@{s}" for s in args.work_scales))
+    scores = {m: {"psnr": [], "ssim": []} for m in methods}
+    seconds = {m: [] for m in methods}
+    pictures = []
+    for i in range(args.cases):
+        photo = np.asarray(load_rgb(files[i % len(files)]))
+        side = args.sizes[i // len(files) % len(args.sizes)]
+        scale = side / max(photo.shape[:2])
+        photo = cv2.resize(photo, (round(photo.shape[1] * scale), round(photo.shape[0] * scale)),
+                           interpolation=cv2.INTER_AREA)
+        brush = max(3, round(side * float(rng.uniform(*args.brush))))
+        mask = stroke_mask(rng, photo.shape[:2], brush)
+        holed = photo.copy()
+        holed[mask] = 0
+        mask_u8 = mask.astype(np.uint8) * 255
+        results = {}
+        for name, flag in (("telea", cv2.INPAINT_TELEA), ("ns", cv2.INPAINT_NS)):
+            started = time.process_time()
+            results[name] = cv2.inpaint(holed, mask_u8, 3, flag)
+            seconds[name].append(time.process_time() - started)
+        for work_scale in args.work_scales:
+            started = time.process_time()
+            options = EditOptions(seed=i, work_scale=work_scale)
+            *_, result = run_edit(model, holed, mask, options)
+            seconds[f"ours@{work_scale}"].append(time.process_time() - started)
+            results[f"ours@{work_scale}"] = result.candidates[0]
+        for m in methods:
+            scores[m]["psnr"].append(psnr_masked(results[m], photo, mask))
+            scores[m]["ssim"].append(ssim_masked(results[m], photo, mask))
+        if len(pictures) < args.grid_rows:
+            pictures.append((photo, mask, results))
+        log(f"photo case {i + 1}/{args.cases} ({photo.shape[1]}x{photo.shape[0]}, brush {brush}px): "
+            + ", ".join(f"{m} {scores[m]['ssim'][-1]:.3f}" for m in methods))
+    summary = {m: {"psnr_mean": float(np.mean(scores[m]["psnr"])), "ssim_mean": float(np.mean(scores[m]["ssim"])),
+                   "cpu_seconds": float(np.mean(seconds[m]))} for m in methods}
+    log("photo: " + json.dumps(summary))
+    if args.grid and pictures:
+        write_photo_comparison(pictures, Path(args.grid), [m for m in methods if m != "ns"])
+        log(f"wrote {args.grid}")
+    return {"model": args.model, "cases": args.cases, "sizes": args.sizes, "brush": args.brush,
+            "summary": summary, "per_case": scores}
+
+
+def write_photo_comparison(pictures, path: Path, methods: list[str], crop: int = 200) -> None:
+    """One row per case: the photo around the stroke, the stroke, then each method's fill, all
+    cropped to a `crop`-pixel square centred on the stroke and shown at 1:1."""
+    rows = []
+    for photo, mask, results in pictures:
+        ys, xs = np.nonzero(mask)
+        cy, cx = int(ys.mean()), int(xs.mean())
+        top = int(np.clip(cy - crop // 2, 0, max(0, photo.shape[0] - crop)))
+        left = int(np.clip(cx - crop // 2, 0, max(0, photo.shape[1] - crop)))
+        window = (slice(top, top + crop), slice(left, left + crop))
+        shown = photo.copy()
+        shown[mask] = (255, 0, 255)
+        cells = [photo[window], shown[window]] + [results[m][window] for m in methods]
+        pad = np.full((cells[0].shape[0], 4, 3), 255, np.uint8)
+        rows.append(np.concatenate([x for c in cells for x in (c, pad)], axis=1))
+        rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    names = ["the photo", "the stroke", *(("OpenCV Telea" if m == "telea" else m.replace("ours@", "ours, scale "))
+                                         for m in methods)]
+    header = np.concatenate([_label(crop + 4, name) for name in names], axis=1)
+    header = np.pad(header, ((0, 0), (0, width - header.shape[1]), (0, 0)), constant_values=255)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([header, *rows]), cv2.COLOR_RGB2BGR))
+
+
 # ------------------------------------------------------------------------------------ outpainting
 def luminance(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
@@ -472,6 +569,18 @@ def main(argv=None) -> int:
     p.add_argument("--spread", type=float, help=SPREAD_HELP)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", default="assets/outpaint_comparison.png")
+    p = sub.add_parser("photo")
+    p.add_argument("--model", default="models/photo_64.safetensors")
+    p.add_argument("--cases", type=int, default=12)
+    p.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[640, 1280],
+                   help="the photos' long side in pixels, comma-separated (cases cycle through them)")
+    p.add_argument("--brush", type=lambda v: tuple(float(x) for x in v.split(",")), default=(0.02, 0.05),
+                   help="brush width as a share of the long side: low,high (default 0.02,0.05)")
+    p.add_argument("--work-scales", type=lambda v: v.split(","), default=["auto"],
+                   help="the editing layer's work scales to compare, comma-separated")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--grid", help="write a picture of the first cases here")
+    p.add_argument("--grid-rows", type=int, default=4)
     p = sub.add_parser("grid")
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
@@ -483,6 +592,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = {"class": class_benchmark, "inpaint": inpaint_benchmark, "outpaint": outpaint_benchmark,
+              "photo": photo_benchmark,
               "grid": grid_command}[args.what](args)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))

@@ -41,6 +41,8 @@ def print_model(path: Path) -> None:
     print(f"sampling:    iterations {','.join(map(str, s.iterations))}, cfg {s.cfg} ({s.cfg_schedule}), "
           f"temperature {s.temperature:g} (divides logits), spread {s.spread:g}, "
           f"filter {s.filter_threshold:g}")
+    if s.hole_depth is not None:
+        print(f"work scale:  auto downscales until no hole is deeper than {s.hole_depth:g} model pixels")
     if config.conditional:
         names = ", ".join(f"{i}: {config.class_name(i)}" for i in range(min(config.class_num, 10)))
         more = f" … ({config.class_num} classes)" if config.class_num > 10 else ""

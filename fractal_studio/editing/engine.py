@@ -155,7 +155,8 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
                                 or weights.dtype != np.uint8):
         raise UserError("the blend weights must be a uint8 array of the image's size")
     config = model.config
-    plan = plan_edit(image.shape, mask, config.resolution, options, patches=config.patch_sizes)
+    plan = plan_edit(image.shape, mask, config.resolution, options, patches=config.patch_sizes,
+                     hole_depth=config.sampling.hole_depth)
     return _Edit(model, image, mask, options, settings, plan, cancel, model_hash, blank, weights).events()
 
 

@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from fractal_studio.editing.windows import (
@@ -23,9 +24,11 @@ from fractal_studio.editing.windows import (
     working_unknown,
 )
 from fractal_studio.errors import UserError
+from fractal_studio.geometry import bounding_rect
 
 MAX_AUTO_WINDOWS = 6  # `auto` stays native while the region needs at most this many windows
 # Downscale factors `auto` tries, smallest first (after native); beyond the list, powers of 2.
+DEPTH_MEASURE_PIXELS = 4_000_000  # deepest_hole measures larger boxes at a reduced size
 AUTO_FACTORS = (1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 14.0, 16.0,
                 20.0, 24.0, 28.0, 32.0, 40.0, 48.0, 56.0, 64.0)
 
@@ -67,12 +70,17 @@ def default_margin(resolution: int) -> int:
 
 # ------------------------------------------------------------------------------------ planning
 def plan_edit(image_shape, mask: np.ndarray, resolution: int,
-              options: EditOptions = EditOptions(), patches: tuple[int, ...] = ()) -> EditPlan:
+              options: EditOptions = EditOptions(), patches: tuple[int, ...] = (),
+              hole_depth: float | None = None) -> EditPlan:
     """The working scale and the windows for an edit of `mask` (True = generate) on an image.
 
     patches: the model's patch side at each level, top first; windows are then shifted so that the
-    region's edges fall inside patches rather than on their borders (see windows.anchor_windows)."""
-    plan, unknown = _plan(image_shape, mask, resolution, options)
+    region's edges fall inside patches rather than on their borders (see windows.anchor_windows).
+    hole_depth: the deepest hole the model fills well (model pixels from the nearest known pixel;
+    the model's `sampling.hole_depth`): `auto` then also downscales until no hole is deeper. A weak
+    model fills well only where its smallest patches still hold known pixels and draws flat blocks
+    of a guessed colour deeper inside; downscaled, the same hole is shallow."""
+    plan, unknown = _plan(image_shape, mask, resolution, options, hole_depth)
     patches = tuple(p for p in patches if p >= 2)
     if not patches:
         return plan
@@ -80,8 +88,8 @@ def plan_edit(image_shape, mask: np.ndarray, resolution: int,
                     working_size=plan.working_size)
 
 
-def _plan(image_shape, mask: np.ndarray, resolution: int,
-          options: EditOptions) -> tuple[EditPlan, np.ndarray]:
+def _plan(image_shape, mask: np.ndarray, resolution: int, options: EditOptions,
+          hole_depth: float | None = None) -> tuple[EditPlan, np.ndarray]:
     """The plan and the working-scale unknown map it was made from."""
     height, width = int(image_shape[0]), int(image_shape[1])
     size = (width, height)
@@ -95,7 +103,10 @@ def _plan(image_shape, mask: np.ndarray, resolution: int,
         return EditPlan(scale=factor, windows=windows, working_size=wsize), unknown
     table = None
     masked = int(mask.sum())
+    shallow = 1.0 if hole_depth is None else deepest_hole(mask) / hole_depth  # the factor that makes it so
     for factor in _auto_factors(size, resolution):
+        if factor < shallow and factor * resolution < max(size):
+            continue
         wsize = working_size(size, factor)
         # Cheap bound first: a model pixel holds at most ceil(sx)·ceil(sy) source pixels.
         footprint = math.ceil(width / wsize[0]) * math.ceil(height / wsize[1])
@@ -110,6 +121,35 @@ def _plan(image_shape, mask: np.ndarray, resolution: int,
         if len(windows) <= MAX_AUTO_WINDOWS or max(wsize) <= resolution:
             return EditPlan(scale=factor, windows=windows, working_size=wsize), unknown
     raise AssertionError("unreachable: the last factor fits the image in one window")
+
+
+def deepest_hole(mask: np.ndarray) -> float:
+    """How far (in pixels) the unknown pixel farthest from any known pixel is from one: half a
+    brush stroke's width, a border strip's width; infinite when nothing is known."""
+    box = bounding_rect(mask)
+    if box is None:
+        return 0.0
+    if bool(mask.all()):
+        return math.inf
+    height, width = mask.shape
+    # Outside the box every pixel is known: the box and a 1-pixel band around it hold the nearest
+    # known pixel of each unknown one. Beyond the image's edge counts as unknown (an outpainting
+    # strip ends at the border and is as deep as it is wide).
+    top, left = max(0, box.top - 1), max(0, box.left - 1)
+    bottom, right = min(height, box.bottom + 1), min(width, box.right + 1)
+    crop = mask[top:bottom, left:right].astype(np.uint8)
+    # A box of many megapixels is measured at a reduced size (a reduced pixel is unknown if any of
+    # its pixels is): the answer only picks a scale among a few, and 10 MP take ~0.2 s in full.
+    step = max(1, math.ceil(math.sqrt(crop.size / DEPTH_MEASURE_PIXELS)))
+    if step > 1:
+        crop = cv2.resize(crop, (math.ceil(crop.shape[1] / step), math.ceil(crop.shape[0] / step)),
+                          interpolation=cv2.INTER_AREA) > 0
+    pads = ((int(top == 0), int(bottom == height)), (int(left == 0), int(right == width)))
+    padded = np.pad(crop.astype(np.uint8), pads, constant_values=1)
+    # distanceTransform measures to the nearest zero pixel: the known pixels are the zeros.
+    distance = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    inside = distance[pads[0][0]:padded.shape[0] - pads[0][1], pads[1][0]:padded.shape[1] - pads[1][1]]
+    return float(inside.max()) * step
 
 
 def _auto_factors(size: tuple[int, int], resolution: int) -> Iterator[float]:

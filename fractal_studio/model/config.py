@@ -21,6 +21,7 @@ MAX_CLASSES = 100_000
 MAX_ITERATIONS = 100_000
 MAX_CFG = 1000.0
 MIN_TEMPERATURE = 1e-3
+MAX_HOLE_DEPTH = float(MAX_SIZE)
 
 
 def _finite_number(value) -> bool:
@@ -58,6 +59,9 @@ class SamplingDefaults:
     temperature: float = 1.0
     filter_threshold: float = 1e-4
     spread: float = 1.0  # central share of each pixel's distribution sampled from (1 = all of it)
+    # The deepest hole the model fills well, in model pixels from the nearest known pixel: the
+    # editor's `auto` work scale downscales a photo until no hole is deeper. None = no limit.
+    hole_depth: float | None = None
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,10 @@ class ModelConfig:
                              f"got {sampling.temperature!r}")
         if not _finite_number(sampling.spread) or not 0 <= sampling.spread <= 1:
             raise ValueError(f"sampling.spread must be in [0, 1], got {sampling.spread!r}")
+        if sampling.hole_depth is not None and (not _finite_number(sampling.hole_depth)
+                                                or not 0 < sampling.hole_depth <= MAX_HOLE_DEPTH):
+            raise ValueError(f"sampling.hole_depth must be empty or in (0, {MAX_HOLE_DEPTH}], "
+                             f"got {sampling.hole_depth!r}")
         if not _finite_number(sampling.filter_threshold) or not 0 <= sampling.filter_threshold < 1:
             raise ValueError(f"sampling.filter_threshold must be in [0, 1), "
                              f"got {sampling.filter_threshold!r}")
