@@ -338,7 +338,8 @@ def photo_benchmark(args) -> dict:
             pictures.append((photo, mask, results))
         log(f"photo case {i + 1}/{args.cases} ({photo.shape[1]}x{photo.shape[0]}, brush {brush}px): "
             + ", ".join(f"{m} {scores[m]['ssim'][-1]:.3f}" for m in methods))
-    summary = {m: {"psnr_mean": float(np.mean(scores[m]["psnr"])), "ssim_mean": float(np.mean(scores[m]["ssim"])),
+    summary = {m: {"psnr_mean": float(np.mean(scores[m]["psnr"])),
+                   "ssim_mean": float(np.mean(scores[m]["ssim"])),
                    "cpu_seconds": float(np.mean(seconds[m]))} for m in methods}
     log("photo: " + json.dumps(summary))
     if args.grid and pictures:
@@ -366,8 +367,8 @@ def write_photo_comparison(pictures, path: Path, methods: list[str], crop: int =
         rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-    names = ["the photo", "the stroke", *(("OpenCV Telea" if m == "telea" else m.replace("ours@", "ours, scale "))
-                                         for m in methods)]
+    names = ["the photo", "the stroke",
+             *("OpenCV Telea" if m == "telea" else m.replace("ours@", "ours, work scale ") for m in methods)]
     header = np.concatenate([_label(crop + 4, name) for name in names], axis=1)
     header = np.pad(header, ((0, 0), (0, width - header.shape[1]), (0, 0)), constant_values=255)
     path.parent.mkdir(parents=True, exist_ok=True)
