@@ -111,9 +111,12 @@ class GenerationMixin:
         self.canvas.draw_patch(rect.left, rect.top, event.preview)
         self.result_rect = self.result_rect.union(rect)
         self.progress.setValue(int(event.fraction * 1000))
-        window = f"window {event.window}/{event.windows} · " if event.windows > 1 else ""
-        self.progress_label.setText(f"{window}level {event.level + 1} · step {event.step}/{event.steps} "
-                                    f"· {int(event.fraction * 100)}% {_eta(event.eta)}")
+        if event.sampled >= 1.0:
+            stage = "finishing the candidates"  # upscaling and colour matching, after the last step
+        else:
+            window = f"window {event.window}/{event.windows} · " if event.windows > 1 else ""
+            stage = f"{window}level {event.level + 1} · step {event.step}/{event.steps}"
+        self.progress_label.setText(f"{stage} · {int(event.fraction * 100)}% {_eta(event.eta)}")
 
     def _run_ended(self, run, has_candidates: bool, failure: str | None) -> None:
         self.runs_finished += 1

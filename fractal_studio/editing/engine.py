@@ -54,7 +54,30 @@ from fractal_studio.errors import UserError
 __all__ = ["Rect", "EditOptions", "EditPlan", "EditProgress", "EditResult", "plan_edit", "run_edit",
            "MAX_AUTO_WINDOWS", "default_margin"]
 
-BATCH_EXTRA = 0.5  # each extra candidate in a batched run adds about half a run's time (2-core CPU)
+class ComposeSpeed:
+    """This machine's measured time to composite one candidate (upscaling to the image, colour
+    matching), per unit of `compose_units`, kept across edits in this process: the part of a run
+    after the last sampling step, which the time-left estimate must include (up to half of a small
+    edit)."""
+
+    def __init__(self, seconds_per_unit: float):
+        self.seconds_per_unit = seconds_per_unit  # a first guess until measured
+
+    def measured(self, seconds_per_unit: float) -> None:
+        self.seconds_per_unit = 0.5 * self.seconds_per_unit + 0.5 * seconds_per_unit
+
+
+def compose_units(box_pixels: int, solved_pixels: int) -> float:
+    """The work of compositing one candidate: every pixel of the mask's box is upscaled and copied;
+    every pixel the colour matching solves for costs about 36 times as much (measured on a 2-core
+    Xeon: 0.25 and 9 microseconds)."""
+    return box_pixels + SOLVED_PIXEL_COST * solved_pixels
+
+
+SOLVED_PIXEL_COST = 36.0
+COMPOSE_SPEED = ComposeSpeed(0.25e-6)
+WINDOW_FIXED_WORK = 4.0  # a window's fixed time, in smallest patches (its top level's steps)
+BATCH_EXTRA = 0.3  # each extra candidate in a batched run adds this share of a run's time (2-core Xeon)
 PREVIEW_CONTEXT = 3  # working pixels around a window used when upscaling its preview (cubic support)
 
 CancelCheck = Callable[[], bool] | threading.Event | None
@@ -72,6 +95,7 @@ class EditProgress:
     preview: np.ndarray  # uint8 [rect.height, rect.width, 3]: candidate 0, composited, image scale
     elapsed: float
     eta: float | None
+    sampled: float = 0.0  # the share of the sampling done (1.0 while candidates are composited)
 
 
 @dataclass(frozen=True)
@@ -82,6 +106,22 @@ class EditResult:
     metadata: dict[str, str]
     options: EditOptions
     plan: EditPlan | None = field(default=None, compare=False)
+
+
+def window_work(unknown: np.ndarray, patch_sizes: tuple[int, ...]) -> float:
+    """The relative time a window takes to fill `unknown` (bool, the window's pixels it generates):
+    the number of the smallest patches (the lowest level's instances) that hold an unknown pixel,
+    plus a small fixed cost. Measured on the bundled photo model (benchmarks/eta_accuracy.py): a
+    window's time follows that count far better than its pixel or step count, since every such
+    patch runs the lowest level's steps and the pixel head."""
+    if not unknown.any():
+        return WINDOW_FIXED_WORK
+    side = min((p for p in patch_sizes if p >= 2), default=1)
+    height, width = unknown.shape
+    padded = np.zeros((-(-height // side) * side, -(-width // side) * side), bool)
+    padded[:height, :width] = unknown
+    patches = padded.reshape(padded.shape[0] // side, side, padded.shape[1] // side, side).any(axis=(1, 3))
+    return WINDOW_FIXED_WORK + float(patches.sum())
 
 
 # ---------------------------------------------------------------------------------- validation
@@ -200,28 +240,32 @@ class _Edit:
         self.canvases = [canvas.copy() for _ in range(options.candidates)]
         self.shares = self._window_shares()
         self.start = 0.0
-        self.fraction = 0.0
+        self.sampled = 0.0  # the share of the sampling done (from the windows' and levels' work)
+        self.fraction = 0.0  # the share of the whole run's time done, as reported
+        box_pixels = 0 if self.box is None else self.box.width * self.box.height
+        # Colour matching solves for the mask's pixels, unless nothing around them is known.
+        solved = int(self.mask.sum()) if options.seamless and not self.mask.all() else 0
+        self.compose_units = compose_units(box_pixels, solved)
 
     def _window_shares(self) -> list[tuple[float, float]]:
-        """Each window's (start, width) of the run's progress, from the pixels it is the first to
-        generate (a window that finishes what earlier ones left takes less time)."""
+        """Each window's (start, width) of the run's progress, from the work it is the first to do
+        (a window that finishes what earlier ones left takes less time)."""
         todo = self.in_image & ~self.known
-        counts = []
+        generated = np.zeros_like(todo)  # by earlier windows
+        costs, n = [], int(self.options.candidates)
         for window in self.plan.windows:
             rows, cols = window.shifted(-self.area.left, -self.area.top).slices
-            counts.append(max(int(todo[rows, cols].sum()), 1))
+            cost = window_work(todo[rows, cols], self.model.config.patch_sizes)
+            # All candidates run as one batch, and a batch of N costs far less than N runs, until
+            # a window sees pixels that earlier windows generated: they differ between candidates,
+            # so each candidate runs on its own (see _groups).
+            separate = bool(generated[rows, cols].any())
+            costs.append(cost * (n if separate else 1.0 + BATCH_EXTRA * (n - 1)))
+            generated[rows, cols] |= todo[rows, cols]
             todo[rows, cols] = False
-        # A window's time is about half fixed (every level runs all its steps however few pixels
-        # are new) and half in proportion to its new pixels. Window 1 samples every candidate in
-        # one batch; each later window runs once per candidate (their canvases differ by then),
-        # and a batch of N costs far less than N runs.
-        fixed = sum(counts) / len(counts)
-        n = int(self.options.candidates)
-        runs = [1.0 + BATCH_EXTRA * (n - 1)] + [float(n)] * (len(counts) - 1)
-        counts = [(fixed + count) * cost for count, cost in zip(counts, runs, strict=True)]
-        total = float(sum(counts))
-        starts = np.cumsum([0, *counts[:-1]]) / total
-        return [(float(start), count / total) for start, count in zip(starts, counts, strict=True)]
+        total = float(sum(costs))
+        starts = np.cumsum([0, *costs[:-1]]) / total
+        return [(float(start), cost / total) for start, cost in zip(starts, costs, strict=True)]
 
     # -------------------------------------------------------------------------------- events
     def events(self) -> Iterator[EditProgress | EditResult]:
@@ -230,6 +274,7 @@ class _Edit:
         self.start = time.perf_counter()
         windows = self.plan.windows
         cancelled = False
+        last, shown = None, None  # the latest sampler event and preview, shown while compositing
         for index, window in enumerate(windows):
             local = window.shifted(-self.area.left, -self.area.top)
             rows, cols = local.slices
@@ -247,28 +292,54 @@ class _Edit:
                         cancelled = event.cancelled
                         break
                     start, width = self.shares[index]
-                    fraction = start + width * (g + event.fraction) / len(groups)
-                    self.fraction = max(self.fraction, min(1.0, fraction))
+                    sampled = start + width * (g + event.fraction) / len(groups)
+                    self.sampled = max(self.sampled, min(1.0, sampled))
                     if 0 in members:
                         preview_cache = self._preview(local, event.canvas[members.index(0)])
                     elif preview_cache is None:
                         preview_cache = self._preview(local, self.canvases[0][rows, cols])
-                    rect, preview = preview_cache
-                    elapsed = time.perf_counter() - self.start
-                    eta = elapsed / self.fraction * (1.0 - self.fraction) if self.fraction > 0.01 else None
-                    yield EditProgress(window=index + 1, windows=len(windows), level=event.level,
-                                       step=event.step, steps=event.steps, fraction=self.fraction,
-                                       rect=rect, preview=preview, elapsed=elapsed, eta=eta)
+                    last, shown = event, preview_cache
+                    yield self._progress(index, event, *shown, self._sampling_eta())
                 if cancelled:
                     break
             if cancelled:
                 break
             self.known[rows, cols] |= self.in_image[rows, cols]
-        crops = [self._composite(canvas) for canvas in self.canvases]
+        if not cancelled:
+            self.sampled = 1.0
+        crops = []
+        for canvas in self.canvases:
+            started = time.perf_counter()
+            crops.append(self._composite(canvas))
+            COMPOSE_SPEED.measured((time.perf_counter() - started) / max(self.compose_units, 1.0))
+            left = len(self.canvases) - len(crops)
+            if last is not None:  # the candidates' colour matching can take seconds
+                yield self._progress(len(windows) - 1, last, *shown, self.compose_left(left))
         candidates = CandidateImages(self.image, self.box, crops)
         elapsed = time.perf_counter() - self.start
         yield EditResult(candidates=candidates, cancelled=cancelled, elapsed=elapsed,
                          metadata=self._metadata(), options=self.options, plan=self.plan)
+
+    # ------------------------------------------------------------------------------ progress
+    def _sampling_eta(self) -> float | None:
+        """Time left: the sampling still to do at the rate measured so far, then the compositing
+        of every candidate at this machine's measured speed."""
+        if self.sampled <= 0.01:
+            return None
+        elapsed = time.perf_counter() - self.start
+        return elapsed / self.sampled * (1.0 - self.sampled) + self.compose_left(len(self.canvases))
+
+    def compose_left(self, candidates: int) -> float:
+        return candidates * self.compose_units * COMPOSE_SPEED.seconds_per_unit
+
+    def _progress(self, index: int, event, rect: Rect, preview: np.ndarray,
+                  eta: float | None) -> EditProgress:
+        elapsed = time.perf_counter() - self.start
+        if eta is not None:  # the share of the whole run's time done, never going back
+            self.fraction = max(self.fraction, min(1.0, elapsed / max(elapsed + eta, 1e-9)))
+        return EditProgress(window=index + 1, windows=len(self.plan.windows), level=event.level,
+                            step=event.step, steps=event.steps, fraction=self.fraction, rect=rect,
+                            preview=preview, elapsed=elapsed, eta=eta, sampled=self.sampled)
 
     def _groups(self, rows, cols, known) -> list[list[int]]:
         """Candidates whose known window pixels are identical run as one batch (window 1: all)."""

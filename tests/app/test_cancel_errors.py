@@ -156,3 +156,23 @@ def test_dialogs_from_a_coroutine_open_outside_its_step(window, qtbot, dialogs):
     assert [t.exception() for t in tasks] == [None, None]
     assert seen[0] == 0 and 42 in seen and "other ran" in seen
     assert dialogs[-1][:2] == ("warning", "Generation failed")
+
+
+def test_progress_says_when_the_candidates_are_being_finished(window, qtbot, photo):
+    labels = []
+    show = window._show_progress
+
+    def recorded(run, event):
+        show(run, event)
+        labels.append((event.sampled, event.fraction, window.progress_label.text()))
+
+    window._show_progress = recorded
+    path, _ = photo
+    open_at_100_percent(window, path)
+    paint(qtbot, window, [(8, 8), (32, 24)], size=12)
+    run_to_end(qtbot, window)
+    assert labels and any("step" in text and "%" in text for sampled, _, text in labels if sampled < 1)
+    finishing = [(fraction, text) for sampled, fraction, text in labels if sampled >= 1]
+    assert finishing, "no progress while the candidates were composited"
+    assert all(text.startswith("finishing the candidates") for _, text in finishing)
+    assert finishing[-1][0] > 0.99

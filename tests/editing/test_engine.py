@@ -443,7 +443,36 @@ def test_progress_gives_each_window_its_share_of_the_new_pixels(toy_model):
     result, progress = run(toy_model, image, mask, work_scale="native", margin=0)
     windows = result.plan.windows
     assert len(windows) == 2
-    end_of_first = max(p.fraction for p in progress if p.window == 1)
+    end_of_first = max(p.sampled for p in progress if p.window == 1)
     assert end_of_first > 0.6  # not 0.5: the first window makes most of the pixels
-    fractions = [p.fraction for p in progress]
-    assert fractions == sorted(fractions) and fractions[-1] <= 1.0
+    for share in ("sampled", "fraction"):
+        shares = [getattr(p, share) for p in progress]
+        assert shares == sorted(shares) and shares[-1] == pytest.approx(1.0)
+
+
+def test_a_windows_work_counts_its_smallest_patches_that_hold_new_pixels():
+    from fractal_studio.editing.engine import WINDOW_FIXED_WORK, window_work
+
+    full = np.ones((64, 64), bool)
+    edge = np.zeros((64, 64), bool)
+    edge[:, 62:] = True  # two columns: one column of 4-pixel patches
+    assert window_work(full, (16, 4, 1)) == WINDOW_FIXED_WORK + 256
+    assert window_work(edge, (16, 4, 1)) == WINDOW_FIXED_WORK + 16
+    assert window_work(np.zeros((64, 64), bool), (16, 4, 1)) == WINDOW_FIXED_WORK
+    assert window_work(edge, (8, 1)) == WINDOW_FIXED_WORK + 8  # a model whose smallest patch is 8
+
+
+def test_the_time_left_includes_compositing_the_candidates(toy_model):
+    image = noise_image(120, 80, seed=4)
+    mask = np.zeros((80, 120), bool)
+    mask[20:60, 30:90] = True
+    result, progress = run(toy_model, image, mask, candidates=2, work_scale=2)
+    sampling = [p for p in progress if p.sampled < 1.0]
+    composing = [p for p in progress if p.sampled == 1.0]
+    # One event after each candidate's compositing, the last with nothing left to do.
+    assert len(composing) >= 2 and composing[-1].eta == 0 and composing[-1].fraction == pytest.approx(1.0)
+    # While sampling, the estimate already counts the compositing still to come.
+    assert all(p.eta is None or p.eta > 0 for p in sampling)
+    assert max(p.fraction for p in sampling) < 1.0
+    etas = [p.eta for p in composing]
+    assert etas == sorted(etas, reverse=True)
