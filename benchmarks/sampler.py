@@ -37,8 +37,8 @@ import torch.nn.attention  # noqa: F401 (sdpa_kernel for the unoptimised GPU var
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import random_model, timed  # noqa: E402
 
-from fractal_studio.devices import resolve_precision  # noqa: E402
 from fractal_studio.sampling import Progress, SampleRequest, prepare_sampling, sample, sample_all  # noqa: E402
+from fractal_studio.sampling.precision import sampling_precision  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,7 +104,7 @@ def cpu_figures(args) -> None:
         # What the app does once after loading a model (the authors' time excludes loading too).
         prepared = {name: time_prepare(model, name) for name in ("auto", "fp32")}
         ours = min(time_ours(model, request) for _ in range(args.repeat))
-        precision = resolve_precision(torch.device("cpu"), "auto", model.config.levels[0].width)
+        precision = sampling_precision(model, torch.device("cpu"), "auto")
         ours_fp32 = ours
         if precision != "fp32":  # also without bf16, to show what the precision alone gives
             fp32_request = replace(request, precision="fp32")

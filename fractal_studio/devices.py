@@ -35,33 +35,18 @@ def pick_device(choice: str = "auto") -> torch.device:
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True on CPUs with native bf16 dot products (AVX512-BF16 / AMX), where bf16 matmuls are ~2x."""
-    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-    return bool(check and check())
-
-
-# Below this transformer width the bf16 casts on a CPU cost more than the faster matmuls save
-# (measured on an AVX512-BF16 CPU: width 192 was 5% slower in bf16; width 512 was 1.8x faster).
-CPU_BF16_MIN_WIDTH = 512
-
-
-def resolve_precision(device: torch.device, precision: str = "auto", width: int = 0) -> str:
-    """"auto" is bf16 on CUDA, and on CPUs with native bf16 for models at least CPU_BF16_MIN_WIDTH
-    wide; fp32 otherwise (MPS included)."""
+def resolve_precision(device: torch.device, precision: str = "auto") -> str:
+    """"auto" is bf16 on CUDA and fp32 elsewhere; sampling measures what pays on a CPU instead
+    (sampling.precision)."""
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if precision != "auto":
         return precision
-    if device.type == "cuda":
-        return "bf16"
-    if device.type == "cpu" and width >= CPU_BF16_MIN_WIDTH and cpu_has_fast_bf16():
-        return "bf16"
-    return "fp32"
+    return "bf16" if device.type == "cuda" else "fp32"
 
 
-def autocast_for(device: torch.device, precision: str = "auto", width: int = 0):
+def autocast_for(device: torch.device, precision: str = "auto"):
     """bf16 autocast (weights stay fp32; the pixel logits are computed in fp32) or nothing."""
-    if resolve_precision(device, precision, width) == "bf16":
+    if resolve_precision(device, precision) == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return torch.autocast(device_type=device.type, enabled=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 # Imported now, not by its plugin's end-of-session summary: on CPython 3.11.7 that late import
@@ -13,12 +14,25 @@ import pytest
 import torch
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The precision measurements (sampling/precision.py) go to a folder of this session, never the
+# user's cache.
+os.environ["FRACTAL_STUDIO_CACHE"] = tempfile.mkdtemp(prefix="fractal-studio-test-cache-")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REFERENCE = FIXTURES / "reference"
 TINY_REFERENCE_MODELS = ("tiny_fractalar", "tiny_fractalmar", "tiny_fractalmar_4level_guiding")
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(autouse=True)
+def fp32_unless_asked(monkeypatch):
+    """'auto' samples in fp32, as on a CPU without native bf16: the tests compare pixels with
+    recorded fp32 results, and a timing (sampling/precision.py) must not decide what they see.
+    The precision tests undo this."""
+    from fractal_studio.sampling import precision
+
+    monkeypatch.setattr(precision, "cpu_bf16_kind", lambda: "none")
 
 
 @pytest.fixture(autouse=True)

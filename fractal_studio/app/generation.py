@@ -40,7 +40,8 @@ class GenerationMixin:
         return EditOptions(class_id=self.class_picker.current(), cfg=p.cfg, cfg_schedule=p.cfg_schedule,
                            temperature=p.temperature, spread=p.spread, iterations=p.iterations_tuple(),
                            seed=self.params_panel.seed_for_run(), candidates=p.candidates,
-                           margin=p.margin or None, feather=p.feather, seamless=p.seamless)
+                           margin=p.margin or None, feather=p.feather, seamless=p.seamless,
+                           precision=p.precision)
 
     def generate(self) -> asyncio.Task | None:
         """Starts a run (Ctrl+Enter); returns its task, or None when nothing can start (told why)."""

@@ -30,6 +30,7 @@ class Params:
     feather: int = 0
     seamless: bool = True  # match the fill's colour to the photo at its border
     device: str = "auto"
+    precision: str = "auto"  # auto (measured per machine and model), fp32 or bf16
 
     def iterations_tuple(self) -> tuple[int, ...] | None:
         """None for an empty box (the model's defaults); a UserError for text such as "8,x" or "0"."""

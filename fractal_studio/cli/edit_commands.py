@@ -114,7 +114,7 @@ def run(args) -> int:
         doc = session.doc
         options = EditOptions(class_id=class_id, cfg=args.cfg, temperature=args.temperature,
                               spread=args.spread, iterations=iterations, seed=args.seed, candidates=count,
-                              work_scale="native")
+                              work_scale="native", precision=args.precision)
     else:
         if task in ("inpaint", "edit"):
             session.set_mask(doc.mask | mask_file, "Mask file")  # transparent pixels are generated too
@@ -127,7 +127,8 @@ def run(args) -> int:
         options = EditOptions(class_id=class_id, cfg=args.cfg, temperature=args.temperature,
                               spread=args.spread, iterations=iterations, seed=args.seed, candidates=count,
                               margin=args.margin,
-                              work_scale=args.work_scale, feather=args.feather, seamless=args.seamless)
+                              work_scale=args.work_scale, feather=args.feather, seamless=args.seamless,
+                              precision=args.precision)
     for note in doc.notes:
         if not args.quiet:
             print(f"note: {note}", file=sys.stderr)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from fractal_studio.devices import PRECISIONS
 from fractal_studio.editing.candidates import CandidateImages
 from fractal_studio.editing.planning import (
     MAX_AUTO_WINDOWS,
@@ -148,6 +149,8 @@ def _check_inputs(model, image, mask, options: EditOptions, blank):
         raise UserError(f"the number of candidates must be at least 1, got {options.candidates}")
     if not isinstance(options.seed, int | np.integer) or options.seed < 0:
         raise UserError(f"the seed must be a whole number >= 0, got {options.seed}")
+    if options.precision not in PRECISIONS:
+        raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {options.precision!r}")
     if not isinstance(options.feather, int | np.integer) or options.feather < 0:
         raise UserError(f"feather must be a whole number of pixels >= 0, got {options.feather}")
     resolution = model.config.resolution
@@ -174,7 +177,7 @@ def _resolve(model, options: EditOptions):
         filter_threshold=float(defaults.filter_threshold if options.filter_threshold is None
                                else options.filter_threshold),
         iterations=None if options.iterations is None else tuple(int(i) for i in options.iterations),
-        seed=int(options.seed), candidates=int(options.candidates))
+        seed=int(options.seed), candidates=int(options.candidates), precision=options.precision)
 
 
 # ------------------------------------------------------------------------------------- running
@@ -426,6 +429,15 @@ class _Edit:
         matched = seamless_fill(pixels, self.image[around.slices], self.mask[around.slices], empty)
         return matched[inner.slices]
 
+    def _precision(self) -> str:
+        """The precision the windows ran at (what `auto` chose is measured once and cached)."""
+        from fractal_studio.sampling.precision import sampling_precision
+
+        request = self.settings
+        guided = request.class_id is not None and request.cfg != 1.0
+        return sampling_precision(self.model, self.model.fake_latent.device, request.precision,
+                                  request.candidates * (2 if guided else 1))
+
     def _metadata(self) -> dict[str, str]:
         from fractal_studio import __version__
         from fractal_studio.editing.imageio import array_sha256
@@ -462,6 +474,7 @@ class _Edit:
             "margin": str(context_margin(self.options, self.R)),
             "feather": str(int(self.options.feather)),
             "seamless": "on" if self.options.seamless else "off",
+            "precision": self._precision(),
         }
         if self.weights is not None:  # a soft brush: the blend changes the result, so record it too
             meta["blend_weights_sha256"] = array_sha256(self.weights)

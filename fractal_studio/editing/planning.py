@@ -50,6 +50,7 @@ class EditOptions:
     work_scale: str | float = "auto"  # "auto", "native" or a downscale factor >= 1
     feather: int = 0  # blend band (image pixels) inside the mask edge; 0 = hard edge
     seamless: bool = True  # match the fill's colour to the known pixels at its border (seamless.py)
+    precision: str = "auto"  # the model's matrix products: auto (sampling/precision.py), fp32 or bf16
 
 
 @dataclass(frozen=True)

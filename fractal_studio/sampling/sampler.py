@@ -27,7 +27,7 @@ from collections.abc import Callable, Generator, Iterator
 import numpy as np
 import torch
 
-from fractal_studio.devices import autocast_for, resolve_precision
+from fractal_studio.devices import autocast_for
 from fractal_studio.errors import UserError
 from fractal_studio.geometry import bounding_rect
 from fractal_studio.model.ar import ARLevel
@@ -38,6 +38,7 @@ from fractal_studio.model.mar import MARLevel
 from fractal_studio.sampling.events import Finished, Progress, SamplerEvent
 from fractal_studio.sampling.guidance import draw_categorical, guidance_at, guided_logits
 from fractal_studio.sampling.levels import LevelCall, LevelStep, Placement
+from fractal_studio.sampling.precision import sampling_precision
 from fractal_studio.sampling.request import SampleRequest
 from fractal_studio.sampling.validation import resolved_iterations, validate_request
 
@@ -77,7 +78,7 @@ def prepare_sampling(model: FractalModel, precision: str = "auto") -> FractalMod
     device = model.fake_latent.device
     if device.type != "cpu":
         return model
-    return cpu_sampling_twin(model, resolve_precision(device, precision, model.config.levels[0].width))
+    return cpu_sampling_twin(model, sampling_precision(model, device, precision))
 
 
 class _Run:
@@ -87,7 +88,8 @@ class _Run:
         self.device = model.fake_latent.device
         self.iterations = resolved_iterations(model.config, request)
         self.guided = request.class_id is not None and request.cfg != 1.0
-        self.precision = resolve_precision(self.device, request.precision, model.config.levels[0].width)
+        rows = request.candidates * (2 if self.guided else 1)
+        self.precision = sampling_precision(model, self.device, request.precision, rows)
         self.model = prepare_sampling(model, self.precision)
         self.cancel_check = _as_callable(cancel)
         self.rng = torch.Generator(device=self.device)

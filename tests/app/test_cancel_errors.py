@@ -159,20 +159,18 @@ def test_dialogs_from_a_coroutine_open_outside_its_step(window, qtbot, dialogs):
 
 
 def test_progress_says_when_the_candidates_are_being_finished(window, qtbot, photo):
-    labels = []
-    show = window._show_progress
+    from fractal_studio.editing.engine import EditProgress
+    from fractal_studio.geometry import Rect
 
-    def recorded(run, event):
-        show(run, event)
-        labels.append((event.sampled, event.fraction, window.progress_label.text()))
-
-    window._show_progress = recorded
     path, _ = photo
     open_at_100_percent(window, path)
-    paint(qtbot, window, [(8, 8), (32, 24)], size=12)
-    run_to_end(qtbot, window)
-    assert labels and any("step" in text and "%" in text for sampled, _, text in labels if sampled < 1)
-    finishing = [(fraction, text) for sampled, fraction, text in labels if sampled >= 1]
-    assert finishing, "no progress while the candidates were composited"
-    assert all(text.startswith("finishing the candidates") for _, text in finishing)
-    assert finishing[-1][0] > 0.99
+    window.result_rect = Rect(0, 0, 1, 1)  # as at the start of a run
+
+    def shown(sampled: float, eta: float) -> str:
+        event = EditProgress(window=2, windows=3, level=1, step=3, steps=4, fraction=0.9, rect=Rect(0, 0, 2, 2),
+                             preview=np.zeros((2, 2, 3), np.uint8), elapsed=9.0, eta=eta, sampled=sampled)
+        window._show_progress(None, event)
+        return window.progress_label.text()
+
+    assert shown(0.8, 12.0) == "window 2/3 · level 2 · step 3/4 · 90% ETA 12s"
+    assert shown(1.0, 2.0) == "finishing the candidates · 90% ETA 2s"

@@ -100,6 +100,11 @@ def test_uncrop_and_class_edit(files):
                "--out", plain, "--feather", "2", "--work-scale", "native", "--no-seamless") == 0
     assert read_png_metadata(plain)["seamless"] == "off"
     assert not np.array_equal(np.asarray(Image.open(plain).convert("RGB")), result)
+    assert record["precision"] == "fp32"  # what auto chose (no native bf16 in the tests)
+    bf16 = files["dir"] / "bf16.png"
+    assert cli(files, "edit", files["image"], "--mask", files["mask"], "--class", "2", "--cfg", "2",
+               "--out", bf16, "--feather", "2", "--work-scale", "native", "--precision", "bf16") == 0
+    assert read_png_metadata(bf16)["precision"] == "bf16"
 
 
 def test_generate(files):
