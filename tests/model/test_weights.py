@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from fractal_studio.errors import ModelFileError
+from fractal_studio.model.config import preset
 from fractal_studio.model.weights import load_model, read_config, save_model
 
 from ..conftest import random_model
@@ -122,3 +125,24 @@ def test_file_hash_streams_large_files(tmp_path):
     assert file_hash(tmp_path / "w.bin") == hashlib.sha256(data).hexdigest()
     with pytest.raises(ModelFileError, match="cannot read"):
         file_hash(tmp_path / "missing.bin")
+
+
+def test_loading_a_model_skips_initialisers_and_leaves_them_intact(tmp_path):
+    import subprocess
+    import sys
+
+    import torch.nn as nn
+
+    from fractal_studio.model.weights import model_without_weights
+
+    before = nn.init.normal_
+    model = model_without_weights(preset("tiny_mar_in16"))
+    assert next(model.parameters()).device.type == "meta"
+    assert nn.init.normal_ is before
+    # In a fresh process: loading the bundled model does not import PyTorch's compiler (1.2 s).
+    code = ("import sys; from fractal_studio.model.weights import load_model; "
+            "load_model('models/photo_64.safetensors'); print('torch._dynamo' in sys.modules)")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
