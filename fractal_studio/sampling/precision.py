@@ -30,7 +30,7 @@ from fractal_studio.errors import UserError
 CACHE_ENV = "FRACTAL_STUDIO_CACHE"  # overrides the cache folder (tests, portable installs)
 BF16_MARGIN = 0.9  # bf16 must be at least this much faster: a tie is not worth its rounding
 MAX_PROBE_ROWS = 64  # more rows than this behave alike
-PROBE_REPEATS = 2  # timed runs per precision after a warm-up run; the fastest counts
+PROBE_ROUNDS = 3  # timed runs of each precision, in turns after a warm-up; the fastest counts
 _lock = threading.Lock()
 
 
@@ -65,7 +65,7 @@ def sampling_precision(model, device: torch.device, precision: str = "auto", row
         cache = _read_cache()
         if cache.get(key) in ("fp32", "bf16"):
             return cache[key]
-        fp32, bf16 = probe_seconds(model, "fp32", rows), probe_seconds(model, "bf16", rows)
+        fp32, bf16 = probe_seconds(model, rows)
         choice = "bf16" if bf16 < BF16_MARGIN * fp32 else "fp32"
         cache[key] = choice
         cache[key + " seconds"] = {"fp32": round(fp32, 5), "bf16": round(bf16, 5)}
@@ -73,24 +73,29 @@ def sampling_precision(model, device: torch.device, precision: str = "auto", row
         return choice
 
 
-def probe_seconds(model, precision: str, rows: int = 1) -> float:
-    """The time of one small edit of `rows` candidates at `precision`: one top-level patch to fill,
-    so every level runs at its real width and sequence length (the fastest of a few runs, after a
-    warm-up that also prepares the model's weights for that precision)."""
+def probe_seconds(model, rows: int = 1) -> tuple[float, float]:
+    """(fp32, bf16) seconds of one small edit of `rows` candidates: one top-level patch to fill,
+    so every level runs at its real width and sequence length. After a warm-up in each (which also
+    prepares the weights for it), the two precisions take turns, so that a machine busy with
+    something else slows both alike, and the fastest run of each counts."""
     from fractal_studio.sampling import SampleRequest, sample_all
 
     config = model.config
     side, patch = config.resolution, config.patch_sizes[0]
     known = np.ones((side, side), bool)
     known[:patch, :patch] = False
-    request = SampleRequest(canvas=np.zeros((side, side, 3), np.uint8), known=known, precision=precision,
-                            candidates=rows)
-    times = []
-    for _ in range(PROBE_REPEATS + 1):
-        start = time.perf_counter()
+    canvas = np.zeros((side, side, 3), np.uint8)
+    requests = {name: SampleRequest(canvas=canvas, known=known, precision=name, candidates=rows)
+                for name in ("fp32", "bf16")}
+    for request in requests.values():
         sample_all(model, request)
-        times.append(time.perf_counter() - start)
-    return min(times[1:])
+    best = {name: float("inf") for name in requests}
+    for _ in range(PROBE_ROUNDS):
+        for name, request in requests.items():
+            start = time.perf_counter()
+            sample_all(model, request)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best["fp32"], best["bf16"]
 
 
 # ------------------------------------------------------------------------------------ the cache
