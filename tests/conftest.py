@@ -17,6 +17,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The precision measurements (sampling/precision.py) go to a folder of this session, never the
 # user's cache.
 os.environ["FRACTAL_STUDIO_CACHE"] = tempfile.mkdtemp(prefix="fractal-studio-test-cache-")
+# Installed models (model/download.py) likewise: the user's own never show in a test.
+os.environ["FRACTAL_STUDIO_MODELS"] = tempfile.mkdtemp(prefix="fractal-studio-test-models-")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REFERENCE = FIXTURES / "reference"

@@ -22,6 +22,7 @@ COMMANDS = {
     "gui": "gui",
     "convert": "convert",
     "info": "info",
+    "models": "models",
     "train": "train",
     "inpaint": "edit_commands",
     "outpaint": "edit_commands",

@@ -167,8 +167,9 @@ def test_progress_says_when_the_candidates_are_being_finished(window, qtbot, pho
     window.result_rect = Rect(0, 0, 1, 1)  # as at the start of a run
 
     def shown(sampled: float, eta: float) -> str:
-        event = EditProgress(window=2, windows=3, level=1, step=3, steps=4, fraction=0.9, rect=Rect(0, 0, 2, 2),
-                             preview=np.zeros((2, 2, 3), np.uint8), elapsed=9.0, eta=eta, sampled=sampled)
+        event = EditProgress(window=2, windows=3, level=1, step=3, steps=4, fraction=0.9,
+                             rect=Rect(0, 0, 2, 2), preview=np.zeros((2, 2, 3), np.uint8), elapsed=9.0,
+                             eta=eta, sampled=sampled)
         window._show_progress(None, event)
         return window.progress_label.text()
 

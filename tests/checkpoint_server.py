@@ -1,0 +1,103 @@
+"""A local HTTP server for the download tests: files (with or without Range support), connections that
+drop half-way, redirects, web pages and errors, on 127.0.0.1 in a thread. No test touches the internet."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/octet-stream"
+    ranges: bool = True  # honours `Range: bytes=N-`; False answers 200 with the whole file
+    drop_at: int | None = None  # the first request sends this many bytes, then the connection closes
+    length: bool = True  # sends Content-Length
+    location: str | None = None  # for redirects
+    hits: int = 0
+
+
+class CheckpointServer:
+    def __init__(self):
+        self.routes: dict[str, Route] = {}
+        self.requests: list[tuple[str, str | None]] = []  # (path, Range header) of every GET
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.owner = self
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def file(self, path: str, body: bytes, **options) -> str:
+        self.routes[path] = Route(body=body, **options)
+        return self.url(path)
+
+    def redirect(self, path: str, to: str, status: int = 302) -> str:
+        self.routes[path] = Route(status=status, location=to)
+        return self.url(path)
+
+    def ranges(self, path: str) -> list[str | None]:
+        return [header for requested, header in self.requests if requested == path]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        server: CheckpointServer = self.server.owner
+        server.requests.append((self.path, self.headers.get("Range")))
+        route = server.routes.get(self.path)
+        if route is None:
+            self.send_error(404)
+            return
+        route.hits += 1
+        if route.location is not None:
+            self.send_response(route.status)
+            self.send_header("Location", route.location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif route.status != 200:
+            self.send_error(route.status)
+        else:
+            try:
+                self._send_file(route)
+            except (BrokenPipeError, ConnectionResetError):  # the client stopped reading: a test of that
+                self.close_connection = True
+
+    def _send_file(self, route: Route) -> None:
+        body, start = route.body, 0
+        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+        if match and route.ranges:
+            start = int(match.group(1))
+            if start >= len(body):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(body)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Type", route.content_type)
+        if route.length:
+            self.send_header("Content-Length", str(len(body) - start))
+        self.end_headers()
+        if route.drop_at is not None and route.hits == 1:
+            self.wfile.write(body[start:route.drop_at])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)  # the connection dies mid-file
+            self.close_connection = True
+            return
+        self.wfile.write(body[start:])
+
+    def log_message(self, format, *args):  # quiet
+        pass
