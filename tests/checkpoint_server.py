@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,6 +20,7 @@ class Route:
     drop_at: int | None = None  # the first request sends this many bytes, then the connection closes
     length: bool = True  # sends Content-Length
     location: str | None = None  # for redirects
+    delay: float = 0.0  # seconds between 16 KiB pieces: a slow server
     hits: int = 0
 
 
@@ -97,7 +99,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)  # the connection dies mid-file
             self.close_connection = True
             return
-        self.wfile.write(body[start:])
+        if route.delay <= 0:
+            self.wfile.write(body[start:])
+            return
+        for offset in range(start, len(body), 16 * 1024):
+            self.wfile.write(body[offset:offset + 16 * 1024])
+            self.wfile.flush()
+            time.sleep(route.delay)
 
     def log_message(self, format, *args):  # quiet
         pass

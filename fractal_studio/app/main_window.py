@@ -88,6 +88,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self.instance_lock = None  # held while this window autosaves into data_dir
         self.autosave = self._claim_autosave(Path(data_dir)) if autosave else None
         self.generation = self.model_loading = self.converting = None  # asyncio tasks
+        self.published_dialog = None  # Model › Get published models…, made when first shown
         self.stream = None  # the running generation's worker.Stream
         self.preview_index = -1
         self.comparing = None  # the area showing the image before the last apply, while \\ is held
@@ -268,6 +269,8 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self._action(view, "Zoom &out", lambda: self.canvas.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
         model = bar.addMenu("M&odel")
         self._action(model, "&Open model file…", self.open_model_dialog)
+        self._action(model, "&Get published models…", self.show_published_models,
+                     tip="Download one of the paper's five ImageNet models and install it")
         self._action(model, "&Convert published checkpoint…", self.convert_dialog)
         self.bundled_menu = model.addMenu("&Bundled models")
         self.bundled_menu.aboutToShow.connect(self._fill_bundled_menu)
@@ -483,6 +486,8 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         for task in (self.model_loading, self.converting):  # their results have no window to go to
             if task is not None and not task.done():
                 task.cancel()
+        if self.published_dialog is not None:  # a download stops; what it has is kept for resuming
+            self.published_dialog.stop()
         self.autosave_timer.stop()
         if self.autosave is not None:
             self.autosave_tick(wait=True)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from fractal_studio.app.worker import Stream, ask, call, failure_message
 from fractal_studio.editing.session import LoadedModel
-from fractal_studio.model.catalog import DEFAULT_MODEL, SUFFIX, bundled_models
+from fractal_studio.model.catalog import DEFAULT_MODEL, SUFFIX, available_models
 from fractal_studio.model.convert import UnknownModel
 
 NO_MODEL_HELP = (
@@ -67,12 +67,25 @@ class ModelMixin:
     """Loading and converting models for MainWindow (runs the slow parts in a worker thread)."""
 
     def refresh_models(self) -> None:
-        self.model_panel.set_models([model.path for model in bundled_models(self.models_dir)] + [
-            Path(p) for p in self.store.recent("recent/models") if Path(p).parent != self.models_dir
-            and Path(p).is_file()], self.model_path)
+        """The picker: bundled models, installed published ones, then recently opened files."""
+        listed = [model.path for model in available_models(self.models_dir)]
+        recent = [Path(p) for p in self.store.recent("recent/models") if Path(p).is_file()]
+        self.model_panel.set_models(listed + [p for p in recent if p not in listed], self.model_path)
         if self.model is None:
             self.model_panel.info.setText(NO_MODEL_HELP.format(folder=self.models_dir,
                                                                default=DEFAULT_MODEL + SUFFIX))
+
+    def show_published_models(self):
+        """Model › Get published models…: one dialog, kept between showings (closing it stops a
+        download, which its next Resume continues)."""
+        from fractal_studio.app.downloads import PublishedModelsDialog
+
+        if self.published_dialog is None:
+            self.published_dialog = PublishedModelsDialog(self)
+        self.published_dialog.refresh()
+        self.published_dialog.show()
+        self.published_dialog.raise_()
+        return self.published_dialog
 
     def open_model_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open model", str(self.models_dir),
