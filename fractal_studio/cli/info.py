@@ -7,7 +7,8 @@ from pathlib import Path
 
 def add_parser(subparsers, name: str) -> None:
     parser = subparsers.add_parser(name, help="describe a model file or show an exported PNG's parameters")
-    parser.add_argument("file", help="a .safetensors model or a PNG written by fractal-studio")
+    parser.add_argument("file", help="a .safetensors model, the name of a bundled or installed model, or a "
+                                     "PNG written by fractal-studio")
     parser.set_defaults(run=run)
 
 
@@ -16,7 +17,9 @@ def run(args) -> int:
     if path.suffix.lower() == ".png":
         print_png_record(path)
     else:
-        print_model(path)
+        from fractal_studio.model.catalog import resolve_model
+
+        print_model(path if path.exists() else resolve_model(args.file))
     return 0
 
 

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import difflib
 import importlib
+import os
 import signal
 import sys
 from pathlib import Path
@@ -81,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fractal-studio: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`fractal-studio models list | head`): stop quietly
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (so that the exit flush cannot fail again)
+        return 141
 
 
 class Terminated(KeyboardInterrupt):

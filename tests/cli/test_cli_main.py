@@ -47,3 +47,25 @@ def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path, monkeypatch):
         assert [p.name for p in tmp_path.iterdir()] == ["result.png"]
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_info_takes_a_model_name_like_model_does(capsys):
+    assert entry.main(["info", "photo_64"]) == 0
+    out = capsys.readouterr().out
+    assert "photo_64.safetensors" in out and "name:        photo_mar_in64" in out
+    assert entry.main(["info", "fractalmar_in64"]) == 2  # published, not installed: says how to get it
+    assert "fractal-studio models get fractalmar_in64" in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(monkeypatch, capsys):
+    import sys
+
+    from fractal_studio.cli import info
+
+    def gone(args):  # what printing into `| head` gives once head has exited
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(info, "run", gone)
+    monkeypatch.setattr(sys, "stdout", sys.stdout)  # main points stdout at devnull afterwards
+    assert entry.main(["info", "photo_64"]) == 141
+    assert capsys.readouterr().err == ""
