@@ -23,6 +23,7 @@ COMMANDS = {
     "gui": "gui",
     "convert": "convert",
     "info": "info",
+    "likelihood": "likelihood",
     "models": "models",
     "train": "train",
     "inpaint": "edit_commands",
