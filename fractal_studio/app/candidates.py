@@ -86,9 +86,10 @@ class CandidateStrip(QGroupBox):
         layout.addLayout(row)
         self.set_candidates([])
 
-    def set_candidates(self, candidates) -> None:
+    def set_candidates(self, candidates, bits=None) -> None:
         """Thumbnails of a run's candidates (CandidateImages): of the area they differ in, with some
-        context around it, read from their crops (no full-size image is composed)."""
+        context around it, read from their crops (no full-size image is composed). bits: the model's
+        bits per generated value of each (best first), shown under each."""
         self.list.blockSignals(True)
         self.list.clear()
         if len(candidates):
@@ -96,7 +97,12 @@ class CandidateStrip(QGroupBox):
             area = thumbnail_rect(candidates.box, (width, height))
         for index in range(len(candidates)):
             icon = QIcon(thumbnail(candidates.view(index, area)))
-            self.list.addItem(QListWidgetItem(icon, f"#{index + 1}"))
+            label = f"#{index + 1}" if bits is None else f"#{index + 1} · {bits[index]:.2f} bits"
+            item = QListWidgetItem(icon, label)
+            if bits is not None:
+                item.setToolTip("The model's cost of this fill given what is around it, in bits per "
+                                "generated R, G, B value: lower is more likely. Candidates come best first.")
+            self.list.addItem(item)
         if not candidates:
             self.list.addItem(QListWidgetItem("The candidates of a run appear here (Ctrl+Enter generates)"))
             self.list.item(0).setFlags(Qt.ItemFlag.NoItemFlags)

@@ -135,7 +135,7 @@ class GenerationMixin:
                 self.status.showMessage("Generation cancelled; the image is unchanged.", 5000)
         else:
             self.last_run_label.setText(f"Last run: {run.result.elapsed:.1f} s")
-            self.candidate_strip.set_candidates(self.session.candidates)
+            self.candidate_strip.set_candidates(self.session.candidates, self.session.run.result.bits)
             self.preview_candidate(0)
             self.status.showMessage(f"{len(self.session.candidates)} candidate(s) ready: click to preview, "
                                     "double-click or Apply to keep one", 8000)

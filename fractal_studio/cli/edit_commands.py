@@ -161,11 +161,18 @@ def run(args) -> int:
         for k, (path, pixels) in enumerate(zip(outputs, result.candidates, strict=True)):
             meta = dict(metadata)
             meta["candidate"] = f"{k + 1}/{count}"
+            if result.bits is not None:  # written best first by the model's likelihood of the fill
+                meta["fill_bits"] = f"{result.bits[k]:.4f}"
             pictures.append((path, pixels, meta))
     # All or nothing: if one file cannot be written, none is, and files that were there stay.
     save_pngs(pictures, source=source, overwrite_source=getattr(args, "overwrite", False))
     for path, _, _ in pictures:
         print(path)
+    if result.bits is not None and not grid and not args.quiet:
+        print("best first by the model's likelihood of the fill: "
+              + ", ".join(f"{Path(path).name} {bits:.3f}" for (path, _, _), bits in zip(pictures, result.bits,
+                                                                                           strict=True))
+              + " bits per generated value", file=sys.stderr)
     if not args.quiet:
         plan = result.plan
         scale = "native" if plan is None or plan.native else f"1/{plan.scale:g}"

@@ -109,6 +109,9 @@ class EditResult:
     metadata: dict[str, str]
     options: EditOptions
     plan: EditPlan | None = field(default=None, compare=False)
+    # The model's bits per generated value of each candidate's fill (editing/ranking.py), best
+    # first; None for a single candidate or a cancelled run.
+    bits: tuple[float, ...] | None = None
 
 
 def window_work(unknown: np.ndarray, patch_sizes: tuple[int, ...]) -> float:
@@ -315,8 +318,10 @@ class _Edit:
             if cancelled:
                 break
             self.known[rows, cols] |= self.in_image[rows, cols]
+        bits = None
         if not cancelled:
             self.sampled = 1.0
+            bits = self._rank()
         crops = []
         for canvas in self.canvases:
             started = time.perf_counter()
@@ -328,7 +333,7 @@ class _Edit:
         candidates = CandidateImages(self.image, self.box, crops)
         elapsed = time.perf_counter() - self.start
         yield EditResult(candidates=candidates, cancelled=cancelled, elapsed=elapsed,
-                         metadata=self._metadata(), options=self.options, plan=self.plan)
+                         metadata=self._metadata(), options=self.options, plan=self.plan, bits=bits)
 
     # ------------------------------------------------------------------------------ progress
     def _sampling_eta(self) -> float | None:
@@ -350,6 +355,19 @@ class _Edit:
         return EditProgress(window=index + 1, windows=len(self.plan.windows), level=event.level,
                             step=event.step, steps=event.steps, fraction=self.fraction, rect=rect,
                             preview=preview, elapsed=elapsed, eta=eta, sampled=self.sampled)
+
+    def _rank(self) -> tuple[float, ...] | None:
+        """Orders the candidates best first by the model's likelihood of their fill; their bits."""
+        if len(self.canvases) < 2:
+            return None
+        from fractal_studio.editing.ranking import fill_bits
+
+        windows = [window.shifted(-self.area.left, -self.area.top) for window in self.plan.windows]
+        bits = fill_bits(self.model, self.canvases, self.unknown_at_start & self.in_image, windows,
+                         seed=int(self.options.seed))
+        order = sorted(range(len(bits)), key=lambda k: bits[k])
+        self.canvases = [self.canvases[k] for k in order]
+        return tuple(bits[k] for k in order)
 
     def _groups(self, rows, cols, known) -> list[list[int]]:
         """Candidates whose known window pixels are identical run as one batch (window 1: all)."""

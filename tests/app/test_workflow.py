@@ -25,6 +25,10 @@ def test_paint_generate_apply_undo_export(window, qtbot, photo, tmp_path, dialog
     assert "event" in order and order.index("event") < order.index("done"), order
     assert len(window.session.candidates) == 2
     assert window.candidate_strip.list.count() == 2
+    # Best first by the model's likelihood of the fill, its bits under each thumbnail.
+    labels = [window.candidate_strip.list.item(k).text() for k in range(2)]
+    bits = window.session.run.result.bits
+    assert labels == [f"#{k + 1} · {bits[k]:.2f} bits" for k in range(2)] and bits[0] <= bits[1]
 
     window.candidate_strip.changed.setChecked(True)
     assert window.canvas.changed_item.isVisible()

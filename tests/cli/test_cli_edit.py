@@ -356,3 +356,13 @@ def test_spread_is_applied_and_recorded(files):
     smooth_pixels = np.asarray(Image.open(out).convert("RGB"))[inside].astype(float)
     rough_pixels = np.asarray(Image.open(rough).convert("RGB"))[inside].astype(float)
     assert smooth_pixels.std(0).mean() < rough_pixels.std(0).mean()  # medians vary less than samples
+
+
+def test_several_candidates_are_written_best_first_with_their_bits(files, capsys):
+    out = files["dir"] / "ranked.png"
+    assert cli(files, "inpaint", files["image"], "--mask", files["mask"], "--out", out, "--candidates", "3",
+               "--work-scale", "native") == 0
+    written = [files["dir"] / f"ranked-{k}.png" for k in (1, 2, 3)]
+    bits = [float(read_png_metadata(path)["fill_bits"]) for path in written]
+    assert bits == sorted(bits)
+    assert capsys.readouterr().out.split() == [str(path) for path in written]  # paths only, for scripts
