@@ -236,8 +236,11 @@ class ProgressBar:
         filled = int(round(event.fraction * self.width))
         bar = "#" * filled + "-" * (self.width - filled)
         eta = "" if event.eta is None else f" ETA {_duration(event.eta)}"
-        line = (f"[{bar}] {event.fraction * 100:5.1f}% window {event.window}/{event.windows} "
-                f"level {event.level} step {event.step}/{event.steps}{eta}")
+        self.show(f"[{bar}] {event.fraction * 100:5.1f}% window {event.window}/{event.windows} "
+                  f"level {event.level} step {event.step}/{event.steps}{eta}")
+
+    def show(self, line: str) -> None:
+        """Writes `line` over the last one on a terminal, as a new line elsewhere."""
         if self.tty:
             self.stream.write("\r" + line + "\033[K")
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+from fractal_studio.cli.common import ProgressBar, _duration
 
 
 def add_parser(subparsers, name: str) -> None:
@@ -86,51 +86,31 @@ def remove_model(args) -> int:
     return 0
 
 
-class DownloadLine:
-    """One self-updating progress line on stderr (a line per tenth when stderr is not a terminal)."""
+class DownloadLine(ProgressBar):
+    """The installation's progress on stderr: one self-updating line (a line per tenth when stderr is
+    not a terminal)."""
 
     def __init__(self, quiet: bool, what: str, stream=None):
-        self.quiet, self.what = quiet, what
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.last_tenth = -1
-        self.shown = False
+        super().__init__(quiet, stream)
+        self.what = what
 
     def update(self, event) -> None:
         if self.quiet:
             return
         if event.stage == "convert":
             if event.total is None:
-                self._show(f"converting {self.what} to .safetensors…")
+                self.show(f"converting {self.what} to .safetensors…")
             return
         tenth = int((event.fraction or 0) * 10)
         if not self.tty and tenth == self.last_tenth:
             return
         self.last_tenth = tenth
-        self._show(self._download_text(event))
+        self.show(self._download_text(event))
 
     def _download_text(self, event) -> str:
-        from fractal_studio.cli.common import _duration
         from fractal_studio.model.published import format_bytes
 
         done = format_bytes(event.done)
         amount = f"{done} of {format_bytes(event.total)} ({event.fraction:.0%})" if event.total else done
         left = "" if event.seconds_left is None else f", {_duration(event.seconds_left)} left"
         return f"downloading {self.what}: {amount}, {format_bytes(event.speed)}/s{left}"
-
-    def _show(self, text: str) -> None:
-        if self.tty:
-            self.stream.write("\r" + text + "\033[K")
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-        self.shown = True
-
-    def done(self, message: str | None = None) -> None:
-        if self.quiet:
-            return
-        if self.shown and self.tty:
-            self.stream.write("\r\033[K")
-        if message:
-            self.stream.write(message + "\n")
-        self.stream.flush()
