@@ -50,6 +50,7 @@ class CandidateStrip(QGroupBox):
     applyRequested = Signal(int)
     compareToggled = Signal(bool)
     changedToggled = Signal(bool)
+    varyRequested = Signal()
 
     def __init__(self, parent=None):
         super().__init__("Candidates", parent)
@@ -78,9 +79,13 @@ class CandidateStrip(QGroupBox):
         self.changed.setToolTip("Overlay every pixel that differs from the original "
                                 "(none outside the mask)")
         self.changed.toggled.connect(self.changedToggled)
+        self.vary = QPushButton("Vary detail")
+        self.vary.setToolTip("Redraw the candidates' fine detail, keeping their layout: the model's top "
+                             "level gives the same outputs, the levels below draw anew")
+        self.vary.clicked.connect(self.varyRequested)
         self.discard = QPushButton("Discard")
         self.discard.setToolTip("Drop these candidates and show the document again")
-        for w in (self.apply, self.compare, self.changed, self.discard):
+        for w in (self.apply, self.compare, self.changed, self.vary, self.discard):
             row.addWidget(w)
         row.addStretch(1)
         layout.addLayout(row)
@@ -108,7 +113,7 @@ class CandidateStrip(QGroupBox):
             self.list.item(0).setFlags(Qt.ItemFlag.NoItemFlags)
         self.list.blockSignals(False)
         has = bool(candidates)
-        for w in (self.apply, self.compare, self.changed, self.discard):
+        for w in (self.apply, self.compare, self.changed, self.vary, self.discard):
             w.setEnabled(has)
         if has:
             self.list.setCurrentRow(0)

@@ -68,12 +68,26 @@ class GenerationMixin:
         self.update_actions()
         return self.generation
 
-    async def _generate(self, options, device, previous: asyncio.Task | None) -> None:
+    def vary_detail(self) -> asyncio.Task | None:
+        """Redraws the candidates' fine detail with their layout kept (the strip's Vary detail)."""
+        if self.generation is not None and not self.generation.done():
+            return None
+        if not self.session.candidates:
+            return None
+        seed = self.params_panel.seed_for_run()
+        self.generation = asyncio.ensure_future(self._generate(None, None, None, vary_seed=seed))
+        self.update_actions()
+        return self.generation
+
+    async def _generate(self, options, device, previous: asyncio.Task | None, vary_seed=None) -> None:
         if previous is not None:
             await previous  # a cancelled run still finishing: its worker ends first
         try:
-            self.session.loaded = await call(self.session.loaded.on, str(device))
-            run = self.session.start_run(options)
+            if vary_seed is None:
+                self.session.loaded = await call(self.session.loaded.on, str(device))
+                run = self.session.start_run(options)
+            else:
+                run = self.session.vary_detail(vary_seed)
         except UserError as error:
             self.show_error("Cannot generate", str(error))
             self.update_actions()

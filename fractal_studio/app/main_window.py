@@ -157,6 +157,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self.candidate_strip.applyRequested.connect(self.apply_candidate)
         self.candidate_strip.compareToggled.connect(self.compare)
         self.candidate_strip.changedToggled.connect(self.show_changed)
+        self.candidate_strip.varyRequested.connect(self.vary_detail)
         self.candidate_strip.discard.clicked.connect(self.discard_candidates)
         side = QWidget()
         column = QVBoxLayout(side)

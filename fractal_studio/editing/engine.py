@@ -53,7 +53,7 @@ from fractal_studio.editing.windows import (
 )
 from fractal_studio.errors import UserError
 
-__all__ = ["Rect", "EditOptions", "EditPlan", "EditProgress", "EditResult", "plan_edit", "run_edit",
+__all__ = ["Rect", "EditOptions", "EditPlan", "EditProgress", "EditResult", "Vary", "plan_edit", "run_edit",
            "MAX_AUTO_WINDOWS", "default_margin"]
 
 class ComposeSpeed:
@@ -112,6 +112,23 @@ class EditResult:
     # The model's bits per generated value of each candidate's fill (editing/ranking.py), best
     # first; None for a single candidate or a cancelled run.
     bits: tuple[float, ...] | None = None
+    # What "vary detail" needs (see Vary): for each window, how the candidates were batched and
+    # the pixels each batch's run gave back (working scale, the sampler's order of candidates), and
+    # for each candidate above its place in that order.
+    window_runs: tuple[tuple[tuple[tuple[int, ...], np.ndarray], ...], ...] = field(
+        default=(), compare=False, repr=False)
+    made_as: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Vary:
+    """Vary detail: rerun an edit with the same options and seed, every window's top level fed what
+    that run made (so its outputs, the fill's layout, are the same), the levels below drawing anew
+    from `detail_seed`. `result` is the earlier run's EditResult; the new candidates come in its
+    order, each the varied version of the one at the same place."""
+
+    result: EditResult
+    detail_seed: int
 
 
 def window_work(unknown: np.ndarray, patch_sizes: tuple[int, ...]) -> float:
@@ -189,7 +206,8 @@ def _resolve(model, options: EditOptions):
 def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = EditOptions(),
              cancel: CancelCheck = None, model_hash: str | None = None, *,
              blank: np.ndarray | None = None,
-             weights: np.ndarray | None = None) -> Iterator[EditProgress | EditResult]:
+             weights: np.ndarray | None = None,
+             vary: Vary | None = None) -> Iterator[EditProgress | EditResult]:
     """Validates at once (UserError), then returns the generator of events; the last is an EditResult.
 
     blank: optional bool [H, W], pixels with no original content (new outpainting area); feathering
@@ -197,21 +215,27 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
     weights: optional uint8 [H, W], how much of the generated pixel to keep inside the mask (255 =
     all, as without weights): a soft brush's coverage, so soft stroke edges blend into the photo.
     Outside the mask nothing changes whatever the weights say.
+    vary: vary the detail of an earlier run of these same inputs and options (see Vary).
     """
     settings = _check_inputs(model, image, mask, options, blank)
+    if vary is not None and (vary.result.cancelled or len(vary.result.made_as) != options.candidates):
+        raise UserError("only a finished run's candidates can have their detail varied (same options)")
     if weights is not None and (not isinstance(weights, np.ndarray) or weights.shape != mask.shape
                                 or weights.dtype != np.uint8):
         raise UserError("the blend weights must be a uint8 array of the image's size")
     config = model.config
     plan = plan_edit(image.shape, mask, config.resolution, options, patches=config.patch_sizes,
                      hole_depth=config.sampling.hole_depth)
-    return _Edit(model, image, mask, options, settings, plan, cancel, model_hash, blank, weights).events()
+    edit = _Edit(model, image, mask, options, settings, plan, cancel, model_hash, blank, weights, vary)
+    return edit.events()
 
 
 class _Edit:
     def __init__(self, model, image, mask, options: EditOptions, settings, plan: EditPlan, cancel, model_hash,
-                 blank, weights=None):
+                 blank, weights=None, vary: Vary | None = None):
         self.model, self.options, self.plan = model, options, plan
+        self.vary = vary
+        self.window_runs: list[tuple] = []  # per window: (candidates batched, the pixels they got)
         self.settings = settings  # the resolved, validated sampling settings (a SampleRequest)
         self.weights = weights
         self.image = np.ascontiguousarray(image)
@@ -288,16 +312,22 @@ class _Edit:
             local = window.shifted(-self.area.left, -self.area.top)
             rows, cols = local.slices
             known = self.known[rows, cols].copy()
-            groups = self._groups(rows, cols, known)
+            groups = self._groups(rows, cols, known, index)
+            runs = []
             for g, members in enumerate(groups):
                 crop = self.canvases[members[0]][rows, cols].copy()
                 seed = self._seed(index, members[0])
                 request = replace(self.settings, canvas=crop, known=known, seed=seed, candidates=len(members))
+                if self.vary is not None:
+                    reference = self.vary.result.window_runs[index][g][1]
+                    request = replace(request, reference=reference,
+                                      detail_seed=zlib.crc32(f"{self.vary.detail_seed}/{seed}".encode()))
                 preview_cache, previewed = None, 0.0
                 for event in sample(self.model, request, self.cancel):
                     if isinstance(event, Finished):
                         for k, pixels in zip(members, event.candidates, strict=True):
                             self.canvases[k][rows, cols] = pixels
+                        runs.append((tuple(members), np.stack(event.candidates)))
                         cancelled = event.cancelled
                         break
                     start, width = self.shares[index]
@@ -318,10 +348,16 @@ class _Edit:
             if cancelled:
                 break
             self.known[rows, cols] |= self.in_image[rows, cols]
+            self.window_runs.append(tuple(runs))
         bits = None
+        made_as = tuple(range(len(self.canvases)))
         if not cancelled:
             self.sampled = 1.0
-            bits = self._rank()
+            if self.vary is None:
+                bits, made_as = self._rank()
+            else:  # in the earlier result's order
+                made_as = self.vary.result.made_as
+                self.canvases = [self.canvases[k] for k in made_as]
         crops = []
         for canvas in self.canvases:
             started = time.perf_counter()
@@ -333,7 +369,8 @@ class _Edit:
         candidates = CandidateImages(self.image, self.box, crops)
         elapsed = time.perf_counter() - self.start
         yield EditResult(candidates=candidates, cancelled=cancelled, elapsed=elapsed,
-                         metadata=self._metadata(), options=self.options, plan=self.plan, bits=bits)
+                         metadata=self._metadata(), options=self.options, plan=self.plan, bits=bits,
+                         window_runs=tuple(self.window_runs), made_as=made_as)
 
     # ------------------------------------------------------------------------------ progress
     def _sampling_eta(self) -> float | None:
@@ -356,10 +393,11 @@ class _Edit:
                             step=event.step, steps=event.steps, fraction=self.fraction, rect=rect,
                             preview=preview, elapsed=elapsed, eta=eta, sampled=self.sampled)
 
-    def _rank(self) -> tuple[float, ...] | None:
-        """Orders the candidates best first by the model's likelihood of their fill; their bits."""
+    def _rank(self) -> tuple[tuple[float, ...] | None, tuple[int, ...]]:
+        """Orders the candidates best first by the model's likelihood of their fill: their bits, and
+        where each was in the sampler's order."""
         if len(self.canvases) < 2:
-            return None
+            return None, tuple(range(len(self.canvases)))
         from fractal_studio.editing.ranking import fill_bits
 
         windows = [window.shifted(-self.area.left, -self.area.top) for window in self.plan.windows]
@@ -367,10 +405,13 @@ class _Edit:
                          seed=int(self.options.seed))
         order = sorted(range(len(bits)), key=lambda k: bits[k])
         self.canvases = [self.canvases[k] for k in order]
-        return tuple(bits[k] for k in order)
+        return tuple(bits[k] for k in order), tuple(order)
 
-    def _groups(self, rows, cols, known) -> list[list[int]]:
-        """Candidates whose known window pixels are identical run as one batch (window 1: all)."""
+    def _groups(self, rows, cols, known, window: int) -> list[list[int]]:
+        """Candidates whose known window pixels are identical run as one batch (window 1: all);
+        when varying detail, as the earlier run batched them."""
+        if self.vary is not None:
+            return [list(members) for members, _ in self.vary.result.window_runs[window]]
         groups: dict[bytes, list[int]] = {}
         for k, canvas in enumerate(self.canvases):
             key = canvas[rows, cols][known].tobytes()

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from fractal_studio.editing.document import Document
-from fractal_studio.editing.engine import EditOptions, EditResult, run_edit
+from fractal_studio.editing.engine import EditOptions, EditResult, Vary, run_edit
 from fractal_studio.editing.history import ApplyStep, ExtendStep, History, MaskStep, SnapshotStep
 from fractal_studio.editing.windows import Rect, bounding_rect
 from fractal_studio.errors import UserError
@@ -85,11 +85,13 @@ class Run:
     rect: Rect  # where candidates can differ from the document
     cancel: threading.Event = field(default_factory=threading.Event)
     result: EditResult | None = None
+    vary: Vary | None = None  # "vary detail" of an earlier run (engine.Vary)
 
     def events(self) -> Iterator:
         """run_edit's events (EditProgress..., then the EditResult); the result is kept on the run."""
         events = run_edit(self.loaded.model, self.image, self.mask, self.options, cancel=self.cancel,
-                          model_hash=self.loaded.sha256, blank=self.blank, weights=self.weights)
+                          model_hash=self.loaded.sha256, blank=self.blank, weights=self.weights,
+                          vary=self.vary)
         for event in events:
             if isinstance(event, EditResult):
                 self.result = event
@@ -218,6 +220,20 @@ class EditSession:
         # The image is shared, not copied: the document replaces its image array, never writes into it.
         run = Run(number=next(_RUN_NUMBERS), loaded=self.loaded, options=options, image=doc.image,
                   mask=doc.mask.copy(), blank=doc.blank.copy(), weights=doc.blend_weights(), rect=rect)
+        self.run, self.running = run, True
+        return run
+
+    def vary_detail(self, detail_seed: int) -> Run:
+        """The next run: the finished run's candidates again with their layout kept and new detail
+        (engine.Vary), on the same inputs; they replace the candidates when it ends."""
+        earlier = self.run
+        if earlier is None or self.running or earlier.result is None or earlier.result.cancelled:
+            raise UserError("vary detail needs the candidates of a finished run")
+        if earlier.image is not self.doc.image:
+            raise UserError("the image changed since these candidates were made; generate again")
+        run = Run(number=next(_RUN_NUMBERS), loaded=earlier.loaded, options=earlier.options,
+                  image=earlier.image, mask=earlier.mask, blank=earlier.blank, weights=earlier.weights,
+                  rect=earlier.rect, vary=Vary(earlier.result, int(detail_seed)))
         self.run, self.running = run, True
         return run
 

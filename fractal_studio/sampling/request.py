@@ -22,6 +22,10 @@ class SampleRequest:
     iterations: steps per generator level; None takes the model's defaults.
     precision: matrix products in bf16 (autocast: on CUDA, and on CPUs with native bf16 for wide
       models) or fp32. Reproducible either way for a given device and precision.
+    reference, detail_seed: "vary detail". reference: uint8 [candidates, R, R, 3], what a run of
+      this very request made. The top level then runs exactly as it did in that run (its random
+      order from `seed`, its inputs from `reference`), so its outputs, the layout of the fill, are
+      the same; the levels below draw new pixels from `detail_seed`.
     """
 
     canvas: np.ndarray
@@ -36,6 +40,8 @@ class SampleRequest:
     seed: int = 0
     candidates: int = 1
     precision: str = "auto"  # "auto" (see devices.resolve_precision), "fp32" or "bf16"
+    reference: np.ndarray | None = None
+    detail_seed: int | None = None
 
     @classmethod
     def generate(cls, resolution: int, **options) -> SampleRequest:

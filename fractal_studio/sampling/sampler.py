@@ -94,6 +94,15 @@ class _Run:
         self.cancel_check = _as_callable(cancel)
         self.rng = torch.Generator(device=self.device)
         self.rng.manual_seed(int(request.seed))
+        # The top level's only random draw is its order, before any level below draws: with a
+        # generator of its own seeded alike, a "vary detail" run makes the same order (and, fed the
+        # reference's pixels, the same outputs) while the levels below draw from the detail seed.
+        self.top_rng, self.reference = self.rng, None
+        if request.reference is not None:
+            self.rng = torch.Generator(device=self.device)
+            self.rng.manual_seed(int(request.detail_seed))
+            reference = torch.from_numpy(np.ascontiguousarray(request.reference)).to(self.device)
+            self.reference = model.normalize(reference.permute(0, 3, 1, 2))
         self.start = 0.0
         self.last_canvas: np.ndarray | None = None
         # Set when the head's logits are ever NaN or infinite (kept on the device: checking every
@@ -203,7 +212,10 @@ class _Run:
         guide = None
         if level.guiding_pixel:  # sampled for every instance, partly known ones included
             guide = self.doubled(self.sample_pixel(level.guide_head, call.conds[0], call.cfg))
-        rank = unknown_first_order(unknown, self.rng)
+        rank = unknown_first_order(unknown, self.top_rng if call.index == 0 else self.rng)
+        seen = patches  # what the level's transformer is fed: the pixels so far, or the reference's
+        if call.index == 0 and self.reference is not None:
+            seen = patchify(self.reference, level.patch)
         remaining = total.clone()
         spans = call.weighted_spans(step_work(total, steps))
         for step in range(steps):
@@ -214,7 +226,7 @@ class _Run:
             step_span = spans[step]
             rows, cols = to_predict.nonzero(as_tuple=True)
             if rows.numel():
-                next_conds, cond_rows = self.predict_where_needed(level, patches, masked, call.conds, guide,
+                next_conds, cond_rows = self.predict_where_needed(level, seen, masked, call.conds, guide,
                                                                   rows)
                 placement = Placement(patches, rows, cols, level.patch, side)
                 done = 1.0 - float(next_remaining.sum()) / float(total.sum())
@@ -250,11 +262,14 @@ class _Run:
         if not positions:
             return call.pixels
         caches = level.new_caches(count * (2 if self.guided else 1), call.pixels.device, patches.dtype)
+        seen = patches  # what the level is fed: the pixels so far, or (vary detail) the reference's
+        if call.index == 0 and self.reference is not None:
+            seen = patchify(self.reference, level.patch)
         fed = 0  # tokens fed so far: the condition, then patch t at position t + 1
         for step, position in enumerate(positions):
             self.check_cancel()
             # Feed every token up to this position in one go (known patches are teacher-forced).
-            chunk = patches[:, max(fed - 1, 0):position] if fed else patches[:, :position]
+            chunk = seen[:, max(fed - 1, 0):position] if fed else seen[:, :position]
             out = level.step(call.conds[0], self.doubled(chunk), fed, caches)
             fed = position + 1
             rows = unknown[:, position].nonzero().flatten()

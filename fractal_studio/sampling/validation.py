@@ -41,6 +41,14 @@ def validate_request(config: ModelConfig, request: SampleRequest) -> None:
         raise UserError(f"the number of candidates must be at least 1, got {request.candidates}")
     if request.precision not in PRECISIONS:
         raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {request.precision!r}")
+    if (request.reference is None) != (request.detail_seed is None):
+        raise UserError("varying the detail needs both the earlier result and a seed for the new detail")
+    if request.reference is not None:
+        shape = (request.candidates, side, side, 3)
+        if not isinstance(request.reference, np.ndarray) or request.reference.dtype != np.uint8 \
+                or request.reference.shape != shape:
+            raise UserError(f"the result to vary must be a uint8 array of shape {shape}, "
+                            f"got {describe(request.reference)}")
     resolved_iterations(config, request)
 
 

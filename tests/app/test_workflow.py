@@ -111,3 +111,22 @@ def test_border_drag_works_in_every_tool_and_shows_in_the_extend_boxes(window, q
     qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=view_point(canvas, 50, 16))
     assert window.session.doc.size == (50, 32)
     assert window.task_panel.sides["right"].value() == 0
+
+
+def test_vary_detail_keeps_the_candidates_layout_and_redraws_their_detail(window, qtbot, photo):
+    path, original = photo
+    open_at_100_percent(window, path)
+    paint(qtbot, window, [(10, 10), (16, 12), (24, 14)], size=8)
+    mask = window.session.doc.mask.copy()
+    run_to_end(qtbot, window)
+    before = [window.session.candidates[k].copy() for k in range(2)]
+    assert window.candidate_strip.vary.isEnabled()
+    finished = window.runs_finished
+    window.candidate_strip.vary.click()
+    qtbot.waitUntil(lambda: window.runs_finished > finished, timeout=60000)
+    after = window.session.candidates
+    assert len(after) == 2 and window.session.run.vary is not None
+    for a, b in zip(before, after, strict=True):
+        assert np.array_equal(a[~mask], b[~mask])  # bit-exact outside the mask
+        assert not np.array_equal(a[mask], b[mask])  # new detail
+    assert window.candidate_strip.list.count() == 2

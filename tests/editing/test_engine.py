@@ -11,6 +11,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from fractal_studio.editing.document import Document
 from fractal_studio.editing.engine import (
@@ -41,10 +42,10 @@ def same_up_to_order(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     return sorted(x.tobytes() for x in a) == sorted(x.tobytes() for x in b)
 
 
-def run(model, image, mask, **options) -> tuple[EditResult, list[EditProgress]]:
+def run(model, image, mask, vary=None, **options) -> tuple[EditResult, list[EditProgress]]:
     options.setdefault("iterations", FAST)
     progress, result = [], None
-    for event in run_edit(model, image, mask, EditOptions(**options)):
+    for event in run_edit(model, image, mask, EditOptions(**options), vary=vary):
         if isinstance(event, EditResult):
             assert result is None
             result = event
@@ -499,3 +500,53 @@ def test_candidates_come_best_first_by_the_models_likelihood_of_their_fill(toy_m
     noisy[mask] = np.random.default_rng(0).integers(0, 256, (int(mask.sum()), 3), dtype=np.uint8)
     good, bad = fill_bits(toy_model, [expected, noisy], mask, [Rect(0, 0, 16, 16)])
     assert good < bad
+
+
+def test_vary_detail_keeps_each_candidates_layout_and_draws_new_detail(toy_model):
+    from fractal_studio.editing.engine import Vary
+
+    image = noise_image(40, 24, seed=8)
+    doc = Document(image)
+    doc.extend_canvas(0, 0, 24, 0)  # several windows: later ones see the earlier ones' pixels
+    options = dict(candidates=3, seed=5, work_scale="native", seamless=False)
+    first, _ = run(toy_model, doc.image, doc.mask, **options)
+    assert len(first.plan.windows) >= 2 and len(first.window_runs) == len(first.plan.windows)
+    varied, _ = run(toy_model, doc.image, doc.mask, **options, vary=Vary(first, detail_seed=11))
+    again, _ = run(toy_model, doc.image, doc.mask, **options, vary=Vary(first, detail_seed=11))
+    mask = doc.mask
+    for a, b, c in zip(first.candidates, varied.candidates, again.candidates, strict=True):
+        assert np.array_equal(a[~mask], b[~mask])  # outside the mask: bit-exact
+        assert not np.array_equal(a[mask], b[mask])  # new detail
+        assert np.array_equal(b, c)  # reproducible for a detail seed
+    other, _ = run(toy_model, doc.image, doc.mask, **options, vary=Vary(first, detail_seed=12))
+    assert not np.array_equal(other.candidates[0], varied.candidates[0])
+    with pytest.raises(UserError, match="varied"):
+        run(toy_model, doc.image, doc.mask, **{**options, "candidates": 2}, vary=Vary(first, detail_seed=1))
+
+
+def test_vary_detail_feeds_the_top_level_what_the_earlier_run_made(toy_model, monkeypatch):
+    """The top level's outputs in the varied run equal the earlier run's, window by window."""
+    from fractal_studio.editing.engine import Vary
+    from fractal_studio.sampling import sampler as sampler_module
+
+    image = noise_image(40, 24, seed=8)
+    doc = Document(image)
+    doc.extend_canvas(0, 0, 24, 0)
+    options = dict(candidates=2, seed=5, work_scale="native", seamless=False)
+    outputs: list[list] = []
+    real = sampler_module._Run.predict_where_needed
+
+    def recording(self, level, patches, masked, conds, guide, rows):
+        out = real(self, level, patches, masked, conds, guide, rows)
+        if level is self.model.levels[0]:
+            outputs[-1].append([c.clone() for c in out[0]])
+        return out
+
+    monkeypatch.setattr(sampler_module._Run, "predict_where_needed", recording)
+    outputs.append([])
+    first, _ = run(toy_model, doc.image, doc.mask, **options)
+    outputs.append([])
+    run(toy_model, doc.image, doc.mask, **options, vary=Vary(first, detail_seed=3))
+    assert len(outputs[0]) == len(outputs[1]) > 2
+    for step_a, step_b in zip(*outputs, strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(step_a, step_b, strict=True))
