@@ -24,6 +24,7 @@ COMMANDS = {
     "convert": "convert",
     "info": "info",
     "likelihood": "likelihood",
+    "surprise": "surprise",
     "models": "models",
     "train": "train",
     "inpaint": "edit_commands",

@@ -89,7 +89,7 @@ class FractalModel(nn.Module):
 
     # ----------------------------------------------------------------- likelihood
     def loss(self, images: torch.Tensor, labels: torch.Tensor | None = None, masks=None,
-             unknown: torch.Tensor | None = None) -> torch.Tensor:
+             unknown: torch.Tensor | None = None, per_pixel: bool = False) -> torch.Tensor:
         """Per-image objective [B] in nats per dimension.
 
         images: uint8 [B, 3, H, W]. labels: None = unconditional (fake latent). masks: None = random
@@ -99,6 +99,8 @@ class FractalModel(nn.Module):
         pixel is unknown (an edit). Then, as in the sampler, only patches with an unknown pixel are
         masked or passed down, known pixels are context, and only unknown pixels are scored.
         In training mode labels are dropped with `label_drop_prob` (for guidance).
+        per_pixel: instead, float [B, H, W]: each scored pixel's nats per dimension (the mean over
+        R, G, B), NaN where a pixel was not scored; guiding-pixel terms are left out.
         """
         batch = images.shape[0]
         x = self.normalize(images.to(self.fake_latent.device))
@@ -108,6 +110,9 @@ class FractalModel(nn.Module):
             class_embedding = torch.where(drop, self.fake_latent.expand(batch, -1), class_embedding)
         conds = self.top_conditions(class_embedding)
         owner = torch.arange(batch, device=x.device)  # which image each instance belongs to
+        height, width = x.shape[-2:]
+        # Where each pixel is (its index in the batch's pixels), carried down like the pixels.
+        place = torch.arange(batch * height * width, device=x.device).view(batch, 1, height, width)
         total = torch.zeros(batch, device=x.device)
         region = None if unknown is None else torch.as_tensor(unknown, device=x.device).bool()
         mar_call = 0
@@ -133,12 +138,18 @@ class FractalModel(nn.Module):
                     if unknown_tokens is None else unknown_tokens.reshape(-1)
             conds = [c.reshape(count * length, -1)[keep] for c in out]
             x = patches.reshape(count * length, 3, level.patch, level.patch)[keep]
+            place = patchify(place, level.patch).reshape(count * length, 1, level.patch, level.patch)[keep]
             if region_patches is not None:
                 region = region_patches.reshape(count * length, level.patch, level.patch)[keep]
             owner = owner.repeat_interleave(length)[keep]
         pixel_nll = self.head.nll(conds[0], self.quantize(x.reshape(-1, 3)))
+        place = place.reshape(-1)
         if region is not None:  # (a known pixel can reach the head only below an AR level of 1 pixel)
-            pixel_nll, owner = pixel_nll[region.reshape(-1)], owner[region.reshape(-1)]
+            scored = region.reshape(-1)
+            pixel_nll, owner, place = pixel_nll[scored], owner[scored], place[scored]
+        if per_pixel:
+            costs = torch.full((batch * height * width,), float("nan"), device=x.device)
+            return costs.index_put_((place,), pixel_nll.float()).view(batch, height, width)
         return total + per_image_mean(pixel_nll, owner, batch)
 
     def _level_mask(self, masks, call: int, count: int, length: int, device,
