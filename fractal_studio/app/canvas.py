@@ -52,7 +52,10 @@ class CanvasView(QGraphicsView):
         self.mask_item = BufferItem(smooth=False)
         self.changed_item = BufferItem(smooth=False)
         self.changed_item.setVisible(False)
-        for z, item in enumerate((self.checker, self.image_item, self.mask_item, self.changed_item)):
+        self.heat_item = BufferItem(smooth=False)  # View › Surprise map
+        self.heat_item.setVisible(False)
+        for z, item in enumerate((self.checker, self.image_item, self.mask_item, self.heat_item,
+                                  self.changed_item)):
             item.setZValue(z)
             self.scene().addItem(item)
         self.cursor_item = QGraphicsEllipseItem()

@@ -100,6 +100,20 @@ class CheckerItem(QGraphicsItem):
         painter.restore()
 
 
+def heat_overlay(bits: np.ndarray, scale: float) -> np.ndarray:
+    """A premultiplied BGRA buffer of a surprise map: dark and clear where the model spends few bits,
+    bright orange to yellow and opaque where it spends `scale` or more (bits per dimension)."""
+    import cv2
+
+    level = np.clip(bits / scale * 255.0, 0, 255).astype(np.uint8)
+    colours = cv2.applyColorMap(level, cv2.COLORMAP_INFERNO)  # BGR
+    alpha = (60 + level.astype(np.uint16) * 170 // 255).astype(np.uint16)
+    out = np.empty(bits.shape + (4,), np.uint8)
+    out[..., :3] = (colours.astype(np.uint16) * alpha[..., None] // 255).astype(np.uint8)
+    out[..., 3] = alpha.astype(np.uint8)
+    return out
+
+
 def changed_overlay(changed: np.ndarray) -> np.ndarray:
     """A premultiplied BGRA buffer: opaque cyan where pixels changed, transparent elsewhere."""
     h, w = changed.shape

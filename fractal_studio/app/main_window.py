@@ -33,6 +33,7 @@ from fractal_studio.app.generation import GenerationMixin
 from fractal_studio.app.models import ModelMixin, ModelPanel
 from fractal_studio.app.panels import ClassPicker, ParamsPanel, TaskPanel
 from fractal_studio.app.settings import Store, open_settings
+from fractal_studio.app.surprise_view import SurpriseMixin
 from fractal_studio.app.worker import modal
 from fractal_studio.editing.session import EditSession
 from fractal_studio.errors import UserError
@@ -75,7 +76,7 @@ class ShortcutsWin(QObject):
         return False
 
 
-class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
+class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWindow):
     """Mixins first, so their Qt event handlers (dragEnterEvent, dropEvent) override QMainWindow's."""
 
     def __init__(self, settings=None, data_dir: str | Path | None = None, models_dir: Path | None = None,
@@ -263,11 +264,18 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
         self._action(mask, "&Grow mask…", lambda: self.grow_mask(None, +1))
         self._action(mask, "&Shrink mask…", lambda: self.grow_mask(None, -1))
         self._action(mask, "&Feather…", self.feather_dialog, tip="Blend width at the mask border")
+        self._action(mask, "Select &surprising regions…", self.select_surprising,
+                     tip="Mask the pixels the model finds surprising (dust, blemishes, pasted patches)")
         view = bar.addMenu("&View")
         self._action(view, "&Fit", self.canvas.fit, "F")
         self._action(view, "&100%", self.canvas.actual_size, "1")
         self._action(view, "Zoom &in", lambda: self.canvas.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
         self._action(view, "Zoom &out", lambda: self.canvas.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
+        view.addSeparator()
+        self.surprise_action = self._action(
+            view, "&Surprise map", lambda: self.show_surprise_map(self.surprise_action.isChecked()),
+            tip="Heat overlay: how many bits the model spends on each pixel")
+        self.surprise_action.setCheckable(True)
         model = bar.addMenu("M&odel")
         self._action(model, "&Open model file…", self.open_model_dialog)
         self._action(model, "&Get published models…", self.show_published_models,
@@ -484,7 +492,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, QMainWindow):
             event.ignore()
             return
         self.close_running_job()
-        for task in (self.model_loading, self.converting):  # their results have no window to go to
+        for task in (self.model_loading, self.converting, self.surprise_task):  # no window to go to
             if task is not None and not task.done():
                 task.cancel()
         if self.published_dialog is not None:  # a download stops; what it has is kept for resuming
