@@ -10,6 +10,7 @@ from pathlib import Path
 # (with assertion rewriting) intermittently failed with "SystemError: AST constructor recursion
 # depth mismatch" after every test had passed.
 import hypothesis  # noqa: F401
+import numpy as np
 import pytest
 import torch
 
@@ -78,3 +79,45 @@ def random_model(preset_name: str, seed: int = 0, **changes):
         for parameter in model.parameters():
             parameter.add_(torch.randn_like(parameter) * 0.05)
     return model.eval()
+
+
+# ------------------------------------------------------------------------------ a toy trained here
+# The toy distribution: a left half of one colour and a right half of another, the pair one of
+# three, plus uniform noise of +-6 (as the reference fixture toy_cols).
+PAIRS = [((250, 140, 0), (0, 120, 120)), ((120, 0, 160), (250, 250, 120)), ((0, 0, 0), (120, 200, 250))]
+PATCH = (slice(4, 8), slice(8, 12))
+STEPS = 150
+
+
+def toy_images(count: int, generator: torch.Generator) -> torch.Tensor:
+    pairs = torch.tensor(PAIRS, dtype=torch.float32)[torch.randint(0, 3, (count,), generator=generator)]
+    images = torch.empty(count, 3, 16, 16)
+    images[:, :, :, :8] = pairs[:, 0, :, None, None]
+    images[:, :, :, 8:] = pairs[:, 1, :, None, None]
+    images += torch.randint(-6, 7, images.shape, generator=generator)
+    return images.clamp(0, 255).to(torch.uint8)
+
+
+@pytest.fixture(scope="session")
+def trained_toy():
+    """A tiny MAR model trained for a few seconds on the toy images, with edit-shaped regions."""
+    from fractal_studio.model import FractalModel, preset
+    from fractal_studio.training.edit_masks import training_regions
+
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    model = FractalModel(preset("tiny_mar_in16", class_num=1, dropout=0.0)).train()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    for _ in range(STEPS):
+        loss = model.loss(toy_images(16, generator), None, unknown=training_regions("edit", 16, 16)).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return model.eval()
+
+
+def pasted_toy_image() -> np.ndarray:
+    image = toy_images(1, torch.Generator().manual_seed(5))[0].permute(1, 2, 0).numpy().copy()
+    wrong = PAIRS[0][1] if tuple(image[0, 15]) != PAIRS[0][1] else PAIRS[1][1]
+    image[PATCH] = wrong  # a right-half colour of another pair
+    return image

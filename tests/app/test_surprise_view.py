@@ -41,3 +41,28 @@ def test_select_surprising_regions_masks_the_pixels_above_the_threshold_undoably
     assert window.undo_action.isEnabled()
     window.undo()
     assert np.array_equal(window.session.doc.mask, bits > 0.0)  # the previous selection
+
+
+def test_on_a_toy_model_the_selection_is_the_pasted_patch(window, qtbot, trained_toy, tmp_path):
+    from PIL import Image
+
+    from fractal_studio.editing.surprise import window_bits
+    from fractal_studio.model.weights import save_model
+
+    from ..conftest import PATCH, pasted_toy_image
+
+    save_model(trained_toy, tmp_path / "toy.safetensors")
+    window.load_model_path(str(tmp_path / "toy.safetensors"))
+    qtbot.waitUntil(lambda: window.model_path == str(tmp_path / "toy.safetensors"), timeout=20000)
+    image = pasted_toy_image()
+    Image.fromarray(image).save(tmp_path / "pasted.png")
+    assert window.open_image(str(tmp_path / "pasted.png"))
+    bits = window_bits(window.model, image[None])[0]  # what the app computes for a one-window image
+    patch = np.zeros(bits.shape, bool)
+    patch[PATCH] = True
+    task = window.select_surprising((bits[patch].mean() + bits[~patch].max()) / 2)
+    qtbot.waitUntil(task.done, timeout=30000)
+    mask = window.session.doc.mask
+    assert task.result() and mask[patch].mean() >= 0.5 and not mask[~patch].any()
+    hottest = np.unravel_index(np.argmax(window.surprise_bits()), bits.shape)
+    assert patch[hottest]
