@@ -114,7 +114,8 @@ def _halve(g: np.ndarray, k: np.ndarray, region: np.ndarray, usable: np.ndarray 
     def blocks(a):
         padded = np.zeros((ph, pw) + a.shape[2:], np.float32)
         padded[:height, :width] = a
-        return padded.reshape(ph // 2, 2, pw // 2, 2, *a.shape[2:]).sum(axis=(1, 3))
+        # Four strided adds: several times faster than a reduction over the reshaped block axes.
+        return padded[0::2, 0::2] + padded[1::2, 0::2] + padded[0::2, 1::2] + padded[1::2, 1::2]
 
     present = np.zeros((height, width), np.float32) + 1.0
     count = blocks(present)
