@@ -196,21 +196,10 @@ def box_mask(rng: np.random.Generator, size: int = 64, low: float = 0.06, high: 
 MASK_SHAPES = {"brush": brush_mask, "box": box_mask}
 
 
-@torch.no_grad()
-def fill_bits(model, candidates: list[np.ndarray], mask: np.ndarray, passes: int = 4,
-              seed: int = 0) -> list[float]:
-    """The model's own cost (bits/dim) of each candidate's fill given the known pixels: the
-    objective restricted to the unknown pixels, averaged over `passes` random masking orders."""
-    images = torch.from_numpy(np.stack(candidates)).permute(0, 3, 1, 2).contiguous()
-    unknown = torch.from_numpy(mask).unsqueeze(0).expand(len(candidates), -1, -1)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        total = sum(model.loss(images, None, unknown=unknown) for _ in range(passes))
-    return (total / passes / math.log(2)).tolist()
-
-
 def inpaint_benchmark(args) -> dict:
+    from fractal_studio.editing.ranking import fill_bits
     from fractal_studio.editing.seamless import seamless_fill
+    from fractal_studio.geometry import Rect
     from fractal_studio.training.data import heldout_crops, photo_files
 
     model = load_model(args.model).eval()
@@ -249,7 +238,7 @@ def inpaint_benchmark(args) -> dict:
             finished = sample_all(model, request)
             seconds.append((time.process_time() - started) / args.candidates)
             ours = list(finished.candidates)
-            costs = fill_bits(model, ours, mask, seed=i)
+            costs = fill_bits(model, ours, mask, [Rect(0, 0, res, res)], seed=i, orders=4)
             results["ours_1"] = ours[0]
             matched = [seamless_fill(c, holed, mask) for c in ours]
             results["ours_seamless"] = matched[0]
