@@ -129,6 +129,10 @@ def add_edit_options(parser) -> None:
                         help="match the fill's colour to the photo at the mask's border, keeping the "
                              "fill's own detail (gradient-domain blending; default on)")
     parser.add_argument("--overwrite", action="store_true", help="allow writing over the input image")
+    parser.add_argument("--vary-detail-of", metavar="RESULT.png",
+                        help="a result this command wrote before from the same image, mask and model: "
+                             "that candidate again with its layout kept and new detail (its record "
+                             "gives the options; --seed seeds the new detail)")
 
 
 MAX_THREADS = 1024  # beyond this OpenMP fails (a segfault in libgomp at 100000)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,7 @@ def add_parser(subparsers, name: str) -> None:
 
 def run(args) -> int:
     from fractal_studio.editing.document import Document
-    from fractal_studio.editing.engine import EditOptions, EditResult
+    from fractal_studio.editing.engine import EditOptions
     from fractal_studio.editing.imageio import load_mask, save_pngs
     from fractal_studio.editing.session import EditSession, LoadedModel
     from fractal_studio.errors import UserError
@@ -133,17 +134,15 @@ def run(args) -> int:
         if not args.quiet:
             print(f"note: {note}", file=sys.stderr)
 
-    run = session.start_run(options)
-    events = run.events()
-    bar = common.ProgressBar(args.quiet)
-    for event in events:
-        if not isinstance(event, EditResult):
-            bar.update(event)
-    bar.done()
-    session.finish_run(run)
+    varied_from = getattr(args, "vary_detail_of", None)
+    if varied_from is not None:
+        options, chosen = options_from_record(varied_from, session, model_hash)
+    run = finished(session, session.start_run(options), args.quiet)
     result = run.result
-    if result is None or result.cancelled:
-        raise UserError("the run was cancelled; nothing was written")
+    if varied_from is not None:  # the earlier run again, then its detail redrawn
+        result = finished(session, session.vary_detail(args.seed), args.quiet).result
+        result = replace(result, candidates=[result.candidates[chosen]], bits=None)
+        outputs = outputs[:1]
 
     metadata = dict(result.metadata)
     metadata["task"] = task
@@ -161,6 +160,10 @@ def run(args) -> int:
         for k, (path, pixels) in enumerate(zip(outputs, result.candidates, strict=True)):
             meta = dict(metadata)
             meta["candidate"] = f"{k + 1}/{count}"
+            if varied_from is not None:  # the earlier run's candidate, with new detail
+                meta["candidate"] = f"{chosen + 1}/{options.candidates}"
+                meta["varied_from"] = Path(varied_from).name
+                meta["detail_seed"] = str(int(args.seed))
             if result.bits is not None:  # written best first by the model's likelihood of the fill
                 meta["fill_bits"] = f"{result.bits[k]:.4f}"
             pictures.append((path, pixels, meta))
@@ -180,6 +183,54 @@ def run(args) -> int:
         print(f"{task}: {len(pictures)} file(s) in {result.elapsed:.1f}s "
               f"({windows} window(s), scale {scale})", file=sys.stderr)
     return 0
+
+
+def finished(session, run, quiet: bool):
+    """Runs `run` to its end with a progress bar; a UserError if it did not finish."""
+    from fractal_studio.editing.engine import EditResult
+    from fractal_studio.errors import UserError
+
+    bar = common.ProgressBar(quiet)
+    for event in run.events():
+        if not isinstance(event, EditResult):
+            bar.update(event)
+    bar.done()
+    session.finish_run(run)
+    if run.result is None or run.result.cancelled:
+        raise UserError("the run was cancelled; nothing was written")
+    return run
+
+
+def options_from_record(path: str, session, model_hash: str):
+    """(the EditOptions of the run that wrote the result at `path`, which of its candidates it is),
+    after checking that it was made from this image, mask and model."""
+    from fractal_studio.editing.engine import EditOptions
+    from fractal_studio.editing.imageio import array_sha256, read_png_metadata
+    from fractal_studio.errors import UserError
+
+    record = read_png_metadata(path)
+    needed = ("seed", "candidates", "cfg", "cfg_schedule", "temperature", "spread", "filter_threshold",
+              "iterations", "work_scale_option", "margin", "feather", "seamless", "precision", "class",
+              "mask_sha256", "model_sha256")
+    missing = [key for key in needed if key not in record]
+    if missing:
+        raise UserError(f"{path} has no record of the run that made it ({', '.join(missing[:3])} …): "
+                        f"only results written by fractal-studio can have their detail varied")
+    if record["model_sha256"] != model_hash:
+        raise UserError(f"{path} was made with another model ({record.get('model', '?')}); "
+                        f"pass that one with --model")
+    if record["mask_sha256"] != array_sha256(session.doc.mask):
+        raise UserError(f"{path} was made from another image or mask: give the same ones")
+    options = EditOptions(
+        class_id=None if record["class"] == "none" else int(record["class"]), cfg=float(record["cfg"]),
+        cfg_schedule=record["cfg_schedule"], temperature=float(record["temperature"]),
+        spread=float(record["spread"]), filter_threshold=float(record["filter_threshold"]),
+        iterations=tuple(int(i) for i in record["iterations"].split(",")), seed=int(record["seed"]),
+        candidates=int(record["candidates"]), margin=int(record["margin"]),
+        work_scale=record["work_scale_option"], feather=int(record["feather"]),
+        seamless=record["seamless"] == "on", precision=record["precision"])
+    chosen = int(record.get("candidate", "1/1").split("/")[0]) - 1
+    return options, chosen
 
 
 MAX_RESULTS = 256  # candidates per run, or images in `generate --count`

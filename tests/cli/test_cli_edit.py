@@ -366,3 +366,31 @@ def test_several_candidates_are_written_best_first_with_their_bits(files, capsys
     bits = [float(read_png_metadata(path)["fill_bits"]) for path in written]
     assert bits == sorted(bits)
     assert capsys.readouterr().out.split() == [str(path) for path in written]  # paths only, for scripts
+
+
+def test_vary_detail_of_an_earlier_result(files, capsys):
+    out = files["dir"] / "first.png"
+    assert cli(files, "inpaint", files["image"], "--mask", files["mask"], "--out", out, "--candidates", "3",
+               "--work-scale", "native") == 0
+    chosen = files["dir"] / "first-2.png"
+    varied = files["dir"] / "varied.png"
+    again = files["dir"] / "again.png"
+    for path in (varied, again):
+        assert cli(files, "inpaint", files["image"], "--mask", files["mask"], "--out", path,
+                   "--vary-detail-of", chosen, "--seed", "9") == 0
+    before = np.asarray(Image.open(chosen).convert("RGB"))
+    after = np.asarray(Image.open(varied).convert("RGB"))
+    mask = files["mask_array"]
+    assert np.array_equal(before[~mask], after[~mask]) and not np.array_equal(before[mask], after[mask])
+    assert np.array_equal(after, np.asarray(Image.open(again).convert("RGB")))  # the detail seed decides
+    record = read_png_metadata(varied)
+    assert (record["varied_from"], record["candidate"], record["detail_seed"]) == ("first-2.png", "2/3", "9")
+    capsys.readouterr()
+    other_mask = files["dir"] / "other_mask.png"
+    Image.fromarray(np.where(np.roll(mask, 3, axis=1), 255, 0).astype(np.uint8)).save(other_mask)
+    assert cli(files, "inpaint", files["image"], "--mask", other_mask, "--out", files["dir"] / "x.png",
+               "--vary-detail-of", chosen) == 2
+    assert "another image or mask" in capsys.readouterr().err
+    assert cli(files, "inpaint", files["image"], "--mask", files["mask"], "--out", files["dir"] / "y.png",
+               "--vary-detail-of", files["image"]) == 2
+    assert "no record" in capsys.readouterr().err
