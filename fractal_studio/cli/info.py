@@ -45,7 +45,7 @@ def print_model(path: Path) -> None:
           f"temperature {s.temperature:g} (divides logits), spread {s.spread:g}, "
           f"filter {s.filter_threshold:g}")
     if s.hole_depth is not None:
-        print(f"work scale:  auto downscales until no hole is deeper than {s.hole_depth:g} model pixels")
+        print(f"work scale:  auto downscales until no hole is deeper than {s.hole_depth:g} model pixel(s)")
     if config.conditional:
         names = ", ".join(f"{i}: {config.class_name(i)}" for i in range(min(config.class_num, 10)))
         more = f" … ({config.class_num} classes)" if config.class_num > 10 else ""

@@ -79,6 +79,7 @@ def compose_units(box_pixels: int, solved_pixels: int) -> float:
 SOLVED_PIXEL_COST = 36.0
 COMPOSE_SPEED = ComposeSpeed(0.25e-6)
 PREVIEW_RATE = 20.0  # previews per second at most (the app shows them as they come)
+PREVIEW_SHARE = 0.2  # the most of a run's time spent making previews
 WINDOW_FIXED_WORK = 4.0  # a window's fixed time, in smallest patches (its top level's steps)
 BATCH_EXTRA = 0.3  # each extra candidate in a batched run adds this share of a run's time (2-core Xeon)
 PREVIEW_CONTEXT = 3  # working pixels around a window used when upscaling its preview (cubic support)
@@ -322,7 +323,7 @@ class _Edit:
                     reference = self.vary.result.window_runs[index][g][1]
                     request = replace(request, reference=reference,
                                       detail_seed=zlib.crc32(f"{self.vary.detail_seed}/{seed}".encode()))
-                preview_cache, previewed = None, 0.0
+                preview_cache, previewed, preview_cost = None, 0.0, 0.0
                 for event in sample(self.model, request, self.cancel):
                     if isinstance(event, Finished):
                         for k, pixels in zip(members, event.candidates, strict=True):
@@ -333,12 +334,16 @@ class _Edit:
                     start, width = self.shares[index]
                     sampled = start + width * (g + event.fraction) / len(groups)
                     self.sampled = max(self.sampled, min(1.0, sampled))
-                    # Candidate 0's pixels as they change, at most PREVIEW_RATE times a second: a
-                    # preview is upscaled to the image, which at a coarse work scale costs more
-                    # than the sampling step it shows (a 12-MP photo: 15 ms for a 4 ms step).
+                    # Candidate 0's pixels as they change, at most PREVIEW_RATE times a second and
+                    # in at most PREVIEW_SHARE of the time: a preview is upscaled to the image,
+                    # which at a coarse work scale costs more than the sampling step it shows
+                    # (a 13-MP photo in one window: 0.3 s for a 10 ms step).
                     now = time.perf_counter()
-                    if 0 in members and (preview_cache is None or now - previewed >= 1.0 / PREVIEW_RATE):
-                        preview_cache, previewed = self._preview(local, event.canvas[members.index(0)]), now
+                    wait = max(1.0 / PREVIEW_RATE, preview_cost / PREVIEW_SHARE)
+                    if 0 in members and (preview_cache is None or now - previewed >= wait):
+                        preview_cache = self._preview(local, event.canvas[members.index(0)])
+                        previewed = time.perf_counter()
+                        preview_cost = previewed - now
                     elif preview_cache is None:
                         preview_cache = self._preview(local, self.canvases[0][rows, cols])
                     last, shown = event, preview_cache
