@@ -20,7 +20,7 @@ def test_the_heat_overlay_is_computed_in_the_background_and_kept_for_the_image(w
     bits = window.surprise_bits()
     assert bits is not None and bits.shape == (32, 40) and np.isfinite(bits).all()
     assert window.canvas.heat_item.isVisible()
-    assert any(text.startswith("Surprise map: 100%") for text in messages)
+    assert messages[0] == "Surprise map: starting…" and messages[-1].startswith("Surprise map: mean ")
     assert window.show_surprise_map(True) is None  # kept: shown again at once
     window.surprise_action.setChecked(False)
     window.show_surprise_map(False)
