@@ -305,6 +305,10 @@ class _Edit:
     def events(self) -> Iterator[EditProgress | EditResult]:
         from fractal_studio.sampling import Finished, sample
 
+        # Which precision `auto` means is measured the first time a model of this shape and batch
+        # runs here (sampling/precision.py): before the clock starts, so that the time-left
+        # estimate does not count it as sampling.
+        self._precision()
         self.start = time.perf_counter()
         windows = self.plan.windows
         cancelled = False
