@@ -434,9 +434,11 @@ class _Edit:
 
     # ------------------------------------------------------------------------------ pixels
     def _preview(self, local: Rect, window_pixels: np.ndarray) -> tuple[Rect, np.ndarray]:
-        """Candidate 0 over the window, at image scale, outside-mask pixels from the image."""
+        """Candidate 0 over the window, at image scale, outside-mask pixels from the image: only
+        within the mask's box (nothing else can change), so that the preview of a window that
+        covers a whole photo at a coarse scale stays as small as the edit."""
         window = local.shifted(self.area.left, self.area.top)
-        rect = to_image_rect(window, self.scale_xy, self.size)
+        rect = to_image_rect(window, self.scale_xy, self.size).intersect(self.box)
         if rect.empty:
             return rect, np.zeros((0, 0, 3), np.uint8)
         if self.native:
