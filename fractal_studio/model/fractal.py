@@ -111,8 +111,11 @@ class FractalModel(nn.Module):
         conds = self.top_conditions(class_embedding)
         owner = torch.arange(batch, device=x.device)  # which image each instance belongs to
         height, width = x.shape[-2:]
-        # Where each pixel is (its index in the batch's pixels), carried down like the pixels.
-        place = torch.arange(batch * height * width, device=x.device).view(batch, 1, height, width)
+        # Where each pixel is (its index in the batch's pixels), carried down like the pixels; only
+        # for a per-pixel answer (training never needs it).
+        place = None
+        if per_pixel:
+            place = torch.arange(batch * height * width, device=x.device).view(batch, 1, height, width)
         total = torch.zeros(batch, device=x.device)
         region = None if unknown is None else torch.as_tensor(unknown, device=x.device).bool()
         mar_call = 0
@@ -138,18 +141,20 @@ class FractalModel(nn.Module):
                     if unknown_tokens is None else unknown_tokens.reshape(-1)
             conds = [c.reshape(count * length, -1)[keep] for c in out]
             x = patches.reshape(count * length, 3, level.patch, level.patch)[keep]
-            place = patchify(place, level.patch).reshape(count * length, 1, level.patch, level.patch)[keep]
+            if place is not None:
+                place = patchify(place, level.patch).reshape(count * length, 1, level.patch,
+                                                             level.patch)[keep]
             if region_patches is not None:
                 region = region_patches.reshape(count * length, level.patch, level.patch)[keep]
             owner = owner.repeat_interleave(length)[keep]
         pixel_nll = self.head.nll(conds[0], self.quantize(x.reshape(-1, 3)))
-        place = place.reshape(-1)
         if region is not None:  # (a known pixel can reach the head only below an AR level of 1 pixel)
             scored = region.reshape(-1)
-            pixel_nll, owner, place = pixel_nll[scored], owner[scored], place[scored]
+            pixel_nll, owner = pixel_nll[scored], owner[scored]
+            place = None if place is None else place.reshape(-1)[scored]
         if per_pixel:
             costs = torch.full((batch * height * width,), float("nan"), device=x.device)
-            return costs.index_put_((place,), pixel_nll.float()).view(batch, height, width)
+            return costs.index_put_((place.reshape(-1),), pixel_nll.float()).view(batch, height, width)
         return total + per_image_mean(pixel_nll, owner, batch)
 
     def _level_mask(self, masks, call: int, count: int, length: int, device,
