@@ -14,15 +14,21 @@ import cv2
 import numpy as np
 
 
-def soften_deep_fill(pixels: np.ndarray, unknown: np.ndarray, depth: float, patch: int) -> np.ndarray:
-    """`pixels` (uint8 [H, W, 3], working scale) with its unknown pixels deeper than `depth` (model
-    pixels from the nearest known one) blended with a blur of about `patch` pixels (the model's
-    smallest patch, the size of its blocks): fully from `depth + patch` on."""
+def deep_fill_weight(unknown: np.ndarray, depth: float, patch: int) -> np.ndarray | None:
+    """float32 [H, W]: how much of the blur each pixel takes, 0 within `depth` (model pixels) of a
+    known pixel, rising to 1 one `patch` (the model's smallest patch, the size of its blocks) deeper;
+    None when no pixel is that deep. The same for every candidate of a run: made once."""
     if not unknown.any() or unknown.all():
-        return pixels
-    distance = cv2.distanceTransform((unknown).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        return None
+    distance = cv2.distanceTransform(unknown.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     weight = np.clip((distance - depth) / max(patch, 1), 0.0, 1.0)
-    if not weight.any():
+    return weight if weight.any() else None
+
+
+def soften_deep_fill(pixels: np.ndarray, weight: np.ndarray | None, patch: int) -> np.ndarray:
+    """`pixels` (uint8 [H, W, 3], working scale) blended by `weight` (deep_fill_weight) with a blur
+    of about `patch` pixels."""
+    if weight is None:
         return pixels
     blurred = cv2.GaussianBlur(pixels, (0, 0), sigmaX=0.6 * patch, borderType=cv2.BORDER_REFLECT)
     mixed = pixels.astype(np.float32) + weight[..., None] * (blurred.astype(np.float32) - pixels)

@@ -29,7 +29,7 @@ import numpy as np
 
 from fractal_studio.devices import PRECISIONS
 from fractal_studio.editing.candidates import CandidateImages
-from fractal_studio.editing.deblock import soften_deep_fill
+from fractal_studio.editing.deblock import deep_fill_weight, soften_deep_fill
 from fractal_studio.editing.planning import (
     MAX_AUTO_WINDOWS,
     EditOptions,
@@ -269,6 +269,12 @@ class _Edit:
         known[inside.shifted(-area.left, -area.top).slices] = ~unknown[inside.slices]
         self.known = known  # grows as windows finish
         self.unknown_at_start = ~known  # the padding beyond the image counts as unknown too
+        # Where the fill is deeper than the model fills well: softened in every candidate (an
+        # outpainted strip ends at the image's border, so the padding counts as unknown).
+        self.smallest_patch = min((p for p in model.config.patch_sizes if p >= 2), default=1)
+        depth = model.config.sampling.hole_depth
+        self.deep_weight = None if depth is None else deep_fill_weight(self.unknown_at_start, depth,
+                                                                       self.smallest_patch)
         self.in_image = np.zeros_like(known)
         self.in_image[inside.shifted(-area.left, -area.top).slices] = True
         self.canvases = [canvas.copy() for _ in range(options.candidates)]
@@ -460,10 +466,8 @@ class _Edit:
         """The candidate's pixels inside the mask's bounding box (outside the mask: the input's)."""
         box = self.box
         rows, cols = box.slices
-        depth = self.model.config.sampling.hole_depth
-        if depth is not None:  # the model's blocks deeper than it fills well (editing/deblock.py)
-            patch = min((p for p in self.model.config.patch_sizes if p >= 2), default=1)
-            canvas = soften_deep_fill(canvas, self.unknown_at_start, depth, patch)
+        if self.deep_weight is not None:  # the model's blocks deeper than it fills well (deblock.py)
+            canvas = soften_deep_fill(canvas, self.deep_weight, self.smallest_patch)
         if self.native:
             a = self.area
             generated = canvas[box.top - a.top:box.bottom - a.top, box.left - a.left:box.right - a.left]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fractal_studio.editing.deblock import soften_deep_fill
+from fractal_studio.editing.deblock import deep_fill_weight, soften_deep_fill
 
 
 def blocky_strip() -> tuple[np.ndarray, np.ndarray]:
@@ -20,7 +20,7 @@ def blocky_strip() -> tuple[np.ndarray, np.ndarray]:
 
 def test_deep_blocks_lose_their_edges_and_the_rest_stays():
     pixels, unknown = blocky_strip()
-    soft = soften_deep_fill(pixels, unknown, depth=2.0, patch=4)
+    soft = soften_deep_fill(pixels, deep_fill_weight(unknown, depth=2.0, patch=4), patch=4)
     assert np.array_equal(soft[~unknown], pixels[~unknown])  # known pixels never change
     assert np.array_equal(soft[:, 16:18], pixels[:, 16:18])  # within the depth the model fills well
     deep = (slice(None), slice(26, 40))  # depth + a patch and more: fully softened
@@ -31,5 +31,6 @@ def test_deep_blocks_lose_their_edges_and_the_rest_stays():
 
 def test_nothing_deeper_than_the_depth_is_left_as_it_was():
     pixels, unknown = blocky_strip()
-    assert np.array_equal(soften_deep_fill(pixels, unknown, depth=30.0, patch=4), pixels)
-    assert np.array_equal(soften_deep_fill(pixels, np.zeros_like(unknown), depth=2.0, patch=4), pixels)
+    assert deep_fill_weight(unknown, depth=30.0, patch=4) is None
+    assert deep_fill_weight(np.zeros_like(unknown), depth=2.0, patch=4) is None
+    assert np.array_equal(soften_deep_fill(pixels, None, patch=4), pixels)
