@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fractal_studio.sampling.precision import cpu_name
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CLI_CHILD = r"""
@@ -76,18 +78,6 @@ run_on_app_loop(scenario())
 window.close()
 print(json.dumps(marks), file=sys.stderr)
 """
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown CPU"
 
 
 def child_marks(command: list[str]) -> dict:

@@ -314,7 +314,7 @@ class _Edit:
         # Which precision `auto` means is measured the first time a model of this shape and batch
         # runs here (sampling/precision.py): before the clock starts, so that the time-left
         # estimate does not count it as sampling.
-        self._precision()
+        self.precision = self._precision()
         self.start = time.perf_counter()
         windows = self.plan.windows
         cancelled = False
@@ -519,9 +519,7 @@ class _Edit:
         from fractal_studio.sampling.precision import sampling_precision
 
         request = self.settings
-        guided = request.class_id is not None and request.cfg != 1.0
-        return sampling_precision(self.model, self.model.fake_latent.device, request.precision,
-                                  request.candidates * (2 if guided else 1))
+        return sampling_precision(self.model, self.model.fake_latent.device, request.precision, request.rows)
 
     def _metadata(self) -> dict[str, str]:
         from fractal_studio import __version__
@@ -559,7 +557,7 @@ class _Edit:
             "margin": str(context_margin(self.options, self.R)),
             "feather": str(int(self.options.feather)),
             "seamless": "on" if self.options.seamless else "off",
-            "precision": self._precision(),
+            "precision": self.precision,
         }
         if self.weights is not None:  # a soft brush: the blend changes the result, so record it too
             meta["blend_weights_sha256"] = array_sha256(self.weights)

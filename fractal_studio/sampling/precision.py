@@ -11,12 +11,11 @@ takes bf16 (autocast); MPS and CPUs without native bf16 take fp32.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import hashlib
 import json
 import os
 import platform
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,12 +25,14 @@ import torch
 
 from fractal_studio.devices import PRECISIONS, resolve_precision
 from fractal_studio.errors import UserError
+from fractal_studio.files import atomic_write
 
 CACHE_ENV = "FRACTAL_STUDIO_CACHE"  # overrides the cache folder (tests, portable installs)
 BF16_MARGIN = 0.9  # bf16 must be at least this much faster: a tie is not worth its rounding
 MAX_PROBE_ROWS = 64  # more rows than this behave alike
 PROBE_ROUNDS = 3  # timed runs of each precision, in turns after a warm-up; the fastest counts
 _lock = threading.Lock()
+_decided: dict[tuple[Path, str], str] = {}  # (cache file, key) -> the precision, in this process
 
 
 def cpu_bf16_kind() -> str:
@@ -62,15 +63,17 @@ def sampling_precision(model, device: torch.device, precision: str = "auto", row
     rows = min(MAX_PROBE_ROWS, 1 << max(0, int(rows) - 1).bit_length())  # 1, 2, 4, 8, ...
     with _lock:  # two runs starting at once measure once
         key = _cache_key(model.config, rows)
+        known = (_cache_file(), key)  # every window of an edit asks: the file is read once
+        if known in _decided:
+            return _decided[known]
         cache = _read_cache()
-        if cache.get(key) in ("fp32", "bf16"):
-            return cache[key]
-        fp32, bf16 = probe_seconds(model, rows)
-        choice = "bf16" if bf16 < BF16_MARGIN * fp32 else "fp32"
-        cache[key] = choice
-        cache[key + " seconds"] = {"fp32": round(fp32, 5), "bf16": round(bf16, 5)}
-        _write_cache(cache)
-        return choice
+        if cache.get(key) not in ("fp32", "bf16"):
+            fp32, bf16 = probe_seconds(model, rows)
+            cache[key] = "bf16" if bf16 < BF16_MARGIN * fp32 else "fp32"
+            cache[key + " seconds"] = {"fp32": round(fp32, 5), "bf16": round(bf16, 5)}
+            _write_cache(cache)
+        _decided[known] = cache[key]
+        return cache[key]
 
 
 def probe_seconds(model, rows: int = 1) -> tuple[float, float]:
@@ -110,12 +113,14 @@ def cache_folder() -> Path:
 
 def _cache_key(config, rows: int) -> str:
     shape = [(level.kind, level.size, level.width, level.depth, level.heads) for level in config.levels]
-    machine = [_cpu_name(), cpu_bf16_kind(), torch.get_num_threads(), torch.__version__]
+    machine = [cpu_name(), cpu_bf16_kind(), torch.get_num_threads(), torch.__version__]
     text = json.dumps([machine, shape, config.num_conds, config.guiding_pixel, rows])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _cpu_name() -> str:
+@functools.cache
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), as speed figures name the machine."""
     try:
         for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
             if line.startswith("model name"):
@@ -140,14 +145,9 @@ def _read_cache() -> dict:
 def _write_cache(cache: dict) -> None:
     """Atomically; a cache that cannot be written only means measuring again next time."""
     path = _cache_file()
-    temporary = None
+    text = json.dumps(cache, indent=1, sort_keys=True).encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".precision-", suffix=".tmp")
-        with os.fdopen(handle, "w") as file:
-            json.dump(cache, file, indent=1, sort_keys=True)
-        os.replace(temporary, path)
+        atomic_write(path, lambda file: file.write(text))
     except OSError:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
+        pass

@@ -43,6 +43,16 @@ class SampleRequest:
     reference: np.ndarray | None = None
     detail_seed: int | None = None
 
+    @property
+    def guided(self) -> bool:
+        """Classifier-free guidance runs: each candidate is sampled with and without its class."""
+        return self.class_id is not None and self.cfg != 1.0
+
+    @property
+    def rows(self) -> int:
+        """The batch the model runs on: the candidates, twice over when guided."""
+        return self.candidates * (2 if self.guided else 1)
+
     @classmethod
     def generate(cls, resolution: int, **options) -> SampleRequest:
         """A request with nothing known: plain (class-conditional or unconditional) generation."""

@@ -87,9 +87,8 @@ class _Run:
         self.request = request
         self.device = model.fake_latent.device
         self.iterations = resolved_iterations(model.config, request)
-        self.guided = request.class_id is not None and request.cfg != 1.0
-        rows = request.candidates * (2 if self.guided else 1)
-        self.precision = sampling_precision(model, self.device, request.precision, rows)
+        self.guided = request.guided
+        self.precision = sampling_precision(model, self.device, request.precision, request.rows)
         self.model = prepare_sampling(model, self.precision)
         self.cancel_check = _as_callable(cancel)
         self.rng = torch.Generator(device=self.device)
