@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
-
 
 def add_parser(subparsers, name: str) -> None:
     from fractal_studio.cli import common
@@ -35,19 +33,20 @@ def add_parser(subparsers, name: str) -> None:
 def image_paths(paths: list[str]) -> list[Path]:
     """The images named or found (recursively, sorted) in the folders named; a UserError for none."""
     from fractal_studio.errors import UserError
+    from fractal_studio.training.data import IMAGE_EXTENSIONS
 
     found: list[Path] = []
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*")
-                                if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS
+                                and p.is_file() and not p.name.startswith(".")))
         elif path.is_file():
             found.append(path)
         else:
             raise UserError(f"{text} does not exist")
     if not found:
-        raise UserError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {', '.join(paths)}")
+        raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {', '.join(paths)}")
     return found
 
 

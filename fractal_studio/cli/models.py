@@ -64,16 +64,15 @@ def get_model(args) -> int:
     from fractal_studio.model import download
 
     line = DownloadLine(args.quiet, download.installed_name(args.model, args.config, args.name))
+    stopped = None  # the progress line is cleared however it ends
     try:
         path = download.get_model(args.model, config=args.config, keep_checkpoint=args.keep_checkpoint,
                                   progress=line.update, name=args.name)
     except KeyboardInterrupt:  # Ctrl+C or SIGTERM: what was downloaded stays for the next run
-        line.done("stopped; the same command resumes the download")
+        stopped = "stopped; the same command resumes the download"
         raise
-    except Exception:
-        line.done()
-        raise
-    line.done()
+    finally:
+        line.done(stopped)
     print(path)
     return 0
 

@@ -27,7 +27,8 @@ def add_parser(subparsers, name: str) -> None:
     parser.add_argument("--orders", type=int, default=1,
                         help="random top-level maskings averaged (default 1)")
     parser.add_argument("--work-scale", default="auto",
-                        help="auto (default: at most 8 windows along the long side) or a downscale factor")
+                        help="auto (default: at most 8 windows along the long side), native or a "
+                             "downscale factor")
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
@@ -40,6 +41,7 @@ def run(args) -> int:
 
     from fractal_studio.cli import common
     from fractal_studio.editing.imageio import load_image, save_pngs
+    from fractal_studio.editing.planning import parse_work_scale
     from fractal_studio.editing.surprise import surprise_map
     from fractal_studio.errors import UserError
     from fractal_studio.model.catalog import resolve_model
@@ -48,7 +50,7 @@ def run(args) -> int:
         raise UserError("--mask-out and --threshold go together: the mask is where the surprise is above it")
     if not 1 <= args.orders <= 1000:
         raise UserError(f"--orders must be between 1 and 1000, got {args.orders}")
-    scale = args.work_scale if args.work_scale == "auto" else _factor(args.work_scale)
+    scale = parse_work_scale(args.work_scale)
     image = load_image(args.image).pixels
     model, model_hash = common.load_model_file(resolve_model(args.model), args.device, args.threads)
 
@@ -78,15 +80,3 @@ def run(args) -> int:
         print(f"surprise: mean {bits.mean():.2f}, max {bits.max():.2f} bits per dimension "
               f"(work scale {used:g})", file=sys.stderr)
     return 0
-
-
-def _factor(text: str) -> float:
-    from fractal_studio.errors import UserError
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise UserError(f"--work-scale must be auto or a number >= 1, got {text!r}") from None
-    if not value >= 1:
-        raise UserError(f"--work-scale must be auto or a number >= 1, got {text!r}")
-    return value

@@ -24,6 +24,8 @@ import cv2
 import numpy as np
 import torch
 
+from fractal_studio.editing.planning import parse_work_scale
+
 MAX_WORKING_SIDE_WINDOWS = 8  # `auto`: the working image's long side is at most this many windows
 WINDOW_BATCH = 16
 
@@ -82,10 +84,11 @@ def surprise_map(model, image: np.ndarray, orders: int = 1, work_scale: float | 
     """(float32 [H, W] bits per dimension of each pixel, the working scale used) for an RGB image."""
     side = model.config.resolution
     height, width = image.shape[:2]
-    if work_scale == "auto":
+    option = parse_work_scale(work_scale)
+    if option == "auto":
         scale = max(1.0, max(height, width) / (MAX_WORKING_SIDE_WINDOWS * side))
     else:
-        scale = max(1.0, float(work_scale))
+        scale = 1.0 if option == "native" else float(option)
     size = (max(side, round(width / scale)), max(side, round(height / scale)))
     if size == (width, height):
         work = image
