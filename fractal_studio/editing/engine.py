@@ -19,6 +19,7 @@ own canvas (candidates whose context is identical share one batched run).
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 import zlib
@@ -56,32 +57,40 @@ from fractal_studio.errors import UserError
 __all__ = ["Rect", "EditOptions", "EditPlan", "EditProgress", "EditResult", "Vary", "plan_edit", "run_edit",
            "MAX_AUTO_WINDOWS", "default_margin"]
 
-class ComposeSpeed:
-    """This machine's measured time to composite one candidate (upscaling to the image, colour
-    matching), per unit of `compose_units`, kept across edits in this process: the part of a run
-    after the last sampling step, which the time-left estimate must include (up to half of a small
-    edit)."""
+class MeasuredSpeed:
+    """This machine's measured time per unit of some work, kept across edits in this process (a
+    first guess until measured): the parts of a run after the last sampling step, which the
+    time-left estimate must include (up to half of a small edit)."""
 
-    def __init__(self, seconds_per_unit: float):
-        self.seconds_per_unit = seconds_per_unit  # a first guess until measured
+    def __init__(self, seconds_per_unit: float, least_units: float = 0.0):
+        self.seconds_per_unit = seconds_per_unit
+        # Smaller pieces of work are not measured: fixed costs dominate them (and they are quick).
+        self.least_units = least_units
 
-    def measured(self, seconds_per_unit: float) -> None:
-        self.seconds_per_unit = 0.5 * self.seconds_per_unit + 0.5 * seconds_per_unit
+    def measured(self, seconds: float, units: float) -> None:
+        if units > 0 and units >= self.least_units:
+            self.seconds_per_unit = 0.5 * self.seconds_per_unit + 0.5 * seconds / units
 
 
 def compose_units(box_pixels: int, solved_pixels: int) -> float:
     """The work of compositing one candidate: every pixel of the mask's box is upscaled and copied;
-    every pixel the colour matching solves for costs about 36 times as much (measured on a 2-core
-    Xeon: 0.25 and 9 microseconds)."""
+    every pixel the colour matching solves for costs about 20 times as much (measured on a 2-core
+    Xeon: 0.37 microseconds a pixel of the box, 5.5 to 7 for a solved pixel, more in larger holes)."""
     return box_pixels + SOLVED_PIXEL_COST * solved_pixels
 
 
-SOLVED_PIXEL_COST = 36.0
-COMPOSE_SPEED = ComposeSpeed(0.25e-6)
+SOLVED_PIXEL_COST = 20.0
+COMPOSE_SPEED = MeasuredSpeed(0.33e-6, least_units=50_000)  # per compose_units
+# Ranking candidates runs the model's objective over each window's candidates: per window and
+# candidate, 8 ms for the bundled photo model, 12 ms for the class model (2-core Xeon).
+RANK_SPEED = MeasuredSpeed(8e-3)  # per window x candidate
 PREVIEW_RATE = 20.0  # previews per second at most (the app shows them as they come)
 PREVIEW_SHARE = 0.2  # the most of a run's time spent making previews
-WINDOW_FIXED_WORK = 4.0  # a window's fixed time, in smallest patches (its top level's steps)
-BATCH_EXTRA = 0.3  # each extra candidate in a batched run adds this share of a run's time (2-core Xeon)
+# The sampling rate is measured from this share of the time so far on: not from the start, where
+# a run is slower while memory is first touched, nor only over the last moments, which in a short
+# run are too few steps to go by.
+RATE_SINCE = 0.25
+WINDOW_SECONDS = 0.02  # a window's time outside the sampler (crops, previews), as sampling/cost.py counts
 PREVIEW_CONTEXT = 3  # working pixels around a window used when upscaling its preview (cubic support)
 
 CancelCheck = Callable[[], bool] | threading.Event | None
@@ -130,22 +139,6 @@ class Vary:
 
     result: EditResult
     detail_seed: int
-
-
-def window_work(unknown: np.ndarray, patch_sizes: tuple[int, ...]) -> float:
-    """The relative time a window takes to fill `unknown` (bool, the window's pixels it generates):
-    the number of the smallest patches (the lowest level's instances) that hold an unknown pixel,
-    plus a small fixed cost. Measured on the bundled photo model (benchmarks/eta_accuracy.py): a
-    window's time follows that count far better than its pixel or step count, since every such
-    patch runs the lowest level's steps and the pixel head."""
-    if not unknown.any():
-        return WINDOW_FIXED_WORK
-    side = min((p for p in patch_sizes if p >= 2), default=1)
-    height, width = unknown.shape
-    padded = np.zeros((-(-height // side) * side, -(-width // side) * side), bool)
-    padded[:height, :width] = unknown
-    patches = padded.reshape(padded.shape[0] // side, side, padded.shape[1] // side, side).any(axis=(1, 3))
-    return WINDOW_FIXED_WORK + float(patches.sum())
 
 
 # ---------------------------------------------------------------------------------- validation
@@ -281,11 +274,14 @@ class _Edit:
         self.shares = self._window_shares()
         self.start = 0.0
         self.sampled = 0.0  # the share of the sampling done (from the windows' and levels' work)
+        self.history: list[tuple[float, float]] = []  # (seconds since the start, sampled)
         self.fraction = 0.0  # the share of the whole run's time done, as reported
         box_pixels = 0 if self.box is None else self.box.width * self.box.height
         # Colour matching solves for the mask's pixels, unless nothing around them is known.
         solved = int(self.mask.sum()) if options.seamless and not self.mask.all() else 0
         self.compose_units = compose_units(box_pixels, solved)
+        ranked = options.candidates > 1 and vary is None  # see _rank
+        self.rank_units = len(plan.windows) * options.candidates if ranked else 0
 
     def _window_shares(self) -> list[tuple[float, float]]:
         """Each window's (start, width) of the run's progress, from the work it is the first to do
@@ -295,17 +291,30 @@ class _Edit:
         costs, n = [], int(self.options.candidates)
         for window in self.plan.windows:
             rows, cols = window.shifted(-self.area.left, -self.area.top).slices
-            cost = window_work(todo[rows, cols], self.model.config.patch_sizes)
+            unknown = np.zeros((self.R, self.R), bool)  # the window may reach past the area
+            crop = todo[rows, cols]
+            unknown[:crop.shape[0], :crop.shape[1]] = crop
             # All candidates run as one batch, and a batch of N costs far less than N runs, until
             # a window sees pixels that earlier windows generated: they differ between candidates,
             # so each candidate runs on its own (see _groups).
             separate = bool(generated[rows, cols].any())
-            costs.append(cost * (n if separate else 1.0 + BATCH_EXTRA * (n - 1)))
-            generated[rows, cols] |= todo[rows, cols]
+            batch, runs = (1, n) if separate else (n, 1)
+            costs.append(WINDOW_SECONDS + runs * self._window_cost(unknown, batch))
+            generated[rows, cols] |= crop
             todo[rows, cols] = False
         total = float(sum(costs))
         starts = np.cumsum([0, *costs[:-1]]) / total
         return [(float(start), cost / total) for start, cost in zip(starts, costs, strict=True)]
+
+    def _window_cost(self, unknown: np.ndarray, batch: int) -> float:
+        from fractal_studio.sampling.cost import call_cost
+        from fractal_studio.sampling.validation import resolved_iterations
+
+        config = self.model.config
+        if not unknown.any():
+            return 0.0
+        return call_cost(config, resolved_iterations(config, self.settings), 0, unknown[None], batch,
+                         self.settings.guided)
 
     # -------------------------------------------------------------------------------- events
     def events(self) -> Iterator[EditProgress | EditResult]:
@@ -369,7 +378,9 @@ class _Edit:
         if not cancelled:
             self.sampled = 1.0
             if self.vary is None:
+                started = time.perf_counter()
                 bits, made_as = self._rank()
+                RANK_SPEED.measured(time.perf_counter() - started, self.rank_units)
             else:  # in the earlier result's order
                 made_as = self.vary.result.made_as
                 self.canvases = [self.canvases[k] for k in made_as]
@@ -377,7 +388,7 @@ class _Edit:
         for canvas in self.canvases:
             started = time.perf_counter()
             crops.append(self._composite(canvas))
-            COMPOSE_SPEED.measured((time.perf_counter() - started) / max(self.compose_units, 1.0))
+            COMPOSE_SPEED.measured(time.perf_counter() - started, self.compose_units)
             left = len(self.canvases) - len(crops)
             if last is not None:  # the candidates' colour matching can take seconds
                 yield self._progress(len(windows) - 1, last, *shown, self.compose_left(left))
@@ -389,12 +400,20 @@ class _Edit:
 
     # ------------------------------------------------------------------------------ progress
     def _sampling_eta(self) -> float | None:
-        """Time left: the sampling still to do at the rate measured so far, then the compositing
-        of every candidate at this machine's measured speed."""
+        """Time left: the sampling still to do at the rate measured over the last three quarters of
+        the time so far (see RATE_SINCE), then the ranking and compositing of the candidates at
+        this machine's measured speeds."""
+        elapsed = time.perf_counter() - self.start
+        self.history.append((elapsed, self.sampled))
         if self.sampled <= 0.01:
             return None
-        elapsed = time.perf_counter() - self.start
-        return elapsed / self.sampled * (1.0 - self.sampled) + self.compose_left(len(self.canvases))
+        since = bisect.bisect_left(self.history, (elapsed * RATE_SINCE, -1.0))
+        then, sampled_then = self.history[since]
+        if self.sampled - sampled_then < 0.005 or elapsed - then <= 0:  # too little to go by
+            then, sampled_then = 0.0, 0.0
+        rate = (self.sampled - sampled_then) / (elapsed - then)
+        rank = self.rank_units * RANK_SPEED.seconds_per_unit
+        return (1.0 - self.sampled) / rate + rank + self.compose_left(len(self.canvases))
 
     def compose_left(self, candidates: int) -> float:
         return candidates * self.compose_units * COMPOSE_SPEED.seconds_per_unit

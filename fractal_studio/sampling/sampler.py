@@ -35,6 +35,7 @@ from fractal_studio.model.cpu_twin import cpu_sampling_twin
 from fractal_studio.model.fractal import FractalModel
 from fractal_studio.model.layers import patchify, unpatchify
 from fractal_studio.model.mar import MARLevel
+from fractal_studio.sampling.cost import call_cost, pass_seconds
 from fractal_studio.sampling.events import Finished, Progress, SamplerEvent
 from fractal_studio.sampling.guidance import draw_categorical, guidance_at, guided_logits
 from fractal_studio.sampling.levels import LevelCall, LevelStep, Placement
@@ -215,29 +216,49 @@ class _Run:
         seen = patches  # what the level's transformer is fed: the pixels so far, or the reference's
         if call.index == 0 and self.reference is not None:
             seen = patchify(self.reference, level.patch)
-        remaining = total.clone()
-        spans = call.weighted_spans(step_work(total, steps))
-        for step in range(steps):
+        schedule = mar_schedule(rank, total, steps)
+        spans = call.weighted_spans(self.step_costs(call.index, known_patches,
+                                                    [to_predict for _, to_predict, _ in schedule]))
+        for step, (masked, to_predict, done) in enumerate(schedule):
             self.check_cancel()
-            masked = rank < remaining.unsqueeze(1)
-            next_remaining = masked_after_step(total, remaining, step, steps)
-            to_predict = masked & ~(rank < next_remaining.unsqueeze(1))
             step_span = spans[step]
             rows, cols = to_predict.nonzero(as_tuple=True)
             if rows.numel():
                 next_conds, cond_rows = self.predict_where_needed(level, seen, masked, call.conds, guide,
                                                                   rows)
                 placement = Placement(patches, rows, cols, level.patch, side)
-                done = 1.0 - float(next_remaining.sum()) / float(total.sum())
                 child = yield from self.fill(call.child(
                     placement, known_patches, tuple(self.pick_rows(c, cond_rows, cols) for c in next_conds),
                     guidance_at(call.cfg, call.schedule, done), step_span))
                 placement.write(patches, child)
-            remaining = next_remaining
             if call.index < EVENT_LEVELS:
                 yield LevelStep(call.index, step + 1, steps, unpatchify(patches, level.patch, side),
                                 step_span[1], call.placements)
         return unpatchify(patches, level.patch, side)
+
+    def step_costs(self, index: int, known_patches: torch.Tensor,
+                   handed_down: list[torch.Tensor]) -> list[float]:
+        """The expected time of each step of a level (sampling/cost.py): its own pass over the
+        instances that predict, then the level below on the patches it hands down. Only the levels
+        that send events need it (their steps' spans are what progress shows); below them every
+        step counts the same."""
+        if index >= EVENT_LEVELS:
+            return [1.0] * len(handed_down)
+        config, iterations = self.model.config, self.iterations
+        doubled = 2 if self.guided else 1
+        unknown = ~known_patches.cpu().numpy()  # [N, L, p*p]
+        patch = config.levels[index + 1].size
+        costs = []
+        for chosen in handed_down:
+            rows, cols = chosen.nonzero(as_tuple=True)
+            if not rows.numel():
+                costs.append(0.0)
+                continue
+            instances = len(torch.unique(rows))
+            child = unknown[rows.cpu().numpy(), cols.cpu().numpy()].reshape(-1, patch, patch)
+            costs.append(pass_seconds(config, index, instances * doubled)
+                         + call_cost(config, iterations, index + 1, child, len(child), self.guided))
+        return costs
 
     def predict_where_needed(self, level, patches, masked, conds, guide, rows):
         """Runs a MAR level's transformer only for the instances that predict a patch at this step
@@ -264,6 +285,8 @@ class _Run:
         seen = patches  # what the level is fed: the pixels so far, or (vary detail) the reference's
         if call.index == 0 and self.reference is not None:
             seen = patchify(self.reference, level.patch)
+        spans = call.weighted_spans(self.step_costs(call.index, known_patches,
+                                                    [self.at_position(unknown, p) for p in positions]))
         fed = 0  # tokens fed so far: the condition, then patch t at position t + 1
         for step, position in enumerate(positions):
             self.check_cancel()
@@ -273,7 +296,7 @@ class _Run:
             fed = position + 1
             rows = unknown[:, position].nonzero().flatten()
             placement = Placement(patches, rows, torch.full_like(rows, position), level.patch, side)
-            step_span = call.step_span(step, len(positions))
+            step_span = spans[step]
             step_cfg = guidance_at(call.cfg, call.schedule, (step + 1) / len(positions))
             child = yield from self.fill(call.child(placement, known_patches, (self.pick_rows(out, rows),),
                                                     step_cfg, step_span))
@@ -282,6 +305,13 @@ class _Run:
                 yield LevelStep(call.index, step + 1, len(positions), unpatchify(patches, level.patch, side),
                                 step_span[1], call.placements)
         return unpatchify(patches, level.patch, side)
+
+    @staticmethod
+    def at_position(unknown: torch.Tensor, position: int) -> torch.Tensor:
+        """bool [N, L]: the patches an AR level hands down at `position`."""
+        chosen = torch.zeros_like(unknown)
+        chosen[:, position] = unknown[:, position]
+        return chosen
 
     def sample_pixel(self, head, cond: torch.Tensor, cfg: float) -> torch.Tensor:
         """Samples R, then G, then B for each row of `cond` (KV-cached); returns normalised [N, 3].
@@ -332,23 +362,21 @@ def masked_after_step(total: torch.Tensor, remaining: torch.Tensor, step: int, s
     return torch.where(remaining > 0, kept, remaining)
 
 
-def step_work(total: torch.Tensor, steps: int) -> list[float]:
-    """The relative time of each step of a MAR level: the level's own pass over its sequence (the
-    same at every step) plus the lower levels' work on the patches it predicts. Measured on the
-    bundled photo model, the two are about equal over a run."""
-    predicted = predicted_per_step(total, steps)
-    fixed = sum(predicted) / max(steps, 1)
-    return [fixed + count for count in predicted]
+Schedule = list[tuple[torch.Tensor, torch.Tensor, float]]
 
 
-def predicted_per_step(total: torch.Tensor, steps: int) -> list[float]:
-    """How many patches (all instances together) each step of the cosine schedule predicts."""
-    counts, remaining = [], total.clone()
+def mar_schedule(rank: torch.Tensor, total: torch.Tensor, steps: int) -> Schedule:
+    """A MAR level's steps, decided before the first: for each, the patches masked before it and
+    those it predicts (bool [N, L] each), and the share of the unknown patches predicted once it is
+    done (what the guidance schedule follows)."""
+    schedule, remaining = [], total.clone()
     for step in range(steps):
+        masked = rank < remaining.unsqueeze(1)
         after = masked_after_step(total, remaining, step, steps)
-        counts.append(float((remaining - after).sum()))
+        to_predict = masked & ~(rank < after.unsqueeze(1))
+        schedule.append((masked, to_predict, 1.0 - float(after.sum()) / float(total.sum())))
         remaining = after
-    return counts
+    return schedule
 
 
 def unknown_first_order(unknown: torch.Tensor, rng: torch.Generator) -> torch.Tensor:

@@ -455,16 +455,31 @@ def test_progress_gives_each_window_its_share_of_the_new_pixels(toy_model):
         assert shares == sorted(shares) and shares[-1] == pytest.approx(1.0)
 
 
-def test_a_windows_work_counts_its_smallest_patches_that_hold_new_pixels():
-    from fractal_studio.editing.engine import WINDOW_FIXED_WORK, window_work
+def test_the_time_left_counts_the_ranking_of_the_candidates(toy_model, monkeypatch):
+    """Ranking runs after the last sampling step and before the compositing: the estimate made
+    at the last step includes it, at the measured speed per window and candidate."""
+    from fractal_studio.editing import engine
 
-    full = np.ones((64, 64), bool)
-    edge = np.zeros((64, 64), bool)
-    edge[:, 62:] = True  # two columns: one column of 4-pixel patches
-    assert window_work(full, (16, 4, 1)) == WINDOW_FIXED_WORK + 256
-    assert window_work(edge, (16, 4, 1)) == WINDOW_FIXED_WORK + 16
-    assert window_work(np.zeros((64, 64), bool), (16, 4, 1)) == WINDOW_FIXED_WORK
-    assert window_work(edge, (8, 1)) == WINDOW_FIXED_WORK + 8  # a model whose smallest patch is 8
+    monkeypatch.setattr(engine, "RANK_SPEED", engine.MeasuredSpeed(5.0))  # 5 s per window x candidate
+    image = noise_image(40, 24, seed=5)
+    mask = np.zeros((24, 40), bool)
+    mask[4:20, 8:30] = True
+    result, progress = run(toy_model, image, mask, candidates=3, work_scale="native")
+    last_step = [p for p in progress if p.sampled < 1.0 and p.eta is not None][-1]
+    ranking = 5.0 * len(result.plan.windows) * 3
+    assert ranking <= last_step.eta < ranking + 5.0
+    # The measured time replaced half of the guess: ranking this toy takes well under a second.
+    assert engine.RANK_SPEED.seconds_per_unit < 2.6
+
+
+def test_measured_speeds_ignore_small_pieces_of_work():
+    from fractal_studio.editing.engine import MeasuredSpeed
+
+    speed = MeasuredSpeed(1e-6, least_units=1000)
+    speed.measured(1.0, 10)  # 0.1 s a unit: fixed costs of a tiny piece, not its speed
+    assert speed.seconds_per_unit == 1e-6
+    speed.measured(3e-3, 1000)
+    assert speed.seconds_per_unit == pytest.approx(2e-6)
 
 
 def test_the_time_left_includes_compositing_the_candidates(toy_model):

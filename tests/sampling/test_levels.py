@@ -65,23 +65,30 @@ def test_a_child_call_crops_its_patches_and_extends_the_placements():
     assert parent.step_span(1, 2) == (0.75, 1.0)
 
 
-def test_progress_follows_the_work_of_each_step_not_the_step_count():
-    """The cosine schedule predicts few patches first and many last: the progress after each top
-    step is its share of the work so far (the level's own pass, the same at every step, plus the
-    patches it predicts, which the lower levels spend their time on)."""
+def test_progress_follows_the_expected_time_of_each_step_not_its_patches():
+    """The cosine schedule predicts few patches first and many last, but a step costs about the
+    same either way (one pass of the level, one call of the level below, whatever its batch): the
+    progress after each top step is its share of the cost model's time (sampling/cost.py)."""
     from fractal_studio.sampling import Progress, SampleRequest, sample
-    from fractal_studio.sampling.sampler import predicted_per_step, step_work
+    from fractal_studio.sampling.cost import call_cost, pass_seconds
+    from fractal_studio.sampling.sampler import mar_schedule, unknown_first_order
 
     from ..conftest import random_model
 
     model = random_model("tiny_mar_in16")
+    config = model.config
     request = SampleRequest.generate(16, iterations=(6, 2), seed=3)
     top = [e for e in sample(model, request) if isinstance(e, Progress) and e.level == 0]
-    side = 16 // model.config.patch_sizes[0]
-    total = torch.tensor([side * side])
-    predicted, work = predicted_per_step(total, 6), step_work(total, 6)
+    side = 16 // config.patch_sizes[0]
+    unknown = torch.ones(1, side * side, dtype=torch.bool)
+    schedule = mar_schedule(unknown_first_order(unknown, torch.Generator().manual_seed(0)),
+                            unknown.sum(1), 6)
+    predicted = [int(chosen.sum()) for _, chosen, _ in schedule]
     assert sum(predicted) == side * side and predicted[0] < predicted[-1]  # the schedule is uneven...
-    assert np.allclose(np.diff(work), np.diff(predicted))  # (one fixed part per step)
-    expected = np.cumsum(work) / sum(work)
+    patch = config.patch_sizes[0]
+    costs = [pass_seconds(config, 0, 1)
+             + call_cost(config, (6, 2), 1, np.ones((n, patch, patch), bool), n, False) for n in predicted]
+    assert max(costs) < 1.5 * min(costs)  # ...its steps' costs much less so
     assert len(top) == 6
-    assert np.allclose([e.fraction for e in top], expected)  # ...and progress follows it
+    assert np.allclose([e.fraction for e in top], np.cumsum(costs) / sum(costs))  # progress follows them
+
