@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from fractal_studio.errors import UserError
+
+if TYPE_CHECKING:  # torch is imported where it is used: the app shows its window before loading it
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
 def mps_available() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
 
 
 def pick_device(choice: str = "auto") -> torch.device:
     """The device for `choice` (auto|cpu|cuda|mps), with a clear message when it is not available."""
+    import torch
+
     choice = (choice or "auto").lower()
     if choice not in DEVICE_CHOICES:
         raise UserError(f"unknown device {choice!r}; choose one of {', '.join(DEVICE_CHOICES)}")
@@ -47,6 +54,8 @@ def resolve_precision(device: torch.device, precision: str = "auto") -> str:
 
 def autocast_for(device: torch.device, precision: str = "auto"):
     """bf16 autocast (weights stay fp32; the pixel logits are computed in fp32) or nothing."""
+    import torch
+
     if resolve_precision(device, precision) == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return torch.autocast(device_type=device.type, enabled=False)

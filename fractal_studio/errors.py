@@ -7,3 +7,7 @@ class UserError(Exception):
 
 class ModelFileError(UserError):
     """A weights file that cannot be read, is corrupt, or does not match its configuration."""
+
+
+class UnknownModel(UserError):
+    """A checkpoint that does not name a published preset: the user must say which model it is."""

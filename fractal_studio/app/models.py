@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
 
 from fractal_studio.app.worker import Stream, ask, call, failure_message
 from fractal_studio.editing.session import LoadedModel
+from fractal_studio.errors import UnknownModel
 from fractal_studio.model.catalog import DEFAULT_MODEL, SUFFIX, available_models
-from fractal_studio.model.convert import UnknownModel
 
 NO_MODEL_HELP = (
     "No model is loaded. The bundled models live in {folder} (the default is {default}). "
@@ -115,6 +115,8 @@ class ModelMixin:
                                     4000)
             return None
         self.status.showMessage(f"Loading {Path(path).name}…")
+        if self.model is None:  # not "no model is loaded" while the first one loads (at start-up)
+            self.model_panel.info.setText(f"Loading {Path(path).stem}…")
         device = self.params_panel.device.currentText()
         self.model_loading = asyncio.ensure_future(self._load_model(path, device))
         return self.model_loading

@@ -15,20 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import importlib
+import sys
 import threading
 from collections.abc import Callable, Iterator
 
 from PySide6.QtCore import QTimer
 
-# What the worker threads run, imported here on the UI thread: a module imported for the first time
-# in a worker runs exec() for its dataclasses (and compiles it without a cached .pyc), and CPython
-# 3.11 can fail with "SystemError: AST constructor recursion depth mismatch" when two threads
-# compile at once.
-import fractal_studio.editing.imageio  # noqa: F401
-import fractal_studio.model.convert  # noqa: F401
-import fractal_studio.model.weights  # noqa: F401
-import fractal_studio.sampling  # noqa: F401
 from fractal_studio.errors import UserError
+
+# What the worker threads run. They are imported on the UI thread, before the first work is handed
+# to a worker: a module imported for the first time in a worker runs exec() for its dataclasses
+# (and compiles it without a cached .pyc), and CPython 3.11 can fail with "SystemError: AST
+# constructor recursion depth mismatch" when two threads compile at once. Not when the app starts:
+# they bring in PyTorch (1.5 s on a 2-core Xeon), and the window shows first.
+ENGINE_MODULES = ("fractal_studio.editing.imageio", "fractal_studio.model.convert",
+                  "fractal_studio.model.weights", "fractal_studio.sampling")
 
 EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="fractal-studio")
 _END = object()
@@ -36,7 +38,18 @@ _END = object()
 
 async def call(function: Callable, *args):
     """`function(*args)` in a worker thread, awaited."""
+    await engine_imported()
     return await asyncio.get_running_loop().run_in_executor(EXECUTOR, function, *args)
+
+
+async def engine_imported() -> None:
+    """Imports ENGINE_MODULES on this (the UI) thread, once. The first time, the window that is
+    being shown gets its first paint before the UI thread is busy importing."""
+    if all(name in sys.modules for name in ENGINE_MODULES):
+        return
+    await asyncio.sleep(0.05)
+    for name in ENGINE_MODULES:
+        importlib.import_module(name)
 
 
 class _Failed:
@@ -58,6 +71,7 @@ class Stream:
         self._future = None
 
     async def __aenter__(self) -> Stream:
+        await engine_imported()
         loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
         self._future = loop.run_in_executor(EXECUTOR, self._pump, loop)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from fractal_studio.errors import ModelFileError, UserError
+from fractal_studio.errors import ModelFileError, UnknownModel, UserError
 from fractal_studio.model.config import PRESETS, ModelConfig, from_authors_lists, preset
 from fractal_studio.model.weights import check_state_dict, model_metadata, write_safetensors
 
@@ -75,10 +75,6 @@ def load_authors_checkpoint(src: str | Path) -> tuple[dict[str, torch.Tensor], a
     if isinstance(checkpoint, dict) and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
         return checkpoint, None  # a bare state dict
     raise ModelFileError(f"{src} holds no model weights (expected a dict with a 'model' state dict)")
-
-
-class UnknownModel(UserError):
-    """The checkpoint does not name a published preset: the user must say which model it is."""
 
 
 def config_from_option(option: str | None, args: argparse.Namespace | None, src: Path) -> ModelConfig:
