@@ -8,6 +8,10 @@ kept outside this repository) the same random weights are exported to their chec
 their sampler is timed in a subprocess with the same iterations and guidance.
 
 Figures:
+- with REFERENCE_DIR and --whole-process N: whole processes, ours (`fractal-studio generate` on the
+  random weights saved as a model file: imports, loading, weight preparation, sampling, writing
+  the PNGs) against theirs (their script: imports, building, loading, sampling), alternated N
+  times, medians and the median of the pairs' ratios;
 - full 64x64 generation, ours vs theirs (same weights, iterations, guidance, threads), ours with
   the automatic precision and in fp32; the one-time weight preparation after loading
   (`prepare_sampling`, what the app does when it loads a model) is timed apart, as the authors'
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,14 +75,51 @@ def time_reference(model, count: int, cfg: float, iterations, threads: int, pyth
         return None
     with tempfile.TemporaryDirectory() as tmp:
         export_for_reference(model, Path(tmp))
-        command = [python, str(Path(reference) / "perf_ref.py"), tmp, str(count), str(cfg),
-                   ",".join(map(str, iterations)), str(threads)]
+        command = reference_command(Path(tmp), count, cfg, iterations, threads, python)
         out = subprocess.run(command, capture_output=True, text=True, cwd=reference,
                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
         if out.returncode:
             print(out.stderr[-2000:], file=sys.stderr)
             return None
         return json.loads(out.stdout.strip().splitlines()[-1])["sample_seconds"]
+
+
+def reference_command(folder: Path, count: int, cfg: float, iterations, threads: int,
+                      python: str) -> list[str]:
+    reference = os.environ["REFERENCE_DIR"]
+    return [python, str(Path(reference) / "perf_ref.py"), str(folder), str(count), str(cfg),
+            ",".join(map(str, iterations)), str(threads)]
+
+
+def whole_processes(model, args, iterations) -> str:
+    """Ours and theirs as whole processes, alternated args.whole_process times (the machine's speed
+    drifts: the ratio of each pair is what is compared)."""
+    from fractal_studio.model.weights import save_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        export_for_reference(model, folder)
+        save_model(model, folder / "model.safetensors")
+        ours_command = [sys.executable, "-m", "fractal_studio.cli.main", "generate", "--model",
+                        str(folder / "model.safetensors"), "--out", str(folder / "out.png"), "--count",
+                        str(args.count), "--class", "0", "--cfg", str(args.cfg), "--iterations",
+                        ",".join(map(str, iterations)), "--threads", str(args.threads), "--quiet"]
+        theirs_command = reference_command(folder, args.count, args.cfg, iterations, args.threads,
+                                           args.reference_python)
+        ours, theirs = [], []
+        for _ in range(args.whole_process):
+            for command, times, cwd in ((ours_command, ours, ROOT),
+                                        (theirs_command, theirs, os.environ["REFERENCE_DIR"])):
+                start = time.perf_counter()
+                out = subprocess.run(command, capture_output=True, text=True, cwd=cwd,
+                                     env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                if out.returncode:
+                    raise SystemExit(f"failed: {' '.join(command)}\n{out.stderr[-2000:]}")
+                times.append(time.perf_counter() - start)
+    ratios = [t / o for o, t in zip(ours, theirs, strict=True)]
+    return (f"whole processes ({args.whole_process} pairs): ours {statistics.median(ours):.2f}s, authors' "
+            f"{statistics.median(theirs):.2f}s, speed-up {statistics.median(ratios):.2f}x "
+            f"(pairs {min(ratios):.2f}..{max(ratios):.2f}x)")
 
 
 def time_prepare(model, precision: str) -> float:
@@ -106,20 +148,25 @@ def cpu_figures(args) -> None:
         ours = min(time_ours(model, request) for _ in range(args.repeat))
         precision = sampling_precision(model, torch.device("cpu"), "auto")
         ours_fp32 = ours
-        if precision != "fp32":  # also without bf16, to show what the precision alone gives
+        # also without bf16, to show what the precision alone gives
+        if precision != "fp32" and not args.skip_fp32:
             fp32_request = replace(request, precision="fp32")
             ours_fp32 = min(time_ours(model, fp32_request) for _ in range(args.repeat))
         theirs = time_reference(model, args.count, args.cfg, iterations, args.threads, args.reference_python)
         line = f"{preset_name}: full {side}x{side} generation x{args.count}, cfg {args.cfg}, " \
                f"iterations {iterations}: ours {ours:.2f}s ({precision})"
-        if precision != "fp32":
+        if precision != "fp32" and not args.skip_fp32:
             line += f", ours in fp32 {ours_fp32:.2f}s"
         if theirs is not None:
             line += f", authors' {theirs:.2f}s, speed-up {theirs / ours:.2f}x"
-            if precision != "fp32":
+            if precision != "fp32" and not args.skip_fp32:
                 line += f" ({theirs / ours_fp32:.2f}x in fp32)"
         print(line + f"; preparing the weights after loading: {prepared['auto']:.2f}s "
-                     f"({prepared['fp32']:.2f}s for fp32)")
+                     f"({prepared['fp32']:.2f}s for fp32)", flush=True)
+        if args.whole_process and os.environ.get("REFERENCE_DIR"):
+            print(f"{preset_name}: " + whole_processes(model, args, iterations), flush=True)
+        if args.skip_hole:
+            continue
         hole = np.ones((side, side), bool)
         edge = int(round(side * 0.316))  # a square of 10% of the image
         start = (side - edge) // 2
@@ -199,6 +246,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--reference-python", default=sys.executable)
     parser.add_argument("--skip-cpu", action="store_true")
+    parser.add_argument("--skip-fp32", action="store_true", help="no fp32 run of ours beside auto")
+    parser.add_argument("--skip-hole", action="store_true", help="no inpainting figure")
+    parser.add_argument("--whole-process", type=int, default=0, metavar="N",
+                        help="with REFERENCE_DIR: also N alternated pairs of whole processes")
     args = parser.parse_args()
     if not args.skip_cpu:
         cpu_figures(args)
