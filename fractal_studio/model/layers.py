@@ -53,9 +53,15 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(width, width)
         self.dropout = dropout
 
-    def forward(self, x: torch.Tensor, causal: bool = False, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, causal: bool = False, cache: KVCache | None = None,
+                queries: torch.Tensor | None = None) -> torch.Tensor:
+        """queries: long [B, M], the tokens whose outputs are wanted (default: all); every token
+        is still attended to, so each wanted output is what the full computation gives."""
         batch, tokens, width = x.shape
         q, k, v = self.qkv(x).reshape(batch, tokens, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        if queries is not None:
+            q = q.gather(2, queries[:, None, :, None].expand(-1, q.shape[1], -1, q.shape[3]))
+            tokens = queries.shape[1]
         mask = None
         if cache is not None:
             k, v = cache.append(k, v)
@@ -84,8 +90,14 @@ class Block(nn.Module):
         self.norm2 = layer_norm(width)
         self.mlp = MLP(width, width * 4, dropout)
 
-    def forward(self, x: torch.Tensor, causal: bool = False, cache: KVCache | None = None) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), causal=causal, cache=cache)
+    def forward(self, x: torch.Tensor, causal: bool = False, cache: KVCache | None = None,
+                queries: torch.Tensor | None = None) -> torch.Tensor:
+        """queries: long [B, M], computes only these tokens' outputs ([B, M, width]); a level's
+        last block needs no more than the tokens whose outputs are read (see MARLevel.predict_patches)."""
+        attended = self.attn(self.norm1(x), causal=causal, cache=cache, queries=queries)
+        if queries is not None:
+            x = x.gather(1, queries.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+        x = x + attended
         return x + self.mlp(self.norm2(x))
 
 

@@ -54,17 +54,39 @@ class MARLevel(nn.Module):
         mask: bool [N, seq_len], True = masked (to be predicted); conds: `num_conds` tensors [N, C];
         guide: [N, 3] normalised guiding pixel (mean colour of the image at this level).
         """
+        x = self.norm(self.run_blocks(self.embed(patches, mask, conds, guide)))
+        return neighbour_conditions(x[:, self.prefix:], self.grid)
+
+    def predict_patches(self, patches: torch.Tensor, mask: torch.Tensor, conds: list[torch.Tensor],
+                        guide: torch.Tensor | None, rows: torch.Tensor, cols: torch.Tensor) -> list[torch.Tensor]:
+        """What `predict` gives for the patches (rows, cols) only: five tensors [n, width].
+
+        Sampling reads the outputs of the patches it predicts and of their four neighbours, a few
+        of the tokens; so the last block computes only those (it still attends to every token):
+        the same values as the full pass, for about (depth - 3/4) / depth of its work."""
+        queries, slots, inside = neighbour_queries(rows, cols, self.grid, patches.shape[0])
+        if queries.shape[1] >= self.seq_len:  # no saving: as many queries as tokens
+            return [c[rows, cols] for c in self.predict(patches, mask, conds, guide)]
+        x = self.run_blocks(self.embed(patches, mask, conds, guide), queries + self.prefix)
+        picked = self.norm(x).flatten(0, 1)[slots]  # [n, 5, width]
+        picked = torch.where(inside.unsqueeze(-1), picked, torch.zeros((), dtype=picked.dtype))
+        return list(picked.unbind(1))
+
+    def embed(self, patches, mask, conds, guide) -> torch.Tensor:
+        """The token sequence [N, prefix + seq_len, width]: guide, conditions, then the patches."""
         x = self.patch_emb(patches)
         x = torch.where(mask.unsqueeze(-1), self.mask_token.to(x.dtype), x)
         prefix = [self.cond_emb(cond).unsqueeze(1) for cond in reversed(conds[: self.num_conds])]
         if self.guiding_pixel:
             prefix.insert(0, self.pix_proj(guide).unsqueeze(1))
         x = torch.cat([*prefix, x], dim=1) + self.pos_embed_learned
-        x = self.patch_emb_ln(x)
-        for block in self.blocks:
+        return self.patch_emb_ln(x)
+
+    def run_blocks(self, x: torch.Tensor, last_queries: torch.Tensor | None = None) -> torch.Tensor:
+        """The blocks; the last one computes only the `last_queries` tokens [N, M] if given."""
+        for block in self.blocks[:-1]:
             x = block(x)
-        x = self.norm(x)
-        return neighbour_conditions(x[:, self.prefix:], self.grid)
+        return self.blocks[-1](x, queries=last_queries)
 
 
 def neighbour_conditions(middle: torch.Tensor, grid: int) -> list[torch.Tensor]:
@@ -77,3 +99,28 @@ def neighbour_conditions(middle: torch.Tensor, grid: int) -> list[torch.Tensor]:
     bottom = padded[:, 2:, 1:-1]
     left = padded[:, 1:-1, :-2]
     return [middle] + [side.reshape(n, length, width) for side in (top, right, bottom, left)]
+
+
+def neighbour_queries(rows: torch.Tensor, cols: torch.Tensor, grid: int,
+                      batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The tokens to compute so that patches (rows, cols) get their five conditions.
+
+    Returns queries: long [batch, M], each instance's patch positions (patch j of an instance
+    takes slots 5j..5j+4: itself, then top, right, bottom, left; unused slots hold position 0);
+    slots: long [n, 5], where each pair's five outputs lie in the flattened [batch * M] outputs;
+    inside: bool [n, 5], False for a neighbour past the grid's edge (its condition is zero)."""
+    column, row = cols % grid, cols // grid
+    steps = torch.tensor([0, -grid, 1, grid, -1], device=cols.device)
+    positions = cols.unsqueeze(1) + steps  # [n, 5]
+    inside = torch.stack([torch.ones_like(row, dtype=torch.bool), row > 0, column < grid - 1,
+                          row < grid - 1, column > 0], dim=1)
+    positions = torch.where(inside, positions, cols.unsqueeze(1))
+    order = torch.argsort(rows, stable=True)
+    sorted_rows = rows[order]
+    rank = torch.empty_like(rows)
+    rank[order] = torch.arange(rows.numel(), device=rows.device) - torch.searchsorted(sorted_rows, sorted_rows)
+    width = 5 * (int(rank.max()) + 1) if rows.numel() else 5
+    slot = 5 * rank.unsqueeze(1) + torch.arange(5, device=rows.device)  # [n, 5]
+    queries = torch.zeros(batch, width, dtype=torch.long, device=cols.device)
+    queries[rows.unsqueeze(1).expand(-1, 5), slot] = positions
+    return queries, rows.unsqueeze(1) * width + slot, inside

@@ -224,12 +224,10 @@ class _Run:
             step_span = spans[step]
             rows, cols = to_predict.nonzero(as_tuple=True)
             if rows.numel():
-                next_conds, cond_rows = self.predict_where_needed(level, seen, masked, call.conds, guide,
-                                                                  rows)
+                next_conds = self.predict_where_needed(level, seen, masked, call.conds, guide, rows, cols)
                 placement = Placement(patches, rows, cols, level.patch, side)
-                child = yield from self.fill(call.child(
-                    placement, known_patches, tuple(self.pick_rows(c, cond_rows, cols) for c in next_conds),
-                    guidance_at(call.cfg, call.schedule, done), step_span))
+                child = yield from self.fill(call.child(placement, known_patches, tuple(next_conds),
+                                                        guidance_at(call.cfg, call.schedule, done), step_span))
                 placement.write(patches, child)
             if call.index < EVENT_LEVELS:
                 yield LevelStep(call.index, step + 1, steps, unpatchify(patches, level.patch, side),
@@ -260,18 +258,21 @@ class _Run:
                          + call_cost(config, iterations, index + 1, child, len(child), self.guided))
         return costs
 
-    def predict_where_needed(self, level, patches, masked, conds, guide, rows):
-        """Runs a MAR level's transformer only for the instances that predict a patch at this step
-        (in an edit, an instance with a few unknown patches waits most steps: running it then would
-        be wasted work). Returns the next-level conditions and `rows` renumbered into them."""
+    def predict_where_needed(self, level, patches, masked, conds, guide, rows, cols) -> list[torch.Tensor]:
+        """The next-level conditions of the patches (rows, cols) that a MAR level predicts at this
+        step (guided runs: the conditional rows, then the unconditional ones). Its transformer runs
+        only for the instances that predict a patch now (in an edit, an instance with a few unknown
+        patches waits most steps: running it then would be wasted work), and its last block only
+        for the patches whose outputs are read (MARLevel.predict_patches)."""
         chosen, renumbered = torch.unique(rows, return_inverse=True)  # sorted, like the batch
-        if chosen.numel() == patches.shape[0]:
-            return level.predict(self.doubled(patches), self.doubled(masked), conds, guide), rows
-        subset_conds = [self.pick_rows(c, chosen) for c in conds]
-        subset_guide = None if guide is None else self.pick_rows(guide, chosen)
-        next_conds = level.predict(self.doubled(patches[chosen]), self.doubled(masked[chosen]),
-                                   subset_conds, subset_guide)
-        return next_conds, renumbered
+        if chosen.numel() < patches.shape[0]:
+            patches, masked = patches[chosen], masked[chosen]
+            conds = [self.pick_rows(c, chosen) for c in conds]
+            guide = None if guide is None else self.pick_rows(guide, chosen)
+        instances = renumbered
+        if self.guided:  # the unconditional rows follow the conditional ones
+            instances, cols = torch.cat([renumbered, renumbered + chosen.numel()]), torch.cat([cols, cols])
+        return level.predict_patches(self.doubled(patches), self.doubled(masked), conds, guide, instances, cols)
 
     def ar_level(self, call: LevelCall, level: ARLevel) -> LevelSteps:
         count, side = call.pixels.shape[0], call.pixels.shape[-1]

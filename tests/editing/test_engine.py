@@ -551,10 +551,10 @@ def test_vary_detail_feeds_the_top_level_what_the_earlier_run_made(toy_model, mo
     outputs: list[list] = []
     real = sampler_module._Run.predict_where_needed
 
-    def recording(self, level, patches, masked, conds, guide, rows):
-        out = real(self, level, patches, masked, conds, guide, rows)
+    def recording(self, level, patches, masked, conds, guide, rows, cols):
+        out = real(self, level, patches, masked, conds, guide, rows, cols)
         if level is self.model.levels[0]:
-            outputs[-1].append([c.clone() for c in out[0]])
+            outputs[-1].append([c.clone() for c in out])
         return out
 
     monkeypatch.setattr(sampler_module._Run, "predict_where_needed", recording)

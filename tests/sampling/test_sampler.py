@@ -221,16 +221,27 @@ def test_mar_instances_waiting_for_a_later_step_are_not_computed(monkeypatch):
     rows_computed = []
     original_predict = sampler._Run.predict_where_needed
 
-    def counting(self, level, patches, masked, conds, guide, rows):
-        next_conds, renumbered = original_predict(self, level, patches, masked, conds, guide, rows)
-        rows_computed.append((next_conds[0].shape[0], self.doubled(patches).shape[0]))
-        return next_conds, renumbered
+    def counting(self, level, patches, masked, conds, guide, rows, cols):
+        instances = []
+        real_predict = level.predict_patches
+
+        def recording(patches, *args):
+            instances.append(patches.shape[0])
+            return real_predict(patches, *args)
+
+        level.predict_patches = recording
+        try:
+            return original_predict(self, level, patches, masked, conds, guide, rows, cols)
+        finally:
+            del level.predict_patches
+            rows_computed.append((instances[0], self.doubled(patches).shape[0]))
 
     monkeypatch.setattr(sampler._Run, "predict_where_needed", counting)
     skipping = sample_all(model, request).candidates
 
-    def every_instance(self, level, patches, masked, conds, guide, rows):
-        return level.predict(self.doubled(patches), self.doubled(masked), conds, guide), rows
+    def every_instance(self, level, patches, masked, conds, guide, rows, cols):
+        return [self.pick_rows(c, rows, cols)
+                for c in level.predict(self.doubled(patches), self.doubled(masked), conds, guide)]
 
     monkeypatch.setattr(sampler._Run, "predict_where_needed", every_instance)
     computing_all = sample_all(model, request).candidates
