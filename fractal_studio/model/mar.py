@@ -58,7 +58,8 @@ class MARLevel(nn.Module):
         return neighbour_conditions(x[:, self.prefix:], self.grid)
 
     def predict_patches(self, patches: torch.Tensor, mask: torch.Tensor, conds: list[torch.Tensor],
-                        guide: torch.Tensor | None, rows: torch.Tensor, cols: torch.Tensor) -> list[torch.Tensor]:
+                        guide: torch.Tensor | None, rows: torch.Tensor,
+                        cols: torch.Tensor) -> list[torch.Tensor]:
         """What `predict` gives for the patches (rows, cols) only: five tensors [n, width].
 
         Sampling reads the outputs of the patches it predicts and of their four neighbours, a few
@@ -118,7 +119,8 @@ def neighbour_queries(rows: torch.Tensor, cols: torch.Tensor, grid: int,
     order = torch.argsort(rows, stable=True)
     sorted_rows = rows[order]
     rank = torch.empty_like(rows)
-    rank[order] = torch.arange(rows.numel(), device=rows.device) - torch.searchsorted(sorted_rows, sorted_rows)
+    first_of_row = torch.searchsorted(sorted_rows, sorted_rows)
+    rank[order] = torch.arange(rows.numel(), device=rows.device) - first_of_row  # 0, 1, ... per instance
     width = 5 * (int(rank.max()) + 1) if rows.numel() else 5
     slot = 5 * rank.unsqueeze(1) + torch.arange(5, device=rows.device)  # [n, 5]
     queries = torch.zeros(batch, width, dtype=torch.long, device=cols.device)

@@ -226,8 +226,9 @@ class _Run:
             if rows.numel():
                 next_conds = self.predict_where_needed(level, seen, masked, call.conds, guide, rows, cols)
                 placement = Placement(patches, rows, cols, level.patch, side)
-                child = yield from self.fill(call.child(placement, known_patches, tuple(next_conds),
-                                                        guidance_at(call.cfg, call.schedule, done), step_span))
+                step_cfg = guidance_at(call.cfg, call.schedule, done)
+                child = yield from self.fill(call.child(placement, known_patches, tuple(next_conds), step_cfg,
+                                                        step_span))
                 placement.write(patches, child)
             if call.index < EVENT_LEVELS:
                 yield LevelStep(call.index, step + 1, steps, unpatchify(patches, level.patch, side),
@@ -272,7 +273,8 @@ class _Run:
         instances = renumbered
         if self.guided:  # the unconditional rows follow the conditional ones
             instances, cols = torch.cat([renumbered, renumbered + chosen.numel()]), torch.cat([cols, cols])
-        return level.predict_patches(self.doubled(patches), self.doubled(masked), conds, guide, instances, cols)
+        return level.predict_patches(self.doubled(patches), self.doubled(masked), conds, guide,
+                                     instances, cols)
 
     def ar_level(self, call: LevelCall, level: ARLevel) -> LevelSteps:
         count, side = call.pixels.shape[0], call.pixels.shape[-1]
