@@ -20,6 +20,23 @@ from fractal_studio.devices import pick_device
 from fractal_studio.editing.engine import EditProgress
 from fractal_studio.errors import UserError
 
+TIME_LEFT_TICK_MS = 250  # how often the shown time left is counted down between events
+
+
+class TimeLeft:
+    """The progress line's text, its time left counted down from the last estimate: the engine
+    estimates only at its events, and a long step or the ranking of the candidates sends none
+    for seconds, during which a frozen figure would run ahead of the truth."""
+
+    def __init__(self, stage: str = "", eta: float | None = None, at: float = 0.0):
+        self.stage = stage  # what the run is doing and how far it is, e.g. "level 2 · step 3/4 · 40%"
+        self.end = None if eta is None or not np.isfinite(eta) else at + eta  # monotonic seconds
+
+    def text(self, now: float) -> str:
+        if self.end is None:
+            return self.stage
+        return f"{self.stage} {_eta(max(self.end - now, 0.0))}"
+
 
 def _eta(seconds: float | None) -> str:
     if seconds is None or not np.isfinite(seconds):
@@ -117,6 +134,8 @@ class GenerationMixin:
         self.progress.setValue(0)
         self.progress.setVisible(True)
         self.progress_label.setText("starting…")
+        self.time_left = None
+        self.time_left_timer.start()
         self.canvas.painting_enabled = False
         self.update_actions()
 
@@ -131,11 +150,19 @@ class GenerationMixin:
         else:
             window = f"window {event.window}/{event.windows} · " if event.windows > 1 else ""
             stage = f"{window}level {event.level + 1} · step {event.step}/{event.steps}"
-        self.progress_label.setText(f"{stage} · {int(event.fraction * 100)}% {_eta(event.eta)}")
+        self.time_left = TimeLeft(f"{stage} · {int(event.fraction * 100)}%", event.eta, time.monotonic())
+        self.show_time_left()
+
+    def show_time_left(self) -> None:
+        """The progress line, its time left as of now (the time-left timer calls it between events)."""
+        if self.time_left is not None:
+            self.progress_label.setText(self.time_left.text(time.monotonic()))
 
     def _run_ended(self, run, has_candidates: bool, failure: str | None) -> None:
         self.runs_finished += 1
         self.stream = None
+        self.time_left_timer.stop()
+        self.time_left = None
         self.progress.setVisible(False)
         self.progress_label.setText("")
         self.canvas.painting_enabled = True
@@ -158,6 +185,8 @@ class GenerationMixin:
         if self.generation is not None and not self.generation.done() and self.session.running:
             self.session.cancel()  # the worker stops at its next step, whatever the loop does next
             self.generation.cancel()
+            self.time_left_timer.stop()
+            self.time_left = None
             self.progress_label.setText("cancelling…")
 
     # ------------------------------------------------------------------ candidates

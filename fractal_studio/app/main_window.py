@@ -29,7 +29,7 @@ from fractal_studio.app.autosave import Autosave
 from fractal_studio.app.candidates import CandidateStrip
 from fractal_studio.app.canvas import CanvasView
 from fractal_studio.app.files import FilesMixin
-from fractal_studio.app.generation import GenerationMixin
+from fractal_studio.app.generation import TIME_LEFT_TICK_MS, GenerationMixin
 from fractal_studio.app.models import ModelMixin, ModelPanel
 from fractal_studio.app.panels import ClassPicker, ParamsPanel, TaskPanel
 from fractal_studio.app.settings import Store, open_settings
@@ -95,6 +95,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWi
         self.comparing = None  # the area showing the image before the last apply, while \\ is held
         self.result_rect = None  # where the current run's candidates may differ from the document
         self.stream_events = 0
+        self.time_left = None  # the running generation's progress line (generation.TimeLeft)
         self.runs_finished = 0  # generations whose worker has stopped (tests wait on it)
         self.saved_revision = 0
         self.last_cancel_wait = 0.0
@@ -117,6 +118,11 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWi
         self.autosave_timer.setSingleShot(True)
         self.autosave_timer.setInterval(AUTOSAVE_DELAY_MS)
         self.autosave_timer.timeout.connect(self.autosave_tick)
+        # Counts the shown time left down between progress events (a long step, or the ranking of
+        # the candidates, sends none for seconds).
+        self.time_left_timer = QTimer(self)
+        self.time_left_timer.setInterval(TIME_LEFT_TICK_MS)
+        self.time_left_timer.timeout.connect(self.show_time_left)
         self.status.showMessage("Open an image (Ctrl+O), paste one (Ctrl+V) or drop a file; "
                                 "File ▸ New canvas generates from scratch.")
         if autosave and self.autosave is None:

@@ -175,3 +175,44 @@ def test_progress_says_when_the_candidates_are_being_finished(window, qtbot, pho
 
     assert shown(0.8, 12.0) == "window 2/3 · level 2 · step 3/4 · 90% ETA 12s"
     assert shown(1.0, 2.0) == "finishing the candidates · 90% ETA 2s"
+
+
+def test_the_time_left_counts_down_between_progress_events(window, qtbot, photo, monkeypatch):
+    """The engine estimates only at its events; between them the shown time left keeps falling."""
+    from fractal_studio.app import generation
+    from fractal_studio.editing.engine import EditProgress
+    from fractal_studio.geometry import Rect
+
+    path, _ = photo
+    open_at_100_percent(window, path)
+    window.result_rect = Rect(0, 0, 1, 1)
+    now = [100.0]
+    monkeypatch.setattr(generation.time, "monotonic", lambda: now[0])
+    event = EditProgress(window=1, windows=1, level=0, step=2, steps=8, fraction=0.25, rect=Rect(0, 0, 2, 2),
+                         preview=np.zeros((2, 2, 3), np.uint8), elapsed=3.0, eta=9.0, sampled=0.25)
+    window._show_progress(None, event)
+    assert window.progress_label.text() == "level 1 · step 2/8 · 25% ETA 9s"
+    now[0] += 4.2
+    window.show_time_left()  # what the timer calls
+    assert window.progress_label.text() == "level 1 · step 2/8 · 25% ETA 5s"
+    now[0] += 30.0  # later than estimated: it shows 0 s, not a negative time
+    window.show_time_left()
+    assert window.progress_label.text() == "level 1 · step 2/8 · 25% ETA 0s"
+
+
+def test_the_time_left_timer_runs_only_during_a_run(window, qtbot, photo):
+    path, _ = photo
+    open_at_100_percent(window, path)
+    paint(qtbot, window, [(8, 8), (32, 24)], size=30)
+    assert not window.time_left_timer.isActive()
+    active_at_events = []
+    show = window._show_progress
+
+    def showing(run, event):
+        active_at_events.append(window.time_left_timer.isActive())
+        show(run, event)
+
+    window._show_progress = showing
+    run_to_end(qtbot, window)
+    assert active_at_events and all(active_at_events)
+    assert not window.time_left_timer.isActive() and window.progress_label.text() == ""
