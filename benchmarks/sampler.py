@@ -137,7 +137,9 @@ def time_ours(model, request) -> float:
 def cpu_figures(args) -> None:
     torch.set_num_threads(args.threads)
     for preset_name in args.presets:
-        model = random_model(preset_name, class_num=10)
+        model = random_model(preset_name, class_num=10, **widths_changed(preset_name, args.widths))
+        if args.widths:
+            preset_name += f" (widths {'/'.join(map(str, args.widths))})"
         side = model.config.resolution
         iterations = model.config.sampling.iterations if not args.iterations else tuple(args.iterations)
         request = SampleRequest.generate(side, class_id=0, cfg=args.cfg, candidates=args.count, seed=0,
@@ -177,6 +179,18 @@ def cpu_figures(args) -> None:
         t_hole = min(time_ours(model, inpaint) for _ in range(args.repeat))
         print(f"{preset_name}: inpainting a {edge}x{edge} hole ({(~hole).mean():.0%}): {t_hole:.2f}s = "
               f"{t_hole / ours:.0%} of a full generation")
+
+
+def widths_changed(preset_name: str, widths: list[int] | None) -> dict:
+    """The preset's levels with other widths (one per level, the pixel head's last), as changes."""
+    if not widths:
+        return {}
+    from fractal_studio.model import preset
+
+    levels = preset(preset_name).levels
+    if len(widths) != len(levels):
+        raise SystemExit(f"--widths needs {len(levels)} widths for {preset_name}, got {len(widths)}")
+    return {"levels": tuple(replace(level, width=width) for level, width in zip(levels, widths, strict=True))}
 
 
 def first_event_latency(threads: int) -> None:
@@ -240,6 +254,9 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+",
                         default=["small_mar_in64", "small_ar_in64", "medium_mar_in64"])
     parser.add_argument("--count", type=int, default=4)
+    parser.add_argument("--widths", type=int, nargs="+",
+                        help="other widths for the levels, the pixel head's last (e.g. the speed issue's "
+                             "small FractalMAR: --presets medium_mar_in64 --widths 256 128 64)")
     parser.add_argument("--cfg", type=float, default=2.0)
     parser.add_argument("--iterations", type=int, nargs="*")
     parser.add_argument("--threads", type=int, default=2)

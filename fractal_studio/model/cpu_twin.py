@@ -11,7 +11,10 @@ from memory once per token, so the cost is how the weights are stored, not the a
   512-wide AR level of 8 blocks at 2 rows takes 7.1 -> 4.8 ms per token in bf16 and
   16.8 -> 12.0 ms in fp32. No change for large batches (MAR levels). Small layers stay in the
   cache anyway, and oneDNN's call costs more there than the layout saves (a 96-wide AR level:
-  0.50 -> 0.80 ms per token), so only layers with PACK_MIN_WEIGHTS weights or more are packed.
+  0.50 -> 0.80 ms per token), so in AR levels only layers with PACK_MIN_WEIGHTS weights or more
+  are packed. MAR levels multiply hundreds of rows (every token of every instance), where the
+  packed layout gains at any width: in bf16 they are all packed (a 128-wide layer on 672 rows:
+  99 -> 66 us; 256-wide on 2088 rows: 496 -> 409 us; Xeon with AMX).
 
 So the bf16 twin converts every linear layer (and runs under autocast for everything else: its
 arithmetic is autocast's, see PackedLinear), and the fp32 twin packs the large linear
@@ -32,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from fractal_studio.model.ar import ARLevel
+from fractal_studio.model.mar import MARLevel
 from fractal_studio.model.pixel_head import PixelHead
 
 PACK_MIN_WEIGHTS = 512 * 512
@@ -46,13 +50,13 @@ class PackedLinear(nn.Module):
     the same results for the contiguous inputs the model feeds them (for strided inputs autocast
     adds the bias after rounding: one bf16 rounding apart there)."""
 
-    def __init__(self, linear: nn.Linear, dtype: torch.dtype):
+    def __init__(self, linear: nn.Linear, dtype: torch.dtype, pack_any_size: bool = False):
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.dtype = dtype
         weight = linear.weight.detach().to(dtype)
         self.bias = None if linear.bias is None else linear.bias.detach().to(dtype)
-        self.packed = _onednn_packed(weight) if _worth_packing(linear) else None
+        self.packed = _onednn_packed(weight) if pack_any_size or _worth_packing(linear) else None
         self.weight = weight if self.packed is None else None  # one copy only
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -123,13 +127,17 @@ def _worth_packing(linear: nn.Linear) -> bool:
     return linear.weight.numel() >= PACK_MIN_WEIGHTS
 
 
-def _replace_linears(module: nn.Module, dtype: torch.dtype, packable_only: bool) -> None:
+def _replace_linears(module: nn.Module, dtype: torch.dtype, packable_only: bool,
+                     pack_any_size: bool = False) -> None:
+    """packable_only: convert only the layers worth packing; pack_any_size: pack every converted
+    layer (bf16 MAR levels, see the module's docstring)."""
     for name, child in module.named_children():
         if isinstance(child, nn.Linear):
             if _worth_packing(child) or not packable_only:
-                setattr(module, name, PackedLinear(child, dtype))
+                setattr(module, name, PackedLinear(child, dtype, pack_any_size))
         elif not isinstance(child, PixelHead):
-            _replace_linears(child, dtype, packable_only)
+            many_rows = pack_any_size or (dtype == torch.bfloat16 and isinstance(child, MARLevel))
+            _replace_linears(child, dtype, packable_only, many_rows)
 
 
 def _linears(model: nn.Module) -> list[nn.Linear]:

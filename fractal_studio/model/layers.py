@@ -58,7 +58,11 @@ class SelfAttention(nn.Module):
         """queries: long [B, M], the tokens whose outputs are wanted (default: all); every token
         is still attended to, so each wanted output is what the full computation gives."""
         batch, tokens, width = x.shape
-        q, k, v = self.qkv(x).reshape(batch, tokens, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        qkv = self.qkv(x)
+        out_dtype = qkv.dtype
+        if qkv.device.type == "cpu":  # attention runs in fp32 there (see attention()): one cast, not three
+            qkv = qkv.float()
+        q, k, v = qkv.reshape(batch, tokens, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
         if queries is not None:
             q = q.gather(2, queries[:, None, :, None].expand(-1, q.shape[1], -1, q.shape[3]))
             tokens = queries.shape[1]
@@ -69,7 +73,9 @@ class SelfAttention(nn.Module):
             causal = False
         dropout = self.dropout if self.training else 0.0
         out = attention(q, k, v, causal=causal, mask=mask, dropout=dropout)
-        out = self.proj(out.transpose(1, 2).reshape(batch, tokens, width))
+        # Heads back side by side and in the layer's dtype, in one copy.
+        out = out.transpose(1, 2).to(out_dtype, memory_format=torch.contiguous_format)
+        out = self.proj(out.reshape(batch, tokens, width))
         return F.dropout(out, dropout, True) if dropout else out
 
 

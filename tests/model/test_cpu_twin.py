@@ -61,6 +61,18 @@ def test_narrow_models_sample_fp32_with_the_model_itself_and_small_layers_stay_u
     assert layers and all(layer.packed is None and layer.weight.dtype == torch.bfloat16 for layer in layers)
 
 
+def test_mar_levels_pack_every_layer_in_bf16_as_they_multiply_many_rows():
+    """A MAR level multiplies every token of every instance: the packed layout gains at any width."""
+    model = random_model("tiny_mar_in16", class_num=3)  # every layer far below PACK_MIN_WEIGHTS
+    twin = cpu_sampling_twin(model, "bf16")
+    for level in twin.levels:
+        layers = _packed(level)
+        assert layers and all(layer.dtype == torch.bfloat16 for layer in layers)
+        if torch.backends.mkldnn.is_available():
+            assert all(layer.packed is not None for layer in layers)
+    assert not _packed(twin.head)
+
+
 @pytest.mark.parametrize("packed", [True, False])
 def test_bf16_linear_computes_what_autocast_computes(monkeypatch, pack_everything, packed):
     if not packed:  # a PyTorch build without oneDNN: plain bf16 weights
