@@ -50,8 +50,7 @@ def seamless_fill(generated: np.ndarray, known_pixels: np.ndarray, region: np.nd
         return result
     usable = None if empty is None else ~np.asarray(empty, bool) | region
     correction = _solve(g, k, region, usable)
-    ys, xs = np.nonzero(region)
-    result[ys, xs] = np.clip(np.rint(g[ys, xs] + correction), 0, 255).astype(np.uint8)
+    result[region] = np.clip(np.rint(g[region] + correction), 0, 255).astype(np.uint8)
     return result
 
 
@@ -65,7 +64,7 @@ class _Problem:
         index = np.full(region.shape, -1, np.int64)
         index[self.ys, self.xs] = np.arange(n)
         self.degree = np.zeros(n, np.float32)
-        self.rhs = np.zeros((n, 3), np.float32)
+        self.rhs = np.zeros((n, g.shape[2]), np.float32)
         self.neighbours = []  # per direction: the neighbour's region index, or n (a zero slot)
         g_here = g[self.ys, self.xs]
         for dy, dx in DIRECTIONS:
@@ -81,24 +80,35 @@ class _Problem:
             self.rhs[known] += k[ny[known], nx[known]] - g_here[known]
             self.neighbours.append(neighbour)
 
-    def apply(self, f: np.ndarray) -> np.ndarray:
-        padded = np.concatenate([f, np.zeros((1, 3), f.dtype)])
-        out = self.degree[:, None] * f
-        for neighbour in self.neighbours:
-            out -= padded[neighbour]
-        return out
+    def operator(self):
+        """f [n, columns] -> the matrix times f, in torch: its gathers run on every core, about
+        three times numpy's speed here (a 159,000-pixel stroke: 2.3 against 7.7 ms a product).
+        PyTorch is imported here, not with the module: the app's window loads without it."""
+        import torch
+
+        degree = torch.from_numpy(self.degree).unsqueeze(1)
+        neighbours = [torch.from_numpy(neighbour) for neighbour in self.neighbours]
+
+        def apply(f: torch.Tensor) -> torch.Tensor:
+            padded = torch.cat([f, f.new_zeros(1, f.shape[1])])  # row n: the zero slot
+            out = degree * f
+            for neighbour in neighbours:
+                out -= padded.index_select(0, neighbour)
+            return out
+
+        return apply
 
 
 def _solve(g: np.ndarray, k: np.ndarray, region: np.ndarray, usable: np.ndarray | None) -> np.ndarray:
-    """The correction f [n, 3] for the region's pixels in np.nonzero order; `usable`: pixels that
-    count as neighbours (None: all)."""
+    """The correction f [n, channels] for the region's pixels in np.nonzero order; `usable`:
+    pixels that count as neighbours (None: all)."""
     problem = _Problem(g, k, region, usable)
     n = len(problem.ys)
     if n <= DIRECT_PIXELS or min(region.shape) < 4:
-        return _conjugate_gradients(problem, np.zeros((n, 3), np.float32), COARSE_ITERATIONS)
+        return _conjugate_gradients(problem, np.zeros((n, g.shape[2]), np.float32), COARSE_ITERATIONS)
     coarse_g, coarse_k, coarse_region, coarse_usable = _halve(g, k, region, usable)
     coarse = _solve(coarse_g, coarse_k, coarse_region, coarse_usable)
-    start = np.zeros(coarse_region.shape + (3,), np.float32)
+    start = np.zeros(coarse_region.shape + (g.shape[2],), np.float32)
     start[coarse_region] = coarse
     guess = start[problem.ys // 2, problem.xs // 2]
     return _conjugate_gradients(problem, guess, FINE_ITERATIONS)
@@ -129,20 +139,25 @@ def _halve(g: np.ndarray, k: np.ndarray, region: np.ndarray, usable: np.ndarray 
 
 
 def _conjugate_gradients(problem: _Problem, f: np.ndarray, iterations: int) -> np.ndarray:
-    """A few steps of CG for each colour channel at once (the matrix is the same for all three)."""
-    residual = problem.rhs - problem.apply(f)
-    direction = residual.copy()
-    rr = (residual * residual).sum(axis=0)
+    """A few steps of CG for every column at once (colour channels, fills: the matrix is the same)."""
+    import torch
+
+    apply = problem.operator()
+    f = torch.from_numpy(np.ascontiguousarray(f, np.float32))
+    residual = torch.from_numpy(problem.rhs) - apply(f)
+    direction = residual.clone()
+    rr = (residual * residual).sum(0)
+    zero = torch.zeros(())
     for _ in range(iterations):
-        if np.abs(residual).max() < TOLERANCE:
+        if float(residual.abs().max()) < TOLERANCE:
             break
-        step = problem.apply(direction)
-        curvature = (direction * step).sum(axis=0)
-        alpha = np.where(curvature > 0, rr / np.where(curvature > 0, curvature, 1.0), 0.0)
+        step = apply(direction)
+        curvature = (direction * step).sum(0)
+        alpha = torch.where(curvature > 0, rr / torch.where(curvature > 0, curvature, 1.0), zero)
         f = f + alpha * direction
         residual = residual - alpha * step
-        rr_new = (residual * residual).sum(axis=0)
-        beta = np.where(rr > 0, rr_new / np.where(rr > 0, rr, 1.0), 0.0)
+        rr_new = (residual * residual).sum(0)
+        beta = torch.where(rr > 0, rr_new / torch.where(rr > 0, rr, 1.0), zero)
         direction = residual + beta * direction
         rr = rr_new
-    return f
+    return f.numpy()
