@@ -20,15 +20,19 @@ def _resolve_model(model: str | None) -> str | None:
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
-LARGE_BUFFER = 1 << 20
+LARGE_BUFFER = 16 << 20  # bytes: see return_large_buffers_to_the_system
 
 
 def return_large_buffers_to_the_system() -> None:
-    """Asks glibc to give every freed buffer of 1 MB or more straight back to the system.
+    """Asks glibc to give every freed buffer of LARGE_BUFFER (16 MB) or more straight back to the system.
 
     By default glibc raises its threshold after the first large free, so later 24 MB masks and
     coverage arrays come from the heap, whose freed space stays with the process: editing a
-    6000x4000 photo then grows by ~70 MB per run. Elsewhere (macOS, Windows, musl) nothing to do."""
+    6000x4000 photo then grows by ~70 MB per run. Smaller buffers stay on the heap and are reused:
+    at 1 MB, each of the many few-MB arrays of a model pass or of the colour matching was a new
+    mapping whose pages fault in again, and the app composited candidates twice as slowly as the
+    CLI (3.1 s of system time in an 8 s run; 0.8 s at 16 MB, peak memory 908 -> 917 MB in
+    benchmarks/app_memory.py). Elsewhere (macOS, Windows, musl) nothing to do."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
