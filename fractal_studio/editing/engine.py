@@ -437,7 +437,7 @@ class _Edit:
 
         windows = [window.shifted(-self.area.left, -self.area.top) for window in self.plan.windows]
         bits = fill_bits(self.model, self.canvases, self.unknown_at_start & self.in_image, windows,
-                         seed=int(self.options.seed))
+                         seed=int(self.options.seed), class_id=self.options.class_id)
         order = sorted(range(len(bits)), key=lambda k: bits[k])
         self.canvases = [self.canvases[k] for k in order]
         return tuple(bits[k] for k in order), tuple(order)

@@ -20,10 +20,12 @@ RANKING_ORDERS = 2  # masking orders averaged per window (MAR); AR levels are ex
 
 @torch.no_grad()
 def fill_bits(model, canvases: list[np.ndarray], generated: np.ndarray, windows: list[Rect],
-              seed: int = 0, orders: int = RANKING_ORDERS) -> list[float]:
+              seed: int = 0, orders: int = RANKING_ORDERS, class_id: int | None = None) -> list[float]:
     """Bits per generated value of each candidate. canvases: uint8 [H, W, 3] each, at the model's
     working scale; generated: bool [H, W], the pixels the run generated; windows: where the model
-    ran (the same coordinates), each the model's resolution."""
+    ran (the same coordinates), each the model's resolution; class_id: the class the run was asked
+    for (None: unconditional). A class edit's fills are scored as that class's: a fill that ignores
+    the class costs more bits there than one that draws it."""
     device = model.fake_latent.device
     total = np.zeros(len(canvases))
     weight = 0
@@ -41,7 +43,8 @@ def fill_bits(model, canvases: list[np.ndarray], generated: np.ndarray, windows:
             images = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous().to(device)
             mask = torch.from_numpy(unknown).to(device).unsqueeze(0).expand(len(canvases), -1, -1)
             passes = orders if any(level.kind == "mar" for level in model.config.generators) else 1
-            nats = sum(model.loss(images, None, unknown=mask) for _ in range(passes)) / passes
+            labels = None if class_id is None else torch.full((len(canvases),), int(class_id), device=device)
+            nats = sum(model.loss(images, labels, unknown=mask) for _ in range(passes)) / passes
             total += nats.float().cpu().numpy() / math.log(2) * count
             weight += count
     return (total / max(weight, 1)).tolist()

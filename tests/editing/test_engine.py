@@ -517,6 +517,38 @@ def test_candidates_come_best_first_by_the_models_likelihood_of_their_fill(toy_m
     assert good < bad
 
 
+def test_a_class_edits_candidates_are_ranked_as_that_class(toy_model, monkeypatch):
+    """The toy model's classes are colour pairs: of two fills, each class prefers its own pair."""
+    from fractal_studio.editing import ranking
+    from fractal_studio.editing.ranking import fill_bits
+
+    from ..conftest import PAIRS
+
+    def pair_image(index: int) -> np.ndarray:
+        image = np.zeros((16, 16, 3), np.uint8)
+        image[:, :8], image[:, 8:] = PAIRS[index]
+        return image
+
+    everything = np.ones((16, 16), bool)
+    fills = [pair_image(0), pair_image(1)]
+    as_0 = fill_bits(toy_model, fills, everything, [Rect(0, 0, 16, 16)], class_id=0)
+    as_1 = fill_bits(toy_model, fills, everything, [Rect(0, 0, 16, 16)], class_id=1)
+    assert as_0[0] < as_0[1] and as_1[1] < as_1[0]
+    # The engine asks for the run's class.
+    asked = []
+    real = ranking.fill_bits
+
+    def recording(*args, **kwargs):
+        asked.append(kwargs.get("class_id"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ranking, "fill_bits", recording)
+    mask = np.zeros((16, 16), bool)
+    mask[4:12, 6:14] = True
+    run(toy_model, noise_image(16, 16, seed=3), mask, candidates=2, seed=2, class_id=2, work_scale="native")
+    assert asked == [2]
+
+
 def test_vary_detail_keeps_each_candidates_layout_and_draws_new_detail(toy_model):
     from fractal_studio.editing.engine import Vary
 
