@@ -1,8 +1,10 @@
 """The time left as the app shows it, against the time the run really took (run on demand, under
 a real display or offscreen).
 
-    xvfb-run -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/app_eta.py PHOTO \
-        [--candidates 4] [--brush 0.08] [--shots DIR]
+    QT_QPA_PLATFORM=xcb xvfb-run -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/app_eta.py \
+        PHOTO [--candidates 4] [--brush 0.08] [--shots DIR]
+
+(Without QT_QPA_PLATFORM the window is offscreen, as in the other app benchmarks.)
 
 Paints a stroke across the photo, generates, reads the progress line four times a second and
 prints, for every reading once a fifth of the run has passed, the time left it showed and the
