@@ -25,7 +25,7 @@ TIME_LEFT_TICK_MS = 250  # how often the shown time left is counted down between
 
 class TimeLeft:
     """The progress line's text, its time left counted down from the last estimate: the engine
-    estimates only at its events, and a long step or the ranking of the candidates sends none
+    estimates only at its events, and a long step or the compositing of a candidate sends none
     for seconds, during which a frozen figure would run ahead of the truth."""
 
     def __init__(self, stage: str = "", eta: float | None = None, at: float = 0.0):

@@ -118,7 +118,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWi
         self.autosave_timer.setSingleShot(True)
         self.autosave_timer.setInterval(AUTOSAVE_DELAY_MS)
         self.autosave_timer.timeout.connect(self.autosave_tick)
-        # Counts the shown time left down between progress events (a long step, or the ranking of
+        # Counts the shown time left down between progress events (a long step, or compositing
         # the candidates, sends none for seconds).
         self.time_left_timer = QTimer(self)
         self.time_left_timer.setInterval(TIME_LEFT_TICK_MS)
