@@ -158,11 +158,14 @@ class GenerationMixin:
         if self.time_left is not None:
             self.progress_label.setText(self.time_left.text(time.monotonic()))
 
+    def _stop_time_left(self) -> None:
+        self.time_left_timer.stop()
+        self.time_left = None
+
     def _run_ended(self, run, has_candidates: bool, failure: str | None) -> None:
         self.runs_finished += 1
         self.stream = None
-        self.time_left_timer.stop()
-        self.time_left = None
+        self._stop_time_left()
         self.progress.setVisible(False)
         self.progress_label.setText("")
         self.canvas.painting_enabled = True
@@ -185,8 +188,7 @@ class GenerationMixin:
         if self.generation is not None and not self.generation.done() and self.session.running:
             self.session.cancel()  # the worker stops at its next step, whatever the loop does next
             self.generation.cancel()
-            self.time_left_timer.stop()
-            self.time_left = None
+            self._stop_time_left()
             self.progress_label.setText("cancelling…")
 
     # ------------------------------------------------------------------ candidates

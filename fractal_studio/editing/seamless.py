@@ -64,7 +64,7 @@ class _Problem:
         index = np.full(region.shape, -1, np.int64)
         index[self.ys, self.xs] = np.arange(n)
         self.degree = np.zeros(n, np.float32)
-        self.rhs = np.zeros((n, g.shape[2]), np.float32)
+        self.rhs = np.zeros((n, 3), np.float32)
         self.neighbours = []  # per direction: the neighbour's region index, or n (a zero slot)
         g_here = g[self.ys, self.xs]
         for dy, dx in DIRECTIONS:
@@ -81,7 +81,7 @@ class _Problem:
             self.neighbours.append(neighbour)
 
     def operator(self):
-        """f [n, columns] -> the matrix times f, in torch: its gathers run on every core, about
+        """f [n, 3] -> the matrix times f, in torch: its gathers run on every core, about
         three times numpy's speed here (a 159,000-pixel stroke: 2.3 against 7.7 ms a product).
         PyTorch is imported here, not with the module: the app's window loads without it."""
         import torch
@@ -100,15 +100,15 @@ class _Problem:
 
 
 def _solve(g: np.ndarray, k: np.ndarray, region: np.ndarray, usable: np.ndarray | None) -> np.ndarray:
-    """The correction f [n, channels] for the region's pixels in np.nonzero order; `usable`:
-    pixels that count as neighbours (None: all)."""
+    """The correction f [n, 3] for the region's pixels in np.nonzero order; `usable`: pixels that
+    count as neighbours (None: all)."""
     problem = _Problem(g, k, region, usable)
     n = len(problem.ys)
     if n <= DIRECT_PIXELS or min(region.shape) < 4:
-        return _conjugate_gradients(problem, np.zeros((n, g.shape[2]), np.float32), COARSE_ITERATIONS)
+        return _conjugate_gradients(problem, np.zeros((n, 3), np.float32), COARSE_ITERATIONS)
     coarse_g, coarse_k, coarse_region, coarse_usable = _halve(g, k, region, usable)
     coarse = _solve(coarse_g, coarse_k, coarse_region, coarse_usable)
-    start = np.zeros(coarse_region.shape + (g.shape[2],), np.float32)
+    start = np.zeros(coarse_region.shape + (3,), np.float32)
     start[coarse_region] = coarse
     guess = start[problem.ys // 2, problem.xs // 2]
     return _conjugate_gradients(problem, guess, FINE_ITERATIONS)
@@ -139,7 +139,7 @@ def _halve(g: np.ndarray, k: np.ndarray, region: np.ndarray, usable: np.ndarray 
 
 
 def _conjugate_gradients(problem: _Problem, f: np.ndarray, iterations: int) -> np.ndarray:
-    """A few steps of CG for every column at once (colour channels, fills: the matrix is the same)."""
+    """A few steps of CG for each colour channel at once (the matrix is the same for all three)."""
     import torch
 
     apply = problem.operator()
