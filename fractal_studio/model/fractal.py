@@ -70,8 +70,9 @@ class FractalModel(nn.Module):
         values = normalized * self.pixel_std.view(shape) + self.pixel_mean.view(shape)
         return (values * 255).round().clamp(0, 255).long()
 
-    def value_to_normalized(self, values: torch.Tensor, channel: int) -> torch.Tensor:
-        return (values.float() / 255 - self.pixel_mean.flatten()[channel]) / self.pixel_std.flatten()[channel]
+    def values_to_normalized(self, values: torch.Tensor) -> torch.Tensor:
+        """Integer pixel values 0..255 [..., 3] (channels last) -> the model's input space."""
+        return (values.float() / 255 - self.pixel_mean.flatten()) / self.pixel_std.flatten()
 
     # ----------------------------------------------------------------- conditioning
     def class_condition(self, labels: torch.Tensor | None, batch: int) -> torch.Tensor:

@@ -18,8 +18,14 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = 
     """Softmax attention over [B, heads, N, head_dim], fused by PyTorch (flash / memory-efficient
     kernels where available). In fp32 it matches the paper's explicit fp32 attention; under bf16
     autocast it runs in bf16 on GPUs for speed (sampling only). CPUs compute it in fp32 whatever
-    the inputs: PyTorch's bf16 CPU kernel is slower (up to 2x for short sequences, measured)."""
+    the inputs: PyTorch's bf16 CPU kernel is slower (up to 2x for short sequences, measured; for
+    a 64x64 image's 261 tokens it is no faster in a real pass on a Xeon with AMX, and the products
+    and GELU after it ran up to 2x slower)."""
     out_dtype = torch.promote_types(q.dtype, v.dtype)
+    if k.shape[-2] == 1 and mask is None and not dropout:
+        # The softmax of a single score is exactly 1: every query gets the value as it is. The
+        # first token of each decoding (a pixel head's condition) costs no kernel call.
+        return v.to(out_dtype).expand(*q.shape[:-1], v.shape[-1])
     dtype = torch.float32 if q.device.type == "cpu" else out_dtype
     q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout,

@@ -342,7 +342,7 @@ class _Run:
             values[:, channel] = draw_categorical(logits, self.rng, request.spread)
             if channel < 2:
                 token = head.value_token(channel, self.doubled(values[:, channel]))
-        return torch.stack([self.model.value_to_normalized(values[:, c], c) for c in range(3)], dim=1)
+        return self.model.values_to_normalized(values)
 
 
 def mar_steps(iterations: int, unknown: int, seq_len: int) -> int:

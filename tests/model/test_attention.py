@@ -1,0 +1,31 @@
+"""Attention: the exact shortcut for a single key."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fractal_studio.model.layers import attention
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_single_key_gives_exactly_what_the_kernel_gives(dtype):
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, 4, 1, 16).to(dtype) for _ in range(3))
+    expected = F.scaled_dot_product_attention(q.float(), k.float(), v.float()).to(dtype)
+    got = attention(q, k, v)
+    assert got.shape == expected.shape and got.dtype == dtype
+    assert torch.equal(got, expected)
+
+
+def test_a_single_key_with_several_queries_gives_each_the_value():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 2, 5, 8), torch.randn(2, 2, 1, 8), torch.randn(2, 2, 1, 8)
+    expected = F.scaled_dot_product_attention(q, k, v)
+    assert torch.equal(attention(q, k, v), expected)
+
+
+def test_the_shortcut_is_not_taken_with_dropout():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 2, 1, 8), torch.randn(2, 2, 1, 8), torch.randn(2, 2, 1, 8)
+    out = attention(q, k, v, dropout=0.9)  # dropout of the single weight zeroes most outputs
+    assert (out == 0).any()
