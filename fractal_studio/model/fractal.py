@@ -33,6 +33,9 @@ class FractalModel(nn.Module):
         nn.init.normal_(self.class_emb.weight, std=0.02)
         nn.init.normal_(self.fake_latent, std=0.02)
         self.levels = nn.ModuleList(self._build_level(i) for i in range(len(config.generators)))
+        for index, level in enumerate(self.levels):
+            if isinstance(level, MARLevel):
+                level.conditions_below = self._conditions_read(index + 1)
         head = config.head
         self.head = PixelHead(config.levels[-2].width, head.width, head.depth, head.heads, config.r_weight)
         self.register_buffer("pixel_mean", torch.empty(0), persistent=False)
@@ -48,6 +51,12 @@ class FractalModel(nn.Module):
         for level in self.levels:
             if isinstance(level, ARLevel):
                 level.init_rotary(device)
+
+    def _conditions_read(self, index: int) -> int:
+        """How many conditions level `index` reads per patch (the pixel head past the levels): a
+        MAR level its `num_conds`, an AR level and the pixel head the first (middle) one."""
+        below = self.levels[index] if index < len(self.levels) else None
+        return below.num_conds if isinstance(below, MARLevel) else 1
 
     def _build_level(self, index: int) -> nn.Module:
         config = self.config

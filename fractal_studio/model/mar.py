@@ -4,6 +4,8 @@ Token layout (it fixes which learned position each token gets, so it must match 
 [guiding pixel]? + the `num_conds` conditions in reverse order + one token per patch (raster order).
 Its outputs for the patches become five conditions for the next level: the patch's own output
 (middle) and those of its top, right, bottom and left neighbours (zeros beyond the border).
+The level below may read fewer (an AR level or the pixel head reads the middle one only): then
+sampling computes no more (`conditions_below`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from fractal_studio.model.pixel_head import PixelHead
 
 # The guiding-pixel head of every level is this size in the published models.
 GUIDE_HEAD = dict(width=128, depth=3, heads=4, r_weight=5.0)
+NEIGHBOUR_CONDITIONS = 5  # middle, top, right, bottom, left
 
 
 class MARLevel(nn.Module):
@@ -30,6 +33,9 @@ class MARLevel(nn.Module):
         self.num_conds = num_conds
         self.guiding_pixel = guiding_pixel
         self.prefix = num_conds + int(guiding_pixel)
+        # How many of the five conditions per patch the level below reads (the first ones): set
+        # by the model that stacks the levels (FractalModel); all five for a level on its own.
+        self.conditions_below = NEIGHBOUR_CONDITIONS
 
         self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
         self.patch_emb = nn.Linear(3 * patch * patch, width)
@@ -60,25 +66,28 @@ class MARLevel(nn.Module):
     def predict_patches(self, patches: torch.Tensor, mask: torch.Tensor, conds: list[torch.Tensor],
                         guide: torch.Tensor | None, rows: torch.Tensor,
                         cols: torch.Tensor) -> list[torch.Tensor]:
-        """What `predict` gives for the patches (rows, cols) only: five tensors [n, width].
+        """What `predict` gives for the patches (rows, cols) only, as far as the level below
+        reads it: the first `conditions_below` of its five tensors, each [n, width].
 
-        Sampling reads the outputs of the patches it predicts and of their four neighbours, a few
-        of the tokens; so the last block computes only those (it still attends to every token):
-        the same values as the full pass, for about (depth - 3/4) / depth of its work."""
-        queries, slots, inside = neighbour_queries(rows, cols, self.grid, patches.shape[0])
+        Sampling reads the outputs of the patches it predicts and of their four neighbours (or
+        the patches' own alone, above an AR level or the pixel head), a few of the tokens; so the
+        last block computes only those (it still attends to every token): the same values as the
+        full pass, for about (depth - 3/4) / depth of its work."""
+        count = self.conditions_below
+        queries, slots, inside = neighbour_queries(rows, cols, self.grid, patches.shape[0], count)
         if queries.shape[1] >= self.seq_len:  # no saving: as many queries as tokens
-            return [c[rows, cols] for c in self.predict(patches, mask, conds, guide)]
+            return [c[rows, cols] for c in self.predict(patches, mask, conds, guide)[:count]]
         x = self.run_blocks(self.embed(patches, mask, conds, guide), queries + self.prefix)
-        picked = self.norm(x).flatten(0, 1)[slots]  # [n, 5, width]
-        picked = torch.where(inside.unsqueeze(-1), picked, torch.zeros((), dtype=picked.dtype))
+        picked = self.norm(x).flatten(0, 1)[slots]  # [n, count, width]
+        if count > 1:
+            picked = torch.where(inside.unsqueeze(-1), picked, torch.zeros((), dtype=picked.dtype))
         return list(picked.unbind(1))
 
     def embed(self, patches, mask, conds, guide) -> torch.Tensor:
         """The token sequence [N, prefix + seq_len, width]: guide, conditions, then the patches."""
         x = self.patch_emb(patches)
         x = torch.where(mask.unsqueeze(-1), self.mask_token.to(x.dtype), x)
-        # The conditions in one product (a third of the time of one per condition, same values).
-        prefix = [self.cond_emb(torch.stack(conds[:self.num_conds][::-1], dim=1))] if self.num_conds else []
+        prefix = [self.cond_emb(cond).unsqueeze(1) for cond in reversed(conds[: self.num_conds])]
         if self.guiding_pixel:
             prefix.insert(0, self.pix_proj(guide).unsqueeze(1))
         x = torch.cat([*prefix, x], dim=1) + self.pos_embed_learned
@@ -103,27 +112,35 @@ def neighbour_conditions(middle: torch.Tensor, grid: int) -> list[torch.Tensor]:
     return [middle] + [side.reshape(n, length, width) for side in (top, right, bottom, left)]
 
 
-def neighbour_queries(rows: torch.Tensor, cols: torch.Tensor, grid: int,
-                      batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The tokens to compute so that patches (rows, cols) get their five conditions.
+def neighbour_queries(rows: torch.Tensor, cols: torch.Tensor, grid: int, batch: int,
+                      count: int = NEIGHBOUR_CONDITIONS) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The tokens to compute so that patches (rows, cols) get their first `count` conditions
+    (5: all; 1: the middle one only).
 
     Returns queries: long [batch, M], each instance's patch positions (patch j of an instance
-    takes slots 5j..5j+4: itself, then top, right, bottom, left; unused slots hold position 0);
-    slots: long [n, 5], where each pair's five outputs lie in the flattened [batch * M] outputs;
-    inside: bool [n, 5], False for a neighbour past the grid's edge (its condition is zero)."""
+    takes slots count*j .. count*j + count-1: itself, then top, right, bottom, left; unused slots
+    hold position 0); slots: long [n, count], where each pair's outputs lie in the flattened
+    [batch * M] outputs; inside: bool [n, count], False for a neighbour past the grid's edge
+    (its condition is zero)."""
     column, row = cols % grid, cols // grid
-    steps = torch.tensor([0, -grid, 1, grid, -1], device=cols.device)
-    positions = cols.unsqueeze(1) + steps  # [n, 5]
+    steps = torch.tensor([0, -grid, 1, grid, -1][:count], device=cols.device)
+    positions = cols.unsqueeze(1) + steps  # [n, count]
     inside = torch.stack([torch.ones_like(row, dtype=torch.bool), row > 0, column < grid - 1,
-                          row < grid - 1, column > 0], dim=1)
-    positions = torch.where(inside, positions, cols.unsqueeze(1))
+                          row < grid - 1, column > 0][:count], dim=1)
+    if count > 1:
+        positions = torch.where(inside, positions, cols.unsqueeze(1))
+    if rows.numel() == batch and torch.equal(rows, torch.arange(batch, device=rows.device)):
+        # One patch per instance, in order (every step of a level that predicts one patch at a
+        # time): each instance's slots are its own row.
+        slots = torch.arange(batch * count, device=rows.device).view(batch, count)
+        return positions, slots, inside
     order = torch.argsort(rows, stable=True)
     sorted_rows = rows[order]
     rank = torch.empty_like(rows)
     first_of_row = torch.searchsorted(sorted_rows, sorted_rows)
     rank[order] = torch.arange(rows.numel(), device=rows.device) - first_of_row  # 0, 1, ... per instance
-    width = 5 * (int(rank.max()) + 1) if rows.numel() else 5
-    slot = 5 * rank.unsqueeze(1) + torch.arange(5, device=rows.device)  # [n, 5]
+    width = count * (int(rank.max()) + 1) if rows.numel() else count
+    slot = count * rank.unsqueeze(1) + torch.arange(count, device=rows.device)  # [n, count]
     queries = torch.zeros(batch, width, dtype=torch.long, device=cols.device)
-    queries[rows.unsqueeze(1).expand(-1, 5), slot] = positions
+    queries[rows.unsqueeze(1).expand(-1, count), slot] = positions
     return queries, rows.unsqueeze(1) * width + slot, inside

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from fractal_studio.model import FractalModel
+from fractal_studio.model.config import from_authors_lists
 from fractal_studio.model.mar import neighbour_queries
+from fractal_studio.sampling import SampleRequest, sample_all
 from fractal_studio.sampling.sampler import prepare_sampling
 
 from ..conftest import random_model
@@ -37,12 +40,39 @@ def test_the_patches_outputs_equal_the_full_pass_in_fp32(preset):
         with torch.inference_mode():
             full = level.predict(*inputs)
             picked = level.predict_patches(*inputs, ROWS, COLS)
-        assert len(picked) == 5
-        for whole, part in zip(full, picked, strict=True):
+        assert len(picked) == level.conditions_below
+        for whole, part in zip(full, picked):
             assert part.shape == (len(ROWS), whole.shape[-1])
             torch.testing.assert_close(part, whole[ROWS, COLS], rtol=1e-5, atol=1e-6)
-        # A neighbour past the edge is zero, as in the full pass: patch 0 has no top or left.
-        assert not picked[1][0].any() and not picked[4][0].any() and picked[2][0].any()
+        if level.conditions_below == 5:
+            # A neighbour past the edge is zero, as in the full pass: patch 0 has no top or left.
+            assert not picked[1][0].any() and not picked[4][0].any() and picked[2][0].any()
+
+
+@pytest.mark.parametrize("count", [1, 5])
+@pytest.mark.parametrize("rows, cols", [(ROWS, COLS),  # ragged
+                                        (torch.arange(5), torch.tensor([0, 15, 6, 3, 12]))])  # one each
+def test_the_conditions_read_below_equal_the_full_pass(count, rows, cols):
+    level = random_model("tiny_mar_in16", class_num=3).levels[0]
+    level.conditions_below = count
+    inputs = level_inputs(level, 5, seed=1)
+    with torch.inference_mode():
+        full = level.predict(*inputs)
+        picked = level.predict_patches(*inputs, rows, cols)
+    assert len(picked) == count
+    for whole, part in zip(full, picked):
+        torch.testing.assert_close(part, whole[rows, cols], rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_tells_each_mar_level_what_the_level_below_reads():
+    mar = random_model("tiny_mar_guiding_in16", class_num=3)  # MAR, MAR, MAR, then the pixel head
+    assert [level.conditions_below for level in mar.levels] == [5, 5, 1]
+    config = from_authors_lists("mar_over_ar", (16, 4, 1), (32, 16, 16), (1, 1, 1), (2, 2, 2), ("mar", "ar"),
+                                num_conds=5)
+    mixed = FractalModel(config)  # MAR, AR, then the pixel head
+    assert mixed.levels[0].conditions_below == 1  # an AR level reads the middle condition only
+    finished = sample_all(mixed.eval(), SampleRequest.generate(16, candidates=2, seed=0, cfg=1.0))
+    assert len(finished.candidates) == 2 and finished.candidates[0].shape == (16, 16, 3)
 
 
 def test_the_patches_outputs_follow_the_full_pass_in_bf16():
@@ -73,6 +103,11 @@ def test_the_last_block_computes_only_the_read_tokens(monkeypatch):
         level.predict_patches(*level_inputs(level, 2, seed=0), rows, cols)
     assert seen[:-1] == [None] * (len(level.blocks) - 1)
     assert seen[-1] == (2, 5)
+    level.conditions_below = 1  # above the pixel head: the patches' own tokens only
+    seen.clear()
+    with torch.inference_mode():
+        level.predict_patches(*level_inputs(level, 2, seed=0), rows, cols)
+    assert seen[-1] == (2, 1)
 
 
 def test_neighbour_queries_place_each_patch_and_its_neighbours():
@@ -89,3 +124,14 @@ def test_neighbour_queries_place_each_patch_and_its_neighbours():
     # Patch 0 of instance 1 comes second in its instance's slots.
     assert slots[2].tolist() == [15, 16, 17, 18, 19]
     assert inside[2].tolist() == [True, False, True, True, False]
+
+
+def test_neighbour_queries_for_one_patch_per_instance_take_each_instances_row():
+    rows, cols = torch.arange(3), torch.tensor([5, 3, 0])
+    queries, slots, inside = neighbour_queries(rows, cols, grid=4, batch=3)
+    assert queries.tolist() == [[5, 1, 6, 9, 4], [3, 3, 3, 7, 2], [0, 0, 1, 4, 0]]
+    assert slots.tolist() == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14]]
+    assert inside[1].tolist() == [True, False, False, True, True]
+    middle, slots, inside = neighbour_queries(rows, cols, grid=4, batch=3, count=1)
+    assert middle.tolist() == [[5], [3], [0]] and slots.tolist() == [[0], [1], [2]]
+    assert inside.all()
