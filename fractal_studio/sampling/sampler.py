@@ -170,11 +170,38 @@ class _Run:
             steps.close()
 
     def progress(self, step: LevelStep) -> Progress:
-        canvas = self.to_uint8(step.on_canvas())
-        region = changed_region(self.last_canvas, canvas)
+        canvas, region = self.canvas_after(step)
         self.last_canvas = canvas
         return Progress(level=step.level, step=step.step, steps=step.steps, canvas=canvas, region=region,
                         elapsed=time.perf_counter() - self.start, fraction=min(1.0, step.fraction))
+
+    def canvas_after(self, step: LevelStep) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """The canvas after `step` (a new array: events keep theirs) and the region that changed.
+
+        A step of the second level changes only the top-level patches its call fills, and it
+        comes a thousand times in a 64x64 generation: only those patches are converted and
+        compared (the whole canvas each time was 3% of the run)."""
+        if len(step.placements) != 1 or self.last_canvas is None:
+            canvas = self.to_uint8(step.on_canvas())
+            return canvas, changed_region(self.last_canvas, canvas)
+        top = step.placements[0]
+        patch = top.patch
+        values = self.model.quantize(step.images).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        positions, grid, offsets = top.cols.cpu().numpy(), top.side // patch, np.arange(patch)
+        rows = top.rows.cpu().numpy()[:, None, None]  # [n, 1, 1] the candidates
+        ys = (positions // grid * patch)[:, None, None] + offsets[None, :, None]  # [n, p, 1]
+        xs = (positions % grid * patch)[:, None, None] + offsets[None, None, :]  # [n, 1, p]
+        known = self.request.known[ys, xs]  # [n, p, p]
+        values = np.where(known[..., None], self.canvas_u8[rows, ys, xs], values)  # known: bit-exact
+        canvas = self.last_canvas.copy()
+        changed = np.any(canvas[rows, ys, xs] != values, axis=-1)  # [n, p, p]
+        canvas[rows, ys, xs] = values
+        if not changed.any():
+            return canvas, (0, 0, 0, 0)
+        changed_ys = np.broadcast_to(ys, changed.shape)[changed]
+        changed_xs = np.broadcast_to(xs, changed.shape)[changed]
+        return canvas, (int(changed_ys.min()), int(changed_xs.min()),
+                        int(changed_ys.max()) + 1, int(changed_xs.max()) + 1)
 
     def doubled(self, x: torch.Tensor) -> torch.Tensor:
         """Guided runs process conditional and unconditional rows in one batch of twice the size."""

@@ -247,3 +247,36 @@ def test_mar_instances_waiting_for_a_later_step_are_not_computed(monkeypatch):
     computing_all = sample_all(model, request).candidates
     assert all(np.array_equal(a, b) for a, b in zip(skipping, computing_all))
     assert sum(done for done, _ in rows_computed) < sum(full for _, full in rows_computed)
+
+
+@pytest.mark.parametrize("preset, iterations", [("tiny_mar_guiding_in16", None), ("tiny_ar_in16", None),
+                                                ("tiny_mar_in16", (4, 2))])
+def test_the_events_canvases_and_regions_are_those_of_the_whole_canvas(monkeypatch, preset, iterations):
+    """Steps below the top convert only the patches they fill: the same canvases and regions as
+    converting and comparing the whole canvas at every event."""
+    from fractal_studio.sampling import sampler
+
+    model = random_model(preset, class_num=3)
+    known = np.ones((16, 16), bool)
+    known[1:10, 2:13] = False  # partly known patches: their known pixels stay the request's
+    canvas = np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    request = SampleRequest(canvas=canvas, known=known, class_id=1, cfg=2.0, candidates=2, seed=3,
+                            iterations=iterations)
+
+    def events():
+        return [e for e in sample(model, request) if isinstance(e, Progress)]
+
+    partial = events()
+    assert any(e.level == 1 for e in partial)
+
+    def whole_canvas(self, step):
+        converted = self.to_uint8(step.on_canvas())
+        return converted, sampler.changed_region(self.last_canvas, converted)
+
+    monkeypatch.setattr(sampler._Run, "canvas_after", whole_canvas)
+    whole = events()
+    assert len(partial) == len(whole)
+    for fast, full in zip(partial, whole, strict=True):
+        assert np.array_equal(fast.canvas, full.canvas)
+        assert fast.region == full.region
+    assert len({id(e.canvas) for e in partial}) == len(partial)  # each event keeps its own canvas
