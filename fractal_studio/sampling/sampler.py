@@ -243,6 +243,7 @@ class _Run:
         seen = patches  # what the level's transformer is fed: the pixels so far, or the reference's
         if call.index == 0 and self.reference is not None:
             seen = patchify(self.reference, level.patch)
+        prefix = level.condition_tokens(list(call.conds), guide)  # the same at every step of the call
         schedule = mar_schedule(rank, total, steps)
         spans = call.weighted_spans(self.step_costs(call.index, known_patches,
                                                     [to_predict for _, to_predict, _ in schedule]))
@@ -251,7 +252,7 @@ class _Run:
             step_span = spans[step]
             rows, cols = to_predict.nonzero(as_tuple=True)
             if rows.numel():
-                next_conds = self.predict_where_needed(level, seen, masked, call.conds, guide, rows, cols)
+                next_conds = self.predict_where_needed(level, seen, masked, prefix, rows, cols)
                 placement = Placement(patches, rows, cols, level.patch, side)
                 step_cfg = guidance_at(call.cfg, call.schedule, done)
                 child = yield from self.fill(call.child(placement, known_patches, tuple(next_conds), step_cfg,
@@ -286,22 +287,21 @@ class _Run:
                          + call_cost(config, iterations, index + 1, child, len(child), self.guided))
         return costs
 
-    def predict_where_needed(self, level, patches, masked, conds, guide, rows, cols) -> list[torch.Tensor]:
+    def predict_where_needed(self, level, patches, masked, prefix, rows, cols) -> list[torch.Tensor]:
         """The next-level conditions of the patches (rows, cols) that a MAR level predicts at this
-        step (guided runs: the conditional rows, then the unconditional ones). Its transformer runs
-        only for the instances that predict a patch now (in an edit, an instance with a few unknown
-        patches waits most steps: running it then would be wasted work), and its last block only
-        for the patches whose outputs are read (MARLevel.predict_patches)."""
+        step (guided runs: the conditional rows, then the unconditional ones), from the level's
+        `condition_tokens` for the whole call (doubled). Its transformer runs only for the
+        instances that predict a patch now (in an edit, an instance with a few unknown patches
+        waits most steps: running it then would be wasted work), and its last block only for the
+        patches whose outputs are read (MARLevel.predict_patches)."""
         chosen, renumbered = torch.unique(rows, return_inverse=True)  # sorted, like the batch
         if chosen.numel() < patches.shape[0]:
             patches, masked = patches[chosen], masked[chosen]
-            conds = [self.pick_rows(c, chosen) for c in conds]
-            guide = None if guide is None else self.pick_rows(guide, chosen)
+            prefix = self.pick_rows(prefix, chosen)
         instances = renumbered
         if self.guided:  # the unconditional rows follow the conditional ones
             instances, cols = torch.cat([renumbered, renumbered + chosen.numel()]), torch.cat([cols, cols])
-        return level.predict_patches(self.doubled(patches), self.doubled(masked), conds, guide,
-                                     instances, cols)
+        return level.predict_patches(self.doubled(patches), self.doubled(masked), prefix, instances, cols)
 
     def ar_level(self, call: LevelCall, level: ARLevel) -> LevelSteps:
         count, side = call.pixels.shape[0], call.pixels.shape[-1]

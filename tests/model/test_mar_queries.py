@@ -24,6 +24,11 @@ def level_inputs(level, count: int, seed: int):
     return patches, mask, conds, guide
 
 
+def predict_patches(level, inputs, rows, cols):
+    patches, mask, conds, guide = inputs
+    return level.predict_patches(patches, mask, level.condition_tokens(conds, guide), rows, cols)
+
+
 # Instances predicting different numbers of patches (ragged), one predicting none, a patch on
 # every edge and corner, and two neighbouring patches of one instance.
 ROWS = torch.tensor([0, 0, 0, 2, 3, 3, 4, 4, 4, 4])
@@ -39,7 +44,7 @@ def test_the_patches_outputs_equal_the_full_pass_in_fp32(preset):
         inputs = level_inputs(level, 5, seed=index)
         with torch.inference_mode():
             full = level.predict(*inputs)
-            picked = level.predict_patches(*inputs, ROWS, COLS)
+            picked = predict_patches(level, inputs, ROWS, COLS)
         assert len(picked) == level.conditions_below
         for whole, part in zip(full, picked):
             assert part.shape == (len(ROWS), whole.shape[-1])
@@ -58,7 +63,7 @@ def test_the_conditions_read_below_equal_the_full_pass(count, rows, cols):
     inputs = level_inputs(level, 5, seed=1)
     with torch.inference_mode():
         full = level.predict(*inputs)
-        picked = level.predict_patches(*inputs, rows, cols)
+        picked = predict_patches(level, inputs, rows, cols)
     assert len(picked) == count
     for whole, part in zip(full, picked):
         torch.testing.assert_close(part, whole[rows, cols], rtol=1e-5, atol=1e-6)
@@ -81,7 +86,7 @@ def test_the_patches_outputs_follow_the_full_pass_in_bf16():
     inputs = level_inputs(level, 5, seed=3)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         full = level.predict(*inputs)
-        picked = level.predict_patches(*inputs, ROWS, COLS)
+        picked = predict_patches(level, inputs, ROWS, COLS)
     for whole, part in zip(full, picked, strict=True):
         torch.testing.assert_close(part.float(), whole[ROWS, COLS].float(), rtol=2e-2, atol=2e-2)
 
@@ -100,13 +105,13 @@ def test_the_last_block_computes_only_the_read_tokens(monkeypatch):
     monkeypatch.setattr(type(level.blocks[-1]), "forward", recording)
     rows, cols = torch.tensor([0, 1]), torch.tensor([5, 6])
     with torch.inference_mode():
-        level.predict_patches(*level_inputs(level, 2, seed=0), rows, cols)
+        predict_patches(level, level_inputs(level, 2, seed=0), rows, cols)
     assert seen[:-1] == [None] * (len(level.blocks) - 1)
     assert seen[-1] == (2, 5)
     level.conditions_below = 1  # above the pixel head: the patches' own tokens only
     seen.clear()
     with torch.inference_mode():
-        level.predict_patches(*level_inputs(level, 2, seed=0), rows, cols)
+        predict_patches(level, level_inputs(level, 2, seed=0), rows, cols)
     assert seen[-1] == (2, 1)
 
 
