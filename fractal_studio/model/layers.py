@@ -17,17 +17,14 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = 
               mask: torch.Tensor | None = None, dropout: float = 0.0) -> torch.Tensor:
     """Softmax attention over [B, heads, N, head_dim], fused by PyTorch (flash / memory-efficient
     kernels where available). In fp32 it matches the paper's explicit fp32 attention; under bf16
-    autocast it runs in bf16 on GPUs for speed (sampling only). CPUs compute it in fp32 whatever
-    the inputs: PyTorch's bf16 CPU kernel is slower (up to 2x for short sequences, measured; for
-    a 64x64 image's 261 tokens it is no faster in a real pass on a Xeon with AMX, and the products
-    and GELU after it ran up to 2x slower)."""
+    autocast it runs in bf16 (autocast's rule for attention, on CPUs as on GPUs; sampling only:
+    the pixel heads, whose outputs are the sampling distribution, run without autocast)."""
     out_dtype = torch.promote_types(q.dtype, v.dtype)
     if k.shape[-2] == 1 and mask is None and not dropout:
         # The softmax of a single score is exactly 1: every query gets the value as it is. The
         # first token of each decoding (a pixel head's condition) costs no kernel call.
         return v.to(out_dtype).expand(*q.shape[:-1], v.shape[-1])
-    dtype = torch.float32 if q.device.type == "cpu" else out_dtype
-    q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
+    q, k, v = q.to(out_dtype), k.to(out_dtype), v.to(out_dtype)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout,
                                          is_causal=causal and mask is None)
     return out.to(out_dtype)
@@ -64,10 +61,10 @@ class SelfAttention(nn.Module):
         """queries: long [B, M], the tokens whose outputs are wanted (default: all); every token
         is still attended to, so each wanted output is what the full computation gives."""
         batch, tokens, width = x.shape
+        # No cast before attention: under bf16 autocast it computes in bf16 anyway, and a cast to
+        # fp32 here only added copies (four per block: autocast casts q, k and v back).
         qkv = self.qkv(x)
         out_dtype = qkv.dtype
-        if qkv.device.type == "cpu":  # attention runs in fp32 there (see attention()): one cast, not three
-            qkv = qkv.float()
         q, k, v = qkv.reshape(batch, tokens, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
         if queries is not None:
             q = q.gather(2, queries[:, None, :, None].expand(-1, q.shape[1], -1, q.shape[3]))

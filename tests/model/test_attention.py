@@ -29,3 +29,24 @@ def test_the_shortcut_is_not_taken_with_dropout():
     q, k, v = torch.randn(2, 2, 1, 8), torch.randn(2, 2, 1, 8), torch.randn(2, 2, 1, 8)
     out = attention(q, k, v, dropout=0.9)  # dropout of the single weight zeroes most outputs
     assert (out == 0).any()
+
+
+def test_under_bf16_autocast_attention_gets_bf16_inputs_with_no_cast_to_fp32_between(monkeypatch):
+    """Autocast computes attention in bf16 on CPUs too: a cast of q, k, v to fp32 before it would
+    only add copies (autocast casts them back)."""
+    from fractal_studio.model import layers
+
+    seen = []
+    real = F.scaled_dot_product_attention
+    monkeypatch.setattr(layers.F, "scaled_dot_product_attention",
+                        lambda q, k, v, **kw: seen.append((q.dtype, k.dtype, v.dtype)) or real(q, k, v, **kw))
+    module = layers.SelfAttention(32, 4).eval()
+    x = torch.randn(2, 21, 32)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = module(x)
+    assert seen == [(torch.bfloat16,) * 3] and out.dtype == torch.bfloat16
+    seen.clear()
+    with torch.inference_mode():
+        exact = module(x)
+    assert seen == [(torch.float32,) * 3]
+    assert torch.allclose(out.float(), exact, atol=0.05)  # bf16 rounding of the same attention
