@@ -63,17 +63,17 @@ class MARLevel(nn.Module):
         return self.predict_all(patches, mask, self.condition_tokens(conds, guide))
 
     def predict_all(self, patches: torch.Tensor, mask: torch.Tensor,
-                    prefix: torch.Tensor) -> list[torch.Tensor]:
+                    cond_tokens: torch.Tensor) -> list[torch.Tensor]:
         """`predict` from the `condition_tokens` instead of the conditions."""
-        x = self.norm(self.run_blocks(self.embed(patches, mask, prefix)))
+        x = self.norm(self.run_blocks(self.embed(patches, mask, cond_tokens)))
         return neighbour_conditions(x[:, self.prefix:], self.grid)
 
-    def predict_patches(self, patches: torch.Tensor, mask: torch.Tensor, prefix: torch.Tensor,
+    def predict_patches(self, patches: torch.Tensor, mask: torch.Tensor, cond_tokens: torch.Tensor,
                         rows: torch.Tensor, cols: torch.Tensor) -> list[torch.Tensor]:
         """What `predict` gives for the patches (rows, cols) only, as far as the level below
         reads it: the first `conditions_below` of its five tensors, each [n, width].
 
-        prefix: `condition_tokens(conds, guide)` (they stay the same over a sampling call's steps:
+        cond_tokens: `condition_tokens(conds, guide)` (the same at every step of a sampling call:
         made once per call). Sampling reads the outputs of the patches it predicts and of their
         four neighbours (or the patches' own alone, above an AR level or the pixel head), a few of
         the tokens; so the last block computes only those (it still attends to every token): the
@@ -81,8 +81,8 @@ class MARLevel(nn.Module):
         count = self.conditions_below
         queries, slots, inside = neighbour_queries(rows, cols, self.grid, patches.shape[0], count)
         if queries.shape[1] >= self.seq_len:  # no saving: as many queries as tokens
-            return [c[rows, cols] for c in self.predict_all(patches, mask, prefix)[:count]]
-        x = self.run_blocks(self.embed(patches, mask, prefix), queries + self.prefix)
+            return [c[rows, cols] for c in self.predict_all(patches, mask, cond_tokens)[:count]]
+        x = self.run_blocks(self.embed(patches, mask, cond_tokens), queries + self.prefix)
         picked = self.norm(x).flatten(0, 1)[slots]  # [n, count, width]
         if count > 1:
             picked = torch.where(inside.unsqueeze(-1), picked, torch.zeros((), dtype=picked.dtype))
@@ -91,16 +91,16 @@ class MARLevel(nn.Module):
     def condition_tokens(self, conds: list[torch.Tensor], guide: torch.Tensor | None) -> torch.Tensor:
         """The tokens [N, prefix, width] before the patches: the guiding pixel, then the conditions
         in reverse order (before position embeddings)."""
-        prefix = [self.cond_emb(cond).unsqueeze(1) for cond in reversed(conds[: self.num_conds])]
+        tokens = [self.cond_emb(cond).unsqueeze(1) for cond in reversed(conds[: self.num_conds])]
         if self.guiding_pixel:
-            prefix.insert(0, self.pix_proj(guide).unsqueeze(1))
-        return torch.cat(prefix, dim=1)
+            tokens.insert(0, self.pix_proj(guide).unsqueeze(1))
+        return torch.cat(tokens, dim=1)
 
-    def embed(self, patches, mask, prefix) -> torch.Tensor:
+    def embed(self, patches, mask, cond_tokens) -> torch.Tensor:
         """The token sequence [N, prefix + seq_len, width]: `condition_tokens`, then the patches."""
         x = self.patch_emb(patches)
         x = torch.where(mask.unsqueeze(-1), self.mask_token.to(x.dtype), x)
-        x = torch.cat([prefix, x], dim=1) + self.pos_embed_learned
+        x = torch.cat([cond_tokens, x], dim=1) + self.pos_embed_learned
         return self.patch_emb_ln(x)
 
     def run_blocks(self, x: torch.Tensor, last_queries: torch.Tensor | None = None) -> torch.Tensor:

@@ -196,12 +196,7 @@ class _Run:
         canvas = self.last_canvas.copy()
         changed = np.any(canvas[rows, ys, xs] != values, axis=-1)  # [n, p, p]
         canvas[rows, ys, xs] = values
-        if not changed.any():
-            return canvas, (0, 0, 0, 0)
-        changed_ys = np.broadcast_to(ys, changed.shape)[changed]
-        changed_xs = np.broadcast_to(xs, changed.shape)[changed]
-        return canvas, (int(changed_ys.min()), int(changed_xs.min()),
-                        int(changed_ys.max()) + 1, int(changed_xs.max()) + 1)
+        return canvas, region_of(changed, ys, xs)
 
     def doubled(self, x: torch.Tensor) -> torch.Tensor:
         """Guided runs process conditional and unconditional rows in one batch of twice the size."""
@@ -243,7 +238,7 @@ class _Run:
         seen = patches  # what the level's transformer is fed: the pixels so far, or the reference's
         if call.index == 0 and self.reference is not None:
             seen = patchify(self.reference, level.patch)
-        prefix = level.condition_tokens(list(call.conds), guide)  # the same at every step of the call
+        cond_tokens = level.condition_tokens(list(call.conds), guide)  # the same at every step of the call
         schedule = mar_schedule(rank, total, steps)
         spans = call.weighted_spans(self.step_costs(call.index, known_patches,
                                                     [to_predict for _, to_predict, _ in schedule]))
@@ -252,7 +247,7 @@ class _Run:
             step_span = spans[step]
             rows, cols = to_predict.nonzero(as_tuple=True)
             if rows.numel():
-                next_conds = self.predict_where_needed(level, seen, masked, prefix, rows, cols)
+                next_conds = self.predict_where_needed(level, seen, masked, cond_tokens, rows, cols)
                 placement = Placement(patches, rows, cols, level.patch, side)
                 step_cfg = guidance_at(call.cfg, call.schedule, done)
                 child = yield from self.fill(call.child(placement, known_patches, tuple(next_conds), step_cfg,
@@ -287,7 +282,7 @@ class _Run:
                          + call_cost(config, iterations, index + 1, child, len(child), self.guided))
         return costs
 
-    def predict_where_needed(self, level, patches, masked, prefix, rows, cols) -> list[torch.Tensor]:
+    def predict_where_needed(self, level, patches, masked, cond_tokens, rows, cols) -> list[torch.Tensor]:
         """The next-level conditions of the patches (rows, cols) that a MAR level predicts at this
         step (guided runs: the conditional rows, then the unconditional ones), from the level's
         `condition_tokens` for the whole call (doubled). Its transformer runs only for the
@@ -297,11 +292,12 @@ class _Run:
         chosen, renumbered = torch.unique(rows, return_inverse=True)  # sorted, like the batch
         if chosen.numel() < patches.shape[0]:
             patches, masked = patches[chosen], masked[chosen]
-            prefix = self.pick_rows(prefix, chosen)
+            cond_tokens = self.pick_rows(cond_tokens, chosen)
         instances = renumbered
         if self.guided:  # the unconditional rows follow the conditional ones
             instances, cols = torch.cat([renumbered, renumbered + chosen.numel()]), torch.cat([cols, cols])
-        return level.predict_patches(self.doubled(patches), self.doubled(masked), prefix, instances, cols)
+        return level.predict_patches(self.doubled(patches), self.doubled(masked), cond_tokens,
+                                     instances, cols)
 
     def ar_level(self, call: LevelCall, level: ARLevel) -> LevelSteps:
         count, side = call.pixels.shape[0], call.pixels.shape[-1]
@@ -422,6 +418,17 @@ def changed_region(before: np.ndarray | None, after: np.ndarray) -> tuple[int, i
         return (0, 0, after.shape[1], after.shape[2])
     rect = bounding_rect(np.any(before != after, axis=(0, 3)))
     return (0, 0, 0, 0) if rect is None else (rect.top, rect.left, rect.bottom, rect.right)
+
+
+def region_of(changed: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) bounding the True pixels of `changed` [n, p, p], whose canvas
+    coordinates are `ys` [n, p, 1] and `xs` [n, 1, p]; all 0 if none (as changed_region)."""
+    if not changed.any():
+        return (0, 0, 0, 0)
+    changed_ys = np.broadcast_to(ys, changed.shape)[changed]
+    changed_xs = np.broadcast_to(xs, changed.shape)[changed]
+    top, left = int(changed_ys.min()), int(changed_xs.min())
+    return (top, left, int(changed_ys.max()) + 1, int(changed_xs.max()) + 1)
 
 
 def _as_callable(cancel: CancelCheck) -> Callable[[], bool]:

@@ -583,8 +583,8 @@ def test_vary_detail_feeds_the_top_level_what_the_earlier_run_made(toy_model, mo
     outputs: list[list] = []
     real = sampler_module._Run.predict_where_needed
 
-    def recording(self, level, patches, masked, prefix, rows, cols):
-        out = real(self, level, patches, masked, prefix, rows, cols)
+    def recording(self, level, patches, masked, cond_tokens, rows, cols):
+        out = real(self, level, patches, masked, cond_tokens, rows, cols)
         if level is self.model.levels[0]:
             outputs[-1].append([c.clone() for c in out])
         return out

@@ -221,7 +221,7 @@ def test_mar_instances_waiting_for_a_later_step_are_not_computed(monkeypatch):
     rows_computed = []
     original_predict = sampler._Run.predict_where_needed
 
-    def counting(self, level, patches, masked, prefix, rows, cols):
+    def counting(self, level, patches, masked, cond_tokens, rows, cols):
         instances = []
         real_predict = level.predict_patches
 
@@ -231,7 +231,7 @@ def test_mar_instances_waiting_for_a_later_step_are_not_computed(monkeypatch):
 
         level.predict_patches = recording
         try:
-            return original_predict(self, level, patches, masked, prefix, rows, cols)
+            return original_predict(self, level, patches, masked, cond_tokens, rows, cols)
         finally:
             del level.predict_patches
             rows_computed.append((instances[0], self.doubled(patches).shape[0]))
@@ -239,8 +239,8 @@ def test_mar_instances_waiting_for_a_later_step_are_not_computed(monkeypatch):
     monkeypatch.setattr(sampler._Run, "predict_where_needed", counting)
     skipping = sample_all(model, request).candidates
 
-    def every_instance(self, level, patches, masked, prefix, rows, cols):
-        full = level.predict_all(self.doubled(patches), self.doubled(masked), prefix)
+    def every_instance(self, level, patches, masked, cond_tokens, rows, cols):
+        full = level.predict_all(self.doubled(patches), self.doubled(masked), cond_tokens)
         return [self.pick_rows(c, rows, cols) for c in full]
 
     monkeypatch.setattr(sampler._Run, "predict_where_needed", every_instance)

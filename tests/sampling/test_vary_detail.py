@@ -27,8 +27,8 @@ def top_level_outputs(model, request, monkeypatch) -> list[torch.Tensor]:
     seen = []
     real = sampler_module._Run.predict_where_needed
 
-    def recording(self, level, patches, masked, prefix, rows, cols):
-        out = real(self, level, patches, masked, prefix, rows, cols)
+    def recording(self, level, patches, masked, cond_tokens, rows, cols):
+        out = real(self, level, patches, masked, cond_tokens, rows, cols)
         if level is self.model.levels[0]:
             seen.append([c.clone() for c in out])
         return out
