@@ -13,7 +13,8 @@ Figures:
   the PNGs) against theirs (their script: imports, building, loading, sampling), alternated N
   times, medians and the median of the pairs' ratios;
 - full 64x64 generation, ours vs theirs (same weights, iterations, guidance, threads), ours with
-  the automatic precision and in fp32; the one-time weight preparation after loading
+  the automatic precision and in fp32; with --repeat N, ours and theirs alternated N times and the
+  median of the pairs' ratios; the one-time weight preparation after loading
   (`prepare_sampling`, what the app does when it loads a model) is timed apart, as the authors'
   model loading is not in their time;
 - inpainting a hole of 10% of the image vs a full generation (ours);
