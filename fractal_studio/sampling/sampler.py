@@ -181,7 +181,7 @@ class _Run:
         A step of the second level changes only the top-level patches its call fills, and it
         comes a thousand times in a 64x64 generation: only those patches are converted and
         compared (the whole canvas each time was 3% of the run)."""
-        if len(step.placements) != 1 or self.last_canvas is None:
+        if len(step.placements) != 1:  # the top level's own steps (events() set last_canvas first)
             canvas = self.to_uint8(step.on_canvas())
             return canvas, changed_region(self.last_canvas, canvas)
         top = step.placements[0]
