@@ -148,9 +148,13 @@ class _Run:
             embedding = torch.cat([embedding, self.model.class_condition(None, count)])
         return embedding
 
+    def quantized(self, pixels: torch.Tensor) -> np.ndarray:
+        """Model-space pixels [N, 3, H, W] -> uint8 [N, H, W, 3], as the model rounds them."""
+        return self.model.quantize(pixels).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
     def to_uint8(self, pixels: torch.Tensor) -> np.ndarray:
         """[N, H, W, 3] uint8, known pixels copied from the request (bit-exact by construction)."""
-        values = self.model.quantize(pixels).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        values = self.quantized(pixels)
         known = self.request.known
         values[:, known] = self.canvas_u8[:, known]
         return values
@@ -186,7 +190,7 @@ class _Run:
             return canvas, changed_region(self.last_canvas, canvas)
         top = step.placements[0]
         patch = top.patch
-        values = self.model.quantize(step.images).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        values = self.quantized(step.images)
         positions, grid, offsets = top.cols.cpu().numpy(), top.side // patch, np.arange(patch)
         rows = top.rows.cpu().numpy()[:, None, None]  # [n, 1, 1] the candidates
         ys = (positions // grid * patch)[:, None, None] + offsets[None, :, None]  # [n, p, 1]
