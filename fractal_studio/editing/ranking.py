@@ -27,6 +27,8 @@ def fill_bits(model, canvases: list[np.ndarray], generated: np.ndarray, windows:
     for (None: unconditional). A class edit's fills are scored as that class's: a fill that ignores
     the class costs more bits there than one that draws it."""
     device = model.fake_latent.device
+    passes = orders if any(level.kind == "mar" for level in model.config.generators) else 1
+    labels = None if class_id is None else torch.full((len(canvases),), int(class_id), device=device)
     total = np.zeros(len(canvases))
     weight = 0
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -42,8 +44,6 @@ def fill_bits(model, canvases: list[np.ndarray], generated: np.ndarray, windows:
             crops = np.stack([canvas[rows, cols] for canvas in canvases])
             images = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous().to(device)
             mask = torch.from_numpy(unknown).to(device).unsqueeze(0).expand(len(canvases), -1, -1)
-            passes = orders if any(level.kind == "mar" for level in model.config.generators) else 1
-            labels = None if class_id is None else torch.full((len(canvases),), int(class_id), device=device)
             nats = sum(model.loss(images, labels, unknown=mask) for _ in range(passes)) / passes
             total += nats.float().cpu().numpy() / math.log(2) * count
             weight += count
