@@ -22,6 +22,7 @@ import json
 import math
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -285,62 +286,161 @@ def stroke_mask(rng: np.random.Generator, shape: tuple[int, int], brush: int) ->
     return mask.astype(bool)
 
 
-def photo_benchmark(args) -> dict:
-    """Brush strokes on whole held-out photos shown at a screen size, through the editing layer as
-    the app runs it, at each of `--work-scales`; OpenCV on the same photo and mask."""
-    from fractal_studio.editing.engine import EditOptions, run_edit
+def ellipse_mask(rng: np.random.Generator, shape: tuple[int, int], size: float) -> np.ndarray:
+    """An object-removal hole: a filled ellipse `size` pixels long, 0.5-1 times as wide, at any angle."""
+    height, width = shape
+    mask = np.zeros(shape, np.uint8)
+    centre = (int(rng.uniform(size, width - size)), int(rng.uniform(size, height - size)))
+    axes = (int(size / 2), int(size / 2 * rng.uniform(0.5, 1.0)))
+    cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+    return mask.astype(bool)
+
+
+def rectangle_mask(rng: np.random.Generator, shape: tuple[int, int], size: float) -> np.ndarray:
+    """An object-removal box: `size` pixels wide, 0.5-1 times as high."""
+    height, width = shape
+    box_w, box_h = int(size), int(size * rng.uniform(0.5, 1.0))
+    left, top = int(rng.uniform(size, width - size - box_w)), int(rng.uniform(size, height - size - box_h))
+    mask = np.zeros(shape, bool)
+    mask[top:top + box_h, left:left + box_w] = True
+    return mask
+
+
+PHOTO_HOLES = ("stroke", "ellipse", "box")
+
+
+def photo_cases(count: int, seed: int, sizes: list[int], brush: tuple[float, float],
+                objects: tuple[float, float]):
+    """(kind, photo, mask) for each case: the held-out photos in turn, at each long side of `sizes`,
+    with a brush stroke (`brush` pixels wide), an ellipse or a box (`objects` pixels across)."""
     from fractal_studio.training.data import load_rgb, photo_files
 
-    model = load_model(args.model).eval()
     files = photo_files("heldout")
-    rng = np.random.default_rng(args.seed)
-    methods = ("telea", "ns", *(f"ours@{s}" for s in args.work_scales))
-    scores = {m: {"psnr": [], "ssim": []} for m in methods}
-    seconds = {m: [] for m in methods}
-    pictures = []
-    for i in range(args.cases):
+    rng = np.random.default_rng(seed)
+    for i in range(count):
         photo = np.asarray(load_rgb(files[i % len(files)]))
-        side = args.sizes[i // len(files) % len(args.sizes)]
+        side = sizes[i // len(files) % len(sizes)]
         scale = side / max(photo.shape[:2])
         photo = cv2.resize(photo, (round(photo.shape[1] * scale), round(photo.shape[0] * scale)),
                            interpolation=cv2.INTER_AREA)
-        brush = max(3, round(side * float(rng.uniform(*args.brush))))
-        mask = stroke_mask(rng, photo.shape[:2], brush)
+        kind = PHOTO_HOLES[i % len(PHOTO_HOLES)]
+        if kind == "stroke":
+            mask = stroke_mask(rng, photo.shape[:2], int(round(rng.uniform(*brush))))
+        elif kind == "ellipse":
+            mask = ellipse_mask(rng, photo.shape[:2], float(rng.uniform(*objects)))
+        else:
+            mask = rectangle_mask(rng, photo.shape[:2], float(rng.uniform(*objects)))
+        yield kind, photo, mask
+
+
+def gradient_magnitude(image: np.ndarray) -> np.ndarray:
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    return np.hypot(cv2.Sobel(grey, cv2.CV_64F, 1, 0), cv2.Sobel(grey, cv2.CV_64F, 0, 1))
+
+
+def hole_scores(fill: np.ndarray, truth: np.ndarray, mask: np.ndarray, context: int = 8) -> dict[str, float]:
+    """SSIM and PSNR over the hole (SSIM windows within the hole's box and `context` pixels around
+    it), the same after a Gaussian blur of sigma 2 px of both (coarse: colours and shapes, not
+    grain), and the texture ratio: the mean Sobel gradient magnitude of the fill over the hole's
+    pixels 2 px in from its edge, over the truth's (a blur scores near 0, the photo's grain 1)."""
+    ys, xs = np.nonzero(mask)
+    top, left = max(0, ys.min() - context), max(0, xs.min() - context)
+    rows, cols = slice(top, ys.max() + context + 1), slice(left, xs.max() + context + 1)
+    fill, truth, mask = fill[rows, cols], truth[rows, cols], mask[rows, cols]
+    blurred_fill = cv2.GaussianBlur(fill.astype(np.float64), (0, 0), 2)
+    blurred_truth = cv2.GaussianBlur(truth.astype(np.float64), (0, 0), 2)
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    if not inner.any():
+        inner = mask
+    truth_texture = max(float(gradient_magnitude(truth)[inner].mean()), 1e-6)
+    return {"psnr": psnr_masked(fill, truth, mask), "ssim": float(ssim_map(fill, truth)[mask].mean()),
+            "coarse_psnr": psnr_masked(blurred_fill, blurred_truth, mask),
+            "coarse_ssim": float(ssim_map(blurred_fill, blurred_truth)[mask].mean()),
+            "texture": float(gradient_magnitude(fill)[inner].mean()) / truth_texture}
+
+
+def classical_fills(holed: np.ndarray, mask: np.ndarray) -> dict:
+    """What a user would pick instead: OpenCV's Telea and Navier-Stokes (radius 3), and the
+    patch-based shift-map of opencv-contrib's xphoto where that wheel is installed."""
+    mask_u8 = mask.astype(np.uint8) * 255
+    fills = {"telea": lambda: cv2.inpaint(holed, mask_u8, 3, cv2.INPAINT_TELEA),
+             "ns": lambda: cv2.inpaint(holed, mask_u8, 3, cv2.INPAINT_NS)}
+    if hasattr(cv2, "xphoto"):
+        def shift_map():
+            out = np.zeros_like(holed)
+            cv2.xphoto.inpaint(holed, 255 - mask_u8, out, cv2.xphoto.INPAINT_SHIFTMAP)
+            return out
+        fills["shiftmap"] = shift_map
+    return fills
+
+
+def photo_benchmark(args) -> dict:
+    """Holes in whole held-out photos shown at a screen size (brush strokes, object-removal ellipses
+    and boxes), filled through the editing layer as the app runs it, against OpenCV on the same
+    photo and mask. `ours` is the model's defaults; `ours-detail=S` the coarse-to-fine fill with
+    detail spread S; `ours-no-detail` the fill at the coarse scale alone (the earlier default)."""
+    from fractal_studio.editing.engine import EditOptions, run_edit
+
+    model = load_model(args.model).eval()
+    ours = {"ours": EditOptions()}
+    if args.no_detail:
+        ours["ours-no-detail"] = EditOptions(detail=False)
+    for spread in args.detail_spreads:
+        ours[f"ours-detail={spread:g}"] = EditOptions(detail_spread=spread)
+    scores, seconds, pictures = {}, {}, []
+    cases = photo_cases(args.cases, args.seed, args.sizes, args.brush, args.objects)
+    for i, (kind, photo, mask) in enumerate(cases):
         holed = photo.copy()
         holed[mask] = 0
-        mask_u8 = mask.astype(np.uint8) * 255
         results = {}
-        for name, flag in (("telea", cv2.INPAINT_TELEA), ("ns", cv2.INPAINT_NS)):
+        methods = classical_fills(holed, mask)
+        for name, options in ours.items():
+            methods[name] = partial(_our_fill, model, run_edit, holed, mask, options, i)
+        for name, fill in methods.items():
             started = time.process_time()
-            results[name] = cv2.inpaint(holed, mask_u8, 3, flag)
-            seconds[name].append(time.process_time() - started)
-        for work_scale in args.work_scales:
-            started = time.process_time()
-            options = EditOptions(seed=i, work_scale=work_scale)
-            *_, result = run_edit(model, holed, mask, options)
-            seconds[f"ours@{work_scale}"].append(time.process_time() - started)
-            results[f"ours@{work_scale}"] = result.candidates[0]
-        for m in methods:
-            scores[m]["psnr"].append(psnr_masked(results[m], photo, mask))
-            scores[m]["ssim"].append(ssim_masked(results[m], photo, mask))
+            results[name] = fill()
+            seconds.setdefault(name, []).append(time.process_time() - started)
+            scores.setdefault(name, []).append(hole_scores(results[name], photo, mask))
         if len(pictures) < args.grid_rows:
             pictures.append((photo, mask, results))
-        log(f"photo case {i + 1}/{args.cases} ({photo.shape[1]}x{photo.shape[0]}, brush {brush}px): "
-            + ", ".join(f"{m} {scores[m]['ssim'][-1]:.3f}" for m in methods))
-    summary = {m: {"psnr_mean": float(np.mean(scores[m]["psnr"])),
-                   "ssim_mean": float(np.mean(scores[m]["ssim"])),
-                   "cpu_seconds": float(np.mean(seconds[m]))} for m in methods}
-    log("photo: " + json.dumps(summary))
+        log(f"photo case {i + 1}/{args.cases} ({kind}, {photo.shape[1]}x{photo.shape[0]}, "
+            f"{int(mask.sum())} px): " + ", ".join(
+                f"{m} {s[-1]['coarse_ssim']:.3f}/{s[-1]['coarse_psnr']:.1f}/{s[-1]['texture']:.2f}"
+                for m, s in scores.items()))
+    summary = {m: summarise_holes(s, seconds[m]) for m, s in scores.items()}
+    log("photo (raw SSIM / PSNR, coarse SSIM / PSNR, median texture ratio, CPU s):")
+    for m, row in summary.items():
+        log(f"  {m:22s} {row['ssim']:.3f} / {row['psnr']:.2f}   {row['coarse_ssim']:.3f} / "
+            f"{row['coarse_psnr']:.2f}   {row['texture_median']:.2f}   {row['cpu_seconds']:.2f}")
+    for kind in PHOTO_HOLES:
+        picked = [k for k in range(args.cases) if PHOTO_HOLES[k % len(PHOTO_HOLES)] == kind]
+        log(f"  {kind}: " + ", ".join(
+            f"{m} {np.mean([scores[m][k]['coarse_ssim'] for k in picked]):.3f}/"
+            f"{np.median([scores[m][k]['texture'] for k in picked]):.2f}" for m in scores))
     if args.grid and pictures:
-        write_photo_comparison(pictures, Path(args.grid), [m for m in methods if m != "ns"])
+        write_photo_comparison(pictures, Path(args.grid), [m for m in ("telea", "ns", *ours) if m in scores])
         log(f"wrote {args.grid}")
-    return {"model": args.model, "cases": args.cases, "sizes": args.sizes, "brush": args.brush,
-            "summary": summary, "per_case": scores}
+    return {"model": args.model, "cases": args.cases, "seed": args.seed, "sizes": args.sizes,
+            "brush": args.brush, "objects": args.objects, "summary": summary, "per_case": scores}
+
+
+def _our_fill(model, run_edit, holed, mask, options, case: int) -> np.ndarray:
+    from dataclasses import replace
+
+    *_, result = run_edit(model, holed, mask, replace(options, seed=case))
+    return result.candidates[0]
+
+
+def summarise_holes(scores: list[dict], seconds: list[float]) -> dict[str, float]:
+    row = {key: float(np.mean([s[key] for s in scores])) for key in scores[0]}
+    row["texture_median"] = float(np.median([s["texture"] for s in scores]))
+    row["cpu_seconds"] = float(np.mean(seconds))
+    return row
 
 
 def write_photo_comparison(pictures, path: Path, methods: list[str], crop: int = 200) -> None:
-    """One row per case: the photo around the stroke, the stroke, then each method's fill, all
-    cropped to a `crop`-pixel square centred on the stroke and shown at 1:1."""
+    """One row per case: the photo around the hole, the hole, then each method's fill, all
+    cropped to a `crop`-pixel square centred on the hole and shown at 1:1."""
     rows = []
     for photo, mask, results in pictures:
         ys, xs = np.nonzero(mask)
@@ -356,8 +456,9 @@ def write_photo_comparison(pictures, path: Path, methods: list[str], crop: int =
         rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-    names = ["the photo", "the stroke",
-             *("OpenCV Telea" if m == "telea" else m.replace("ours@", "ours, work scale ") for m in methods)]
+    labels = {"telea": "OpenCV Telea", "ns": "OpenCV Navier-Stokes", "shiftmap": "OpenCV shift-map",
+              "ours": "ours (defaults)", "ours-no-detail": "ours, coarse scale only"}
+    names = ["the photo", "the hole", *(labels.get(m, m) for m in methods)]
     header = np.concatenate([_label(crop + 4, name) for name in names], axis=1)
     header = np.pad(header, ((0, 0), (0, width - header.shape[1]), (0, 0)), constant_values=255)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -561,13 +662,17 @@ def main(argv=None) -> int:
     p.add_argument("--grid", default="assets/outpaint_comparison.png")
     p = sub.add_parser("photo")
     p.add_argument("--model", default="models/photo_64.safetensors")
-    p.add_argument("--cases", type=int, default=12)
+    p.add_argument("--cases", type=int, default=24)
     p.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[640, 1280],
                    help="the photos' long side in pixels, comma-separated (cases cycle through them)")
-    p.add_argument("--brush", type=lambda v: tuple(float(x) for x in v.split(",")), default=(0.02, 0.05),
-                   help="brush width as a share of the long side: low,high (default 0.02,0.05)")
-    p.add_argument("--work-scales", type=lambda v: v.split(","), default=["auto"],
-                   help="the editing layer's work scales to compare, comma-separated")
+    p.add_argument("--brush", type=lambda v: tuple(float(x) for x in v.split(",")), default=(12, 26),
+                   help="brush width in pixels: low,high (default 12,26)")
+    p.add_argument("--objects", type=lambda v: tuple(float(x) for x in v.split(",")), default=(40, 90),
+                   help="object-removal ellipses and boxes, pixels across: low,high (default 40,90)")
+    p.add_argument("--no-detail", action="store_true",
+                   help="also fill at the coarse scale alone (no coarse to fine: the earlier default)")
+    p.add_argument("--detail-spreads", type=lambda v: [float(x) for x in v.split(",")], default=[],
+                   help="also coarse to fine with these detail spreads, comma-separated")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", help="write a picture of the first cases here")
     p.add_argument("--grid-rows", type=int, default=4)

@@ -86,7 +86,7 @@ def random_model(preset_name: str, seed: int = 0, **changes):
 # three, plus uniform noise of +-6 (as the reference fixture toy_cols).
 PAIRS = [((250, 140, 0), (0, 120, 120)), ((120, 0, 160), (250, 250, 120)), ((0, 0, 0), (120, 200, 250))]
 PATCH = (slice(4, 8), slice(8, 12))
-STEPS = 150
+STEPS = 300
 
 
 def toy_images(count: int, generator: torch.Generator) -> torch.Tensor:
@@ -107,7 +107,7 @@ def trained_toy():
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     model = FractalModel(preset("tiny_mar_in16", class_num=1, dropout=0.0)).train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
     for _ in range(STEPS):
         loss = model.loss(toy_images(16, generator), None, unknown=training_regions("edit", 16, 16)).mean()
         optimiser.zero_grad()

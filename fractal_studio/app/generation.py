@@ -58,7 +58,7 @@ class GenerationMixin:
                            temperature=p.temperature, spread=p.spread, iterations=p.iterations_tuple(),
                            seed=self.params_panel.seed_for_run(), candidates=p.candidates,
                            margin=p.margin or None, feather=p.feather, seamless=p.seamless,
-                           precision=p.precision)
+                           precision=p.precision, detail=p.detail, detail_spread=p.detail_spread)
 
     def generate(self) -> asyncio.Task | None:
         """Starts a run (Ctrl+Enter); returns its task, or None when nothing can start (told why)."""

@@ -73,6 +73,12 @@ class ParamsPanel(QGroupBox):
         self.seamless = QCheckBox("Match colours at the border")
         self.seamless.setToolTip("Adjust the fill's colour so it continues the photo at the mask's border, "
                                  "keeping the fill's own detail (gradient-domain blending)")
+        self.detail = QCheckBox("Fine detail")
+        self.detail.setToolTip("Fill at a coarse scale for the layout, then again at finer scales guided "
+                               "by it, so the fill gets the photo's grain instead of a scaled-up blur "
+                               "(models that support it; about three times as long as the coarse fill)")
+        self.detail_spread = _double(0.0, 1.0, 0.05, "Spread of the finer scales' pixels: higher gives "
+                                                     "more grain, lower a smoother fill")
         self.device = QComboBox()
         self.device.addItems(DEVICE_CHOICES)
         self.device.setToolTip("Compute device (auto picks CUDA, then Apple MPS, then CPU)")
@@ -91,6 +97,8 @@ class ParamsPanel(QGroupBox):
         form.addRow("", self.last_seed)
         form.addRow("Candidates", self.candidates)
         form.addRow("", self.seamless)
+        form.addRow("", self.detail)
+        form.addRow("Detail spread", self.detail_spread)
         form.addRow("Schedule", self.schedule)
         form.addRow("Iterations", self.iterations)
         form.addRow("Margin", self.margin)
@@ -99,18 +107,33 @@ class ParamsPanel(QGroupBox):
         form.addRow("Precision", self.precision)
         form.addRow(reset)
         for w in (self.cfg, self.temperature, self.spread, self.seed, self.candidates, self.margin,
-                  self.feather):
+                  self.feather, self.detail_spread):
             w.valueChanged.connect(self._emit)
         for w in (self.schedule, self.device, self.precision):
             w.currentTextChanged.connect(self._emit)
         self.iterations.editingFinished.connect(self._emit)
         self.random_seed.toggled.connect(self._emit)
         self.seamless.toggled.connect(self._emit)
+        self.detail.toggled.connect(self._emit)
+        self.detail.toggled.connect(self._show_detail)
         self._quiet = False
 
     def set_defaults(self, sampling) -> None:
         self.defaults = sampling
         self.iterations.setPlaceholderText(",".join(str(i) for i in sampling.iterations))
+        self._show_detail()
+
+    def _detail_default(self, otherwise: float) -> float:
+        d = self.defaults
+        return d.detail_spread if d is not None and d.detail_spread is not None else otherwise
+
+    def _show_detail(self) -> None:
+        """The detail controls are for models that fill coarse to fine; the spread only while on."""
+        supported = self.defaults is not None and self.defaults.detail_spread is not None
+        self.detail.setEnabled(supported)
+        self.detail_spread.setEnabled(supported and self.detail.isChecked())
+        if not supported:
+            self.detail.setToolTip("This model does not fill coarse to fine")
 
     def set_params(self, params: Params) -> None:
         d = self.defaults
@@ -127,6 +150,9 @@ class ParamsPanel(QGroupBox):
         self.margin.setValue(params.margin)
         self.feather.setValue(params.feather)
         self.seamless.setChecked(params.seamless)
+        self.detail.setChecked(params.detail)
+        self.detail_spread.setValue(params.detail_spread if params.detail_spread is not None
+                                    else self._detail_default(0.0))
         self.device.setCurrentText(params.device)
         self.precision.setCurrentText(params.precision)
         self._quiet = False
@@ -147,6 +173,8 @@ class ParamsPanel(QGroupBox):
             iterations=self.iterations.text().strip(), seed=self.seed.value(),
             random_seed=self.random_seed.isChecked(), candidates=self.candidates.value(),
             margin=self.margin.value(), feather=self.feather.value(), seamless=self.seamless.isChecked(),
+            detail=self.detail.isChecked(),
+            detail_spread=unless_default(self.detail_spread.value(), self._detail_default(-1)),
             device=self.device.currentText(), precision=self.precision.currentText())
 
     def reset(self) -> None:

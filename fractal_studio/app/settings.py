@@ -29,6 +29,8 @@ class Params:
     margin: int = 0  # 0 = automatic context margin
     feather: int = 0
     seamless: bool = True  # match the fill's colour to the photo at its border
+    detail: bool = True  # coarse to fine: fill again at finer scales guided by the coarse fill
+    detail_spread: float | None = None
     device: str = "auto"
     precision: str = "auto"  # auto (measured per machine and model), fp32 or bf16
 
@@ -92,10 +94,10 @@ class Store:
 
 
 def _coerce(name: str, raw):
-    if name in ("cfg", "temperature", "spread"):
+    if name in ("cfg", "temperature", "spread", "detail_spread"):
         return float(raw)
     if name in ("seed", "candidates", "margin", "feather"):
         return int(raw)
-    if name in ("random_seed", "seamless"):
+    if name in ("random_seed", "seamless", "detail"):
         return raw if isinstance(raw, bool) else str(raw).lower() == "true"
     return str(raw)

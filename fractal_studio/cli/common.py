@@ -128,6 +128,12 @@ def add_edit_options(parser) -> None:
     parser.add_argument("--seamless", action=argparse.BooleanOptionalAction, default=True,
                         help="match the fill's colour to the photo at the mask's border, keeping the "
                              "fill's own detail (gradient-domain blending; default on)")
+    parser.add_argument("--detail", action=argparse.BooleanOptionalAction, default=True,
+                        help="coarse to fine: after the fill at a coarse scale, fill again at finer "
+                             "scales guided by it, so the fill gets the photo's grain instead of a "
+                             "scaled-up blur (models that support it, --work-scale auto; default on)")
+    parser.add_argument("--detail-spread", type=float,
+                        help="0..1: the spread of the finer scales' pixels (default: the model's)")
     parser.add_argument("--overwrite", action="store_true", help="allow writing over the input image")
     parser.add_argument("--vary-detail-of", metavar="RESULT.png",
                         help="a result this command wrote before from the same image, mask and model: "

@@ -129,7 +129,7 @@ def run(args) -> int:
                               spread=args.spread, iterations=iterations, seed=args.seed, candidates=count,
                               margin=args.margin,
                               work_scale=args.work_scale, feather=args.feather, seamless=args.seamless,
-                              precision=args.precision)
+                              precision=args.precision, detail=args.detail, detail_spread=args.detail_spread)
     for note in doc.notes:
         if not args.quiet:
             print(f"note: {note}", file=sys.stderr)
@@ -228,7 +228,10 @@ def options_from_record(path: str, session, model_hash: str):
         iterations=tuple(int(i) for i in record["iterations"].split(",")), seed=int(record["seed"]),
         candidates=int(record["candidates"]), margin=int(record["margin"]),
         work_scale=record["work_scale_option"], feather=int(record["feather"]),
-        seamless=record["seamless"] == "on", precision=record["precision"])
+        seamless=record["seamless"] == "on", precision=record["precision"],
+        # Records from before coarse to fine have no "detail": those runs filled at one scale.
+        detail=record.get("detail", "off") == "on",
+        detail_spread=float(record["detail_spread"]) if "detail_spread" in record else None)
     chosen = int(record.get("candidate", "1/1").split("/")[0]) - 1
     return options, chosen
 

@@ -41,10 +41,12 @@ def add_parser(subparsers, name: str) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue from OUT's training state (<out>.state.pt)")
     # (training.edit_masks.MASK_STYLES, spelled out: importing it would load torch for --help)
-    parser.add_argument("--masks", choices=("paper", "edit", "mix"), default="paper",
+    parser.add_argument("--masks", choices=("paper", "edit", "mix", "guided"), default="paper",
                         help="what the model learns to fill: 'paper' (the authors' random masks: "
                              "generation from nothing), 'edit' (brush strokes, boxes, outpaint strips, "
-                             "uncrop frames in a mostly known window) or 'mix' (half each; default paper)")
+                             "uncrop frames in a mostly known window), 'mix' (half each) or 'guided' (edit "
+                             "shapes, half with a coarse fill's guide pixels inside: for coarse-to-fine "
+                             "fills; default paper)")
     parser.add_argument("--init-from", metavar="MODEL",
                         help="start from this .safetensors model's weights (same preset and classes) "
                              "instead of random ones: a new run (new optimizer and schedule)")

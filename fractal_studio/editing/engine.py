@@ -37,6 +37,7 @@ from fractal_studio.editing.planning import (
     EditPlan,
     context_margin,
     default_margin,
+    detail_plans,
     parse_work_scale,
     plan_edit,
 )
@@ -129,6 +130,9 @@ class EditResult:
     window_runs: tuple[tuple[tuple[tuple[int, ...], np.ndarray], ...], ...] = field(
         default=(), compare=False, repr=False)
     made_as: tuple[int, ...] = ()
+    # A coarse-to-fine fill: each candidate's coarse fill (whole images, in `candidates`' order),
+    # the layout that "vary detail" keeps while it redraws the finer scales.
+    layouts: Sequence[np.ndarray] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,10 @@ def _check_inputs(model, image, mask, options: EditOptions, blank):
         raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {options.precision!r}")
     if not isinstance(options.feather, int | np.integer) or options.feather < 0:
         raise UserError(f"feather must be a whole number of pixels >= 0, got {options.feather}")
+    spread = options.detail_spread
+    if spread is not None and (not isinstance(spread, int | float) or not 0.0 <= spread <= 1.0):
+        raise UserError(f"the detail spread must be between 0 (each pixel's median) and 1 (the model's "
+                        f"distribution), got {spread}")
     resolution = model.config.resolution
     context_margin(options, resolution)
     parse_work_scale(options.work_scale)
@@ -221,13 +229,108 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
     config = model.config
     plan = plan_edit(image.shape, mask, config.resolution, options, patches=config.patch_sizes,
                      hole_depth=config.sampling.hole_depth)
-    edit = _Edit(model, image, mask, options, settings, plan, cancel, model_hash, blank, weights, vary)
-    return edit.events()
+    if vary is not None and vary.result.layouts:  # vary a coarse-to-fine fill: redraw its detail
+        finer = detail_plans(image.shape, mask, config.resolution, vary.result.plan, options,
+                             patches=config.patch_sizes)
+        return _coarse_to_fine(model, image, mask, options, settings, [], finer, cancel, model_hash,
+                               blank, weights, vary)
+    finer = _detail_plans(model, image.shape, mask, plan, options)
+    if not finer:
+        edit = _Edit(model, image, mask, options, settings, plan, cancel, model_hash, blank, weights, vary)
+        return edit.events()
+    return _coarse_to_fine(model, image, mask, options, settings, [plan], finer, cancel, model_hash,
+                           blank, weights, None)
+
+
+def _detail_plans(model, image_shape, mask, plan: EditPlan, options: EditOptions) -> list[EditPlan]:
+    """The finer scales of a coarse-to-fine fill (planning.detail_plans), or none: only a model
+    that fills coarse to fine (sampling.detail_spread), an `auto` work scale that downscaled."""
+    config = model.config
+    if not options.detail or config.sampling.detail_spread is None or options.work_scale != "auto":
+        return []
+    return detail_plans(image_shape, mask, config.resolution, plan, options, patches=config.patch_sizes)
+
+
+def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: list[EditPlan],
+                    finer: list[EditPlan], cancel, model_hash, blank, weights,
+                    vary: Vary | None) -> Iterator[EditProgress | EditResult]:
+    """Fills the hole at the coarse plan's scale (the layout), then again at each finer scale with
+    every second pixel each way known from the last scale's fill (guide pixels): the model draws
+    each scale's detail around the layout instead of the layout being scaled up as a blur. The
+    finer scales sample each pixel nearer the model's own distribution (detail_spread) with the
+    model's detail iterations. Candidates stay in the order the coarse scale ranked them.
+
+    vary: an earlier coarse-to-fine result whose layouts are kept and whose detail is redrawn."""
+    defaults = model.config.sampling
+    spread = defaults.detail_spread if options.detail_spread is None else options.detail_spread
+    detail = replace(settings, spread=float(spread),
+                     iterations=defaults.detail_iterations or settings.iterations)
+    plans = coarse + finer
+    # Each scale's share of the run: its windows, the coarse scale's at its fuller iterations.
+    costs = [len(p.windows) * (2.0 if k < len(coarse) else 1.0) for k, p in enumerate(plans)]
+    total = float(sum(costs))
+    started = time.perf_counter()
+    guides = None if vary is None else list(vary.result.layouts)
+    layouts, result = (), None
+    base_seed = int(options.seed) if vary is None else int(vary.detail_seed)
+    for k, plan in enumerate(plans):
+        last = k == len(plans) - 1
+        is_coarse = k < len(coarse)
+        seed = base_seed if k == 0 and vary is None else \
+            zlib.crc32(f"{base_seed}/detail/{k}/{vary is not None}".encode())
+        stage = replace(options, seed=seed, work_scale=plan.scale if plan.scale != 1.0 else "native",
+                        feather=options.feather if last else 0)
+        stage_settings = replace(settings if is_coarse else detail, seed=seed)
+        edit = _Edit(model, image, mask, stage, stage_settings, plan, cancel, model_hash, blank,
+                     weights if last else None, guides=guides, rank=is_coarse)
+        done, share = sum(costs[:k]) / total, costs[k] / total
+        for event in edit.events():
+            if isinstance(event, EditResult):
+                result = event
+                break
+            elapsed = time.perf_counter() - started
+            eta = None
+            if event.eta is not None:  # this scale's time left, then the later scales' at the rate so far
+                per_cost = (elapsed + event.eta) / (done * total + costs[k])
+                eta = event.eta + per_cost * sum(costs[k + 1:])
+            yield replace(event, fraction=min(1.0, done + share * event.fraction), elapsed=elapsed, eta=eta)
+        if result.cancelled:
+            break
+        if is_coarse:
+            layouts = tuple(result.candidates)
+            bits, made_as = result.bits, result.made_as
+        guides = list(result.candidates)
+    if vary is not None:
+        layouts, bits, made_as = vary.result.layouts, vary.result.bits, vary.result.made_as
+    metadata = dict(result.metadata)
+    metadata.update(_detail_metadata(options, coarse[0] if coarse else vary.result.plan, finer, detail))
+    yield replace(result, elapsed=time.perf_counter() - started, metadata=metadata, options=options,
+                  plan=coarse[0] if coarse else vary.result.plan, bits=bits, made_as=made_as,
+                  layouts=layouts, window_runs=())
+
+
+def _detail_metadata(options: EditOptions, coarse: EditPlan, finer: list[EditPlan], detail) -> dict[str, str]:
+    """What the PNG record says of a coarse-to-fine fill, besides the coarse scale's settings."""
+    scale = "native" if coarse.scale == 1.0 else f"{coarse.scale:g}"
+    return {
+        "seed": str(int(options.seed)),
+        "work_scale": scale,
+        "working_size": f"{coarse.working_size[0]}x{coarse.working_size[1]}",
+        "windows": str(len(coarse.windows)),
+        "window_rects": ";".join(f"{r.left},{r.top},{r.width},{r.height}" for r in coarse.windows),
+        "detail": "on",
+        "detail_scales": ",".join("native" if p.scale == 1.0 else f"{p.scale:g}" for p in finer),
+        "detail_spread": f"{detail.spread:g}",
+        "detail_iterations": ",".join(str(i) for i in detail.iterations or ()),
+        "detail_windows": ",".join(str(len(p.windows)) for p in finer),
+        "feather": str(int(options.feather)),
+    }
 
 
 class _Edit:
     def __init__(self, model, image, mask, options: EditOptions, settings, plan: EditPlan, cancel, model_hash,
-                 blank, weights=None, vary: Vary | None = None):
+                 blank, weights=None, vary: Vary | None = None, guides: Sequence[np.ndarray] | None = None,
+                 guide_stride: int = 2, rank: bool = True):
         self.model, self.options, self.plan = model, options, plan
         self.vary = vary
         self.window_runs: list[tuple] = []  # per window: (candidates batched, the pixels they got)
@@ -261,7 +364,20 @@ class _Edit:
         canvas[inside.shifted(-area.left, -area.top).slices] = work[inside.slices]
         known = np.zeros((area.height, area.width), bool)
         known[inside.shifted(-area.left, -area.top).slices] = ~unknown[inside.slices]
+        # A coarser scale's fill as guide pixels (coarse_to_fine): every guide_stride-th pixel of
+        # the hole each way is known, from that fill, and the model draws this scale's detail
+        # between them.
+        local_inside = inside.shifted(-area.left, -area.top)
+        pins = None
+        if guides is not None:
+            pins = np.zeros_like(known)
+            lattice = pins[local_inside.slices]
+            first_row, first_col = (-inside.top) % guide_stride, (-inside.left) % guide_stride
+            lattice[first_row::guide_stride, first_col::guide_stride] = True
+            lattice &= unknown[inside.slices]
+            known = known | pins
         self.known = known  # grows as windows finish
+        self.guided = pins is not None
         self.unknown_at_start = ~known  # the padding beyond the image counts as unknown too
         # Where the fill is deeper than the model fills well: softened in every candidate (an
         # outpainted strip ends at the image's border, so the padding counts as unknown).
@@ -272,6 +388,11 @@ class _Edit:
         self.in_image = np.zeros_like(known)
         self.in_image[inside.shifted(-area.left, -area.top).slices] = True
         self.canvases = [canvas.copy() for _ in range(options.candidates)]
+        if pins is not None:
+            lattice = pins[local_inside.slices]
+            for canvas_k, guide in zip(self.canvases, guides, strict=True):
+                guide_work = guide if self.native else downscale(guide, (w, h))
+                canvas_k[local_inside.slices][lattice] = guide_work[inside.slices][lattice]
         self.shares = self._window_shares()
         self.start = 0.0
         self.sampled = 0.0  # the share of the sampling done (from the windows' and levels' work)
@@ -281,8 +402,8 @@ class _Edit:
         # Colour matching solves for the mask's pixels, unless nothing around them is known.
         solved = int(self.mask.sum()) if options.seamless and not self.mask.all() else 0
         self.compose_units = compose_units(box_pixels, solved)
-        ranked = options.candidates > 1 and vary is None  # see _rank
-        self.rank_units = len(plan.windows) * options.candidates if ranked else 0
+        self.ranked = rank and options.candidates > 1 and vary is None  # see _rank
+        self.rank_units = len(plan.windows) * options.candidates if self.ranked else 0
 
     def _window_shares(self) -> list[tuple[float, float]]:
         """Each window's (start, width) of the run's progress, from the work it is the first to do
@@ -298,7 +419,7 @@ class _Edit:
             # All candidates run as one batch, and a batch of N costs far less than N runs, until
             # a window sees pixels that earlier windows generated: they differ between candidates,
             # so each candidate runs on its own (see _groups).
-            separate = bool(generated[rows, cols].any())
+            separate = bool(generated[rows, cols].any()) and not self.guided
             batch, runs = (1, n) if separate else (n, 1)
             costs.append(WINDOW_SECONDS + runs * self._window_cost(unknown, batch))
             generated[rows, cols] |= crop
@@ -336,7 +457,10 @@ class _Edit:
             groups = self._groups(rows, cols, known, index)
             runs = []
             for g, members in enumerate(groups):
-                crop = self.canvases[members[0]][rows, cols].copy()
+                if self.guided:  # one batch: each candidate's own guide pixels (coarse to fine)
+                    crop = np.stack([self.canvases[k][rows, cols] for k in members])
+                else:
+                    crop = self.canvases[members[0]][rows, cols].copy()
                 seed = self._seed(index, members[0])
                 request = replace(self.settings, canvas=crop, known=known, seed=seed, candidates=len(members))
                 if self.vary is not None:
@@ -379,9 +503,10 @@ class _Edit:
         if not cancelled:
             self.sampled = 1.0
             if self.vary is None:
-                started = time.perf_counter()
-                bits, made_as = self._rank()
-                RANK_SPEED.measured(time.perf_counter() - started, self.rank_units)
+                if self.ranked:
+                    started = time.perf_counter()
+                    bits, made_as = self._rank()
+                    RANK_SPEED.measured(time.perf_counter() - started, self.rank_units)
             else:  # in the earlier result's order
                 made_as = self.vary.result.made_as
                 self.canvases = [self.canvases[k] for k in made_as]
@@ -447,6 +572,8 @@ class _Edit:
         when varying detail, as the earlier run batched them."""
         if self.vary is not None:
             return [list(members) for members, _ in self.vary.result.window_runs[window]]
+        if self.guided:
+            return [list(range(len(self.canvases)))]
         groups: dict[bytes, list[int]] = {}
         for k, canvas in enumerate(self.canvases):
             key = canvas[rows, cols][known].tobytes()
@@ -578,6 +705,7 @@ class _Edit:
             "feather": str(int(self.options.feather)),
             "seamless": "on" if self.options.seamless else "off",
             "precision": self.precision,
+            "detail": "off",
         }
         if self.weights is not None:  # a soft brush: the blend changes the result, so record it too
             meta["blend_weights_sha256"] = array_sha256(self.weights)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -51,6 +51,10 @@ class EditOptions:
     feather: int = 0  # blend band (image pixels) inside the mask edge; 0 = hard edge
     seamless: bool = True  # match the fill's colour to the known pixels at its border (seamless.py)
     precision: str = "auto"  # the model's matrix products: auto (sampling/precision.py), fp32 or bf16
+    # Coarse to fine (models with sampling.detail_spread, `auto` work scale): the downscaled fill
+    # guides fills at finer scales, down to native pixels where the time allows (detail_plans).
+    detail: bool = True
+    detail_spread: float | None = None  # None = the model's sampling.detail_spread
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,41 @@ def _plan(image_shape, mask: np.ndarray, resolution: int, options: EditOptions,
         if len(windows) <= MAX_AUTO_WINDOWS or max(wsize) <= resolution:
             return EditPlan(scale=factor, windows=windows, working_size=wsize), unknown
     raise AssertionError("unreachable: the last factor fits the image in one window")
+
+
+# Coarse to fine: the finer scales together run at most this many windows' work, the finest that
+# fits last. A finer scale's candidates run as one batch, each added candidate costing about
+# DETAIL_EXTRA_CANDIDATE of a window (benchmarks/quality.py photo prints the edit times).
+DETAIL_WINDOW_BUDGET = 20
+DETAIL_EXTRA_CANDIDATE = 0.25
+DETAIL_STEP = 2.0  # each finer scale has twice the last one's pixels each way
+
+
+def detail_plans(image_shape, mask: np.ndarray, resolution: int, coarse: EditPlan, options: EditOptions,
+                 patches: tuple[int, ...] = ()) -> list[EditPlan]:
+    """The finer scales of a coarse-to-fine fill after `coarse` (finest last; none when the coarse
+    plan is native): powers of two, the first at least 1.5 times finer than the coarse scale (a
+    finer step adds too little detail for its windows), down to native pixels or the finest
+    scale the window budget allows."""
+    scales = []
+    factor = 1.0
+    while factor * DETAIL_STEP * 1.5 <= coarse.scale + 1e-9:
+        factor *= DETAIL_STEP
+    while factor >= 1.0 and factor * 1.5 <= coarse.scale + 1e-9:
+        scales.append(factor)
+        factor /= DETAIL_STEP
+    plans, spent = [], 0
+    for factor in scales:
+        work_scale = "native" if factor == 1.0 else factor
+        plan = plan_edit(image_shape, mask, resolution, replace(options, work_scale=work_scale),
+                         patches=patches)
+        spent += len(plan.windows) * (1.0 + DETAIL_EXTRA_CANDIDATE * (int(options.candidates) - 1))
+        if spent > DETAIL_WINDOW_BUDGET and plans:
+            break
+        if spent > DETAIL_WINDOW_BUDGET:  # not even the first finer scale fits
+            return []
+        plans.append(plan)
+    return plans
 
 
 def deepest_hole(mask: np.ndarray) -> float:

@@ -62,6 +62,11 @@ class SamplingDefaults:
     # The deepest hole the model fills well, in model pixels from the nearest known pixel: the
     # editor's `auto` work scale downscales a photo until no hole is deeper. None = no limit.
     hole_depth: float | None = None
+    # Coarse to fine (editing/engine.py): after a downscaled fill, the editor fills again at finer
+    # scales, each guided by the last, drawing each pixel from this central share of its
+    # distribution with these iterations. None = the model does not fill coarse to fine.
+    detail_spread: float | None = None
+    detail_iterations: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,15 @@ class ModelConfig:
                                                 or not 0 < sampling.hole_depth <= MAX_HOLE_DEPTH):
             raise ValueError(f"sampling.hole_depth must be empty or in (0, {MAX_HOLE_DEPTH}], "
                              f"got {sampling.hole_depth!r}")
+        if sampling.detail_spread is not None and (not _finite_number(sampling.detail_spread)
+                                                   or not 0 <= sampling.detail_spread <= 1):
+            raise ValueError(f"sampling.detail_spread must be empty or in [0, 1], "
+                             f"got {sampling.detail_spread!r}")
+        if sampling.detail_iterations is not None:
+            if len(sampling.detail_iterations) != len(sampling.iterations):
+                raise ValueError("sampling.detail_iterations needs one entry per generator level")
+            for value in sampling.detail_iterations:
+                _check_int("sampling.detail_iterations", value, 1, MAX_ITERATIONS)
         if not _finite_number(sampling.filter_threshold) or not 0 <= sampling.filter_threshold < 1:
             raise ValueError(f"sampling.filter_threshold must be in [0, 1), "
                              f"got {sampling.filter_threshold!r}")
@@ -214,6 +228,8 @@ class ModelConfig:
         data["levels"] = tuple(LevelConfig(**level) for level in data["levels"])
         sampling = data.get("sampling") or {}
         sampling["iterations"] = tuple(sampling.get("iterations", ()))
+        if isinstance(sampling.get("detail_iterations"), list):
+            sampling["detail_iterations"] = tuple(sampling["detail_iterations"])
         data["sampling"] = SamplingDefaults(**sampling)
         for key in ("pixel_mean", "pixel_std"):
             if key in data:

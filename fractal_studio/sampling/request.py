@@ -13,7 +13,9 @@ CFG_SCHEDULES = ("constant", "linear")
 class SampleRequest:
     """One sampling run.
 
-    canvas: uint8 [R, R, 3] at the model's resolution; only pixels where `known` is True are read.
+    canvas: uint8 [R, R, 3] at the model's resolution, or [candidates, R, R, 3]: each candidate's own
+      known pixels (a coarse-to-fine fill's guide pixels differ between candidates); only pixels
+      where `known` is True are read.
     known: bool [R, R]; False marks the pixels to generate.
     class_id: None for unconditional sampling (the model's learned "no class" embedding).
     temperature: logits are divided by it (the usual meaning; the paper's 1.02 is 1/1.02 here).

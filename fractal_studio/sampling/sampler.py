@@ -110,7 +110,9 @@ class _Run:
         self.nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
         count = request.candidates
         canvas = torch.from_numpy(np.ascontiguousarray(request.canvas)).to(self.device)
-        canvas = canvas.permute(2, 0, 1).unsqueeze(0).expand(count, -1, -1, -1)
+        if canvas.ndim == 3:  # one canvas for every candidate
+            canvas = canvas.unsqueeze(0).expand(count, -1, -1, -1)
+        canvas = canvas.permute(0, 3, 1, 2)
         known = torch.from_numpy(np.ascontiguousarray(request.known, dtype=bool)).to(self.device)
         self.known = known.unsqueeze(0).expand(count, -1, -1)
         # Unknown pixels start at the normalised 0 (the mean colour) until generated.

@@ -13,9 +13,10 @@ from fractal_studio.sampling.request import CFG_SCHEDULES, SampleRequest
 def validate_request(config: ModelConfig, request: SampleRequest) -> None:
     side = config.resolution
     canvas, known = request.canvas, request.known
-    if not isinstance(canvas, np.ndarray) or canvas.dtype != np.uint8 or canvas.shape != (side, side, 3):
-        raise UserError(f"the canvas must be a uint8 array of shape ({side}, {side}, 3) for this model, "
-                        f"got {describe(canvas)}")
+    shapes = ((side, side, 3), (request.candidates, side, side, 3))
+    if not isinstance(canvas, np.ndarray) or canvas.dtype != np.uint8 or canvas.shape not in shapes:
+        raise UserError(f"the canvas must be a uint8 array of shape ({side}, {side}, 3) for this model "
+                        f"(or one such canvas per candidate), got {describe(canvas)}")
     if not isinstance(known, np.ndarray) or known.shape != (side, side):
         raise UserError(f"the known mask must have shape ({side}, {side}), got {describe(known)}")
     if known.dtype != bool:

@@ -8,8 +8,10 @@ exactly the way the sampler decides what to generate (a patch with any unknown p
 its known pixels are context one level down).
 
 Style "paper" draws nothing (every pixel unknown, the authors' masks); "edit" an edit shape for
-every image; "mix" an edit shape for half of them. Drawn with torch's global generator, so a
-resumed run draws the same regions as an uninterrupted one.
+every image; "mix" an edit shape for half of them; "guided" an edit shape for every image, half of
+them with guide pixels inside (see `guided_batch`: what a coarse-to-fine fill gives the finer
+scales). Drawn with torch's global generator, so a resumed run draws the same regions as an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import math
 
 import torch
 
-MASK_STYLES = ("paper", "edit", "mix")
+MASK_STYLES = ("paper", "edit", "mix", "guided")
 EDIT_SHARE_IN_MIX = 0.5
+GUIDED_SHARE = 0.5  # of "guided" images, those whose hole holds guide pixels
+GUIDE_STRIDE = 2  # a guide pixel every GUIDE_STRIDE pixels each way: one scale step of the fill
 
 # Share of the window an edit shape covers (brush strokes, boxes), and the outpaint strip widths.
 BRUSH_COVER = (0.03, 0.30)
@@ -36,11 +40,43 @@ def training_regions(style: str, batch: int, size: int, device=None) -> torch.Te
         raise ValueError(f"mask style must be one of {MASK_STYLES}, not {style!r}")
     if style == "paper":
         return None
+    # "guided" draws edit shapes here; its guide pixels change the images too (guided_batch).
     regions = torch.stack([edit_region(size) for _ in range(batch)])
     if style == "mix":
         paper = torch.rand(batch) >= EDIT_SHARE_IN_MIX
         regions[paper] = True
     return regions.to(device) if device is not None else regions
+
+
+def guided_batch(images: torch.Tensor, regions: torch.Tensor,
+                 stride: int = GUIDE_STRIDE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Guide pixels for a share (GUIDED_SHARE) of a batch's holes: what the next finer scale of a
+    coarse-to-fine fill knows (editing/engine.py). Inside such a hole every `stride`-th pixel each
+    way (a random phase) is known, and holds not the photo's pixel but the coarser scale's view of
+    it: the photo area-averaged over stride x stride blocks and scaled back up (bicubic). The
+    model then learns to draw a scale's detail around its coarse layout; the hole's other pixels
+    keep their true values, the only ones scored.
+
+    images: uint8 [B, 3, H, W]; regions: bool [B, H, W] (True = unknown). Returns both, changed."""
+    import torch.nn.functional as F
+
+    batch, _, height, width = images.shape
+    guided = torch.rand(batch) < GUIDED_SHARE
+    if not guided.any() or height % stride or width % stride:
+        return images, regions
+    chosen = guided.nonzero().squeeze(1).to(images.device)
+    coarse = F.avg_pool2d(images[chosen].float(), stride)
+    blurred = F.interpolate(coarse, scale_factor=stride, mode="bicubic", align_corners=False)
+    blurred = blurred.round().clamp(0, 255).to(images.dtype)
+    phase = torch.randint(stride, (len(chosen), 2))
+    lattice = torch.zeros(len(chosen), height, width, dtype=torch.bool)
+    for k, (dy, dx) in enumerate(phase.tolist()):
+        lattice[k, dy::stride, dx::stride] = True
+    pins = lattice.to(regions.device) & regions[chosen]
+    images, regions = images.clone(), regions.clone()
+    images[chosen] = torch.where(pins.unsqueeze(1), blurred, images[chosen])
+    regions[chosen] = regions[chosen] & ~pins
+    return images, regions
 
 
 def edit_region(size: int) -> torch.Tensor:

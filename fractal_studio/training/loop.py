@@ -34,7 +34,7 @@ from fractal_studio.training.distributed import (
     init_distributed,
     replica_difference,
 )
-from fractal_studio.training.edit_masks import training_regions
+from fractal_studio.training.edit_masks import guided_batch, training_regions
 from fractal_studio.training.interrupt import StopRequest
 from fractal_studio.training.options import OVERRIDABLE, TrainOptions, check_options, state_path
 from fractal_studio.training.state import (
@@ -306,6 +306,8 @@ def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> di
             if not config.conditional:
                 labels = torch.full_like(labels, -1)
             unknown = training_regions(opts.masks, len(images), size, device)
+            if opts.masks == "guided":
+                images, unknown = guided_batch(images, unknown)
             with autocast_for(device):
                 loss = objective(images, labels, unknown)
             optimizer.zero_grad(set_to_none=True)

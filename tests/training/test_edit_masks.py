@@ -124,9 +124,9 @@ def test_known_pixels_in_an_ar_patch_are_context_not_scored():
     assert torch.allclose(base, model.loss(changed, unknown=unknown))
 
 
-def test_edit_and_mix_styles_train(tmp_path):
+def test_edit_mix_and_guided_styles_train(tmp_path):
     folder = make_folder(tmp_path / "data", per_class=2)
-    for style in ("edit", "mix"):
+    for style in ("edit", "mix", "guided"):
         summary = train(options(folder, tmp_path / f"{style}.safetensors", steps=12, batch_size=3, lr=5e-3,
                                 warmup=2, log_every=4, masks=style), log=quiet)
         losses = [h["loss"] for h in summary["history"] if "loss" in h]
@@ -163,3 +163,24 @@ def test_bad_options_are_refused(tmp_path, changes, message):
                         out=str(tmp_path / "m.safetensors"), steps=1, **changes)
     with pytest.raises(Exception, match=message):
         check_options(opts)
+
+
+def test_guided_holes_know_every_second_pixel_from_a_coarser_view_and_score_only_true_pixels():
+    torch.manual_seed(3)
+    images = torch.randint(0, 256, (32, 3, 16, 16), dtype=torch.uint8)
+    regions = training_regions("guided", 32, 16)
+    guided_images, guided_regions = edit_masks.guided_batch(images, regions)
+    pins = regions & ~guided_regions
+    changed = (guided_images != images).any(1)
+    assert pins.flatten(1).any(1).sum() >= 8  # about half the holes hold guide pixels
+    assert not (changed & ~pins).any()  # known pixels and the pixels still to draw keep their values
+    assert (guided_regions <= regions).all()
+    for k in range(32):  # on one lattice of every second pixel each way
+        ys, xs = torch.nonzero(pins[k], as_tuple=True)
+        if len(ys):
+            assert len(set((ys % 2).tolist())) == 1 and len(set((xs % 2).tolist())) == 1
+    # A guide pixel is the photo as seen at half the resolution, scaled back up.
+    coarse = torch.nn.functional.avg_pool2d(images.float(), 2)
+    blurred = torch.nn.functional.interpolate(coarse, scale_factor=2, mode="bicubic", align_corners=False)
+    expected = blurred.round().clamp(0, 255).to(torch.uint8)
+    assert torch.equal(guided_images.permute(0, 2, 3, 1)[pins], expected.permute(0, 2, 3, 1)[pins])

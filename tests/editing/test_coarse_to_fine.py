@@ -1,0 +1,143 @@
+"""Coarse to fine (editing/engine.py `_coarse_to_fine`, planning.detail_plans): a downscaled fill
+guides fills at finer scales, every second pixel each way known from the last scale's fill."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from fractal_studio.editing.engine import EditOptions, Vary, _check_inputs, _Edit, plan_edit, run_edit
+from fractal_studio.editing.planning import DETAIL_WINDOW_BUDGET, EditPlan, detail_plans
+from fractal_studio.errors import UserError
+from fractal_studio.model.config import ModelConfig, preset
+from fractal_studio.sampling import SampleRequest, sample_all
+
+from ..conftest import random_model
+
+
+def stroke(shape, width: int, points=((20, 60), (140, 60))) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    cv2.polylines(mask, [np.array(points, np.int32)], False, 1, thickness=width)
+    return mask.astype(bool)
+
+
+def detail_model(detail_spread: float | None = 0.5):
+    """A tiny random MAR model that fills well only near known pixels and fills coarse to fine."""
+    model = random_model("tiny_mar_in16")
+    sampling = dataclasses.replace(model.config.sampling, hole_depth=1.0, detail_spread=detail_spread,
+                                   detail_iterations=(2, 2) if detail_spread is not None else None)
+    model.config = dataclasses.replace(model.config, sampling=sampling)
+    return model
+
+
+def photo(shape=(120, 160)) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
+
+
+def test_the_finer_scales_are_powers_of_two_down_to_native_pixels():
+    mask = stroke((400, 600), 3)
+    coarse = EditPlan(scale=10.0, windows=[], working_size=(60, 40))
+    scales = [p.scale for p in detail_plans(mask.shape, mask, 64, coarse, EditOptions())]
+    assert scales == [4.0, 2.0, 1.0]  # the first at least 1.5 times finer than the coarse scale
+    for scale, expected in ((2.5, [1.0]), (3.0, [2.0, 1.0]), (1.25, []), (1.0, [])):
+        coarse = EditPlan(scale=scale, windows=[], working_size=(1, 1))
+        assert [p.scale for p in detail_plans(mask.shape, mask, 64, coarse, EditOptions())] == expected
+
+
+def test_the_window_budget_stops_the_finer_scales_before_native_on_a_long_stroke():
+    mask = stroke((3000, 4000), 60, points=((200, 1500), (3800, 1500)))
+    coarse = plan_edit(mask.shape, mask, 64, EditOptions(), hole_depth=1.0)
+    plans = detail_plans(mask.shape, mask, 64, coarse, EditOptions())
+    assert plans and plans[-1].scale > 1.0  # native would need far more windows than the budget
+    assert sum(len(p.windows) for p in plans) <= DETAIL_WINDOW_BUDGET
+    more = detail_plans(mask.shape, mask, 64, coarse, EditOptions(candidates=4))
+    assert len(more) <= len(plans)  # candidates cost too
+
+
+def test_an_edit_fills_coarse_to_fine_and_keeps_every_pixel_outside_the_mask():
+    model = detail_model()
+    image, mask = photo(), stroke((120, 160), 9)
+    *events, result = run_edit(model, image, mask, EditOptions(seed=3))
+    meta = result.metadata
+    assert meta["detail"] == "on" and meta["detail_spread"] == "0.5"
+    finest = meta["detail_scales"].split(",")[-1]
+    assert float(meta["work_scale"]) >= 4 and (finest == "native" or float(finest) <= 2)
+    candidate = result.candidates[0]
+    assert np.array_equal(candidate[~mask], image[~mask])
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions) and 0.5 < fractions[-1] <= 1.0  # one bar over all scales
+    *_, again = run_edit(model, image, mask, EditOptions(seed=3))
+    assert np.array_equal(again.candidates[0], candidate)  # reproducible
+    *_, coarse_only = run_edit(model, image, mask, EditOptions(seed=3, detail=False))
+    assert coarse_only.metadata["detail"] == "off"
+    assert not np.array_equal(coarse_only.candidates[0], candidate)
+
+
+def test_a_model_without_detail_settings_and_explicit_work_scales_fill_at_one_scale():
+    image, mask = photo(), stroke((120, 160), 9)
+    *_, result = run_edit(detail_model(None), image, mask, EditOptions())
+    assert result.metadata["detail"] == "off" and not result.layouts
+    *_, native = run_edit(detail_model(), image, mask, EditOptions(work_scale="native"))
+    assert native.metadata["detail"] == "off"
+
+
+def test_guide_pixels_are_kept_exactly_and_the_rest_of_the_hole_is_drawn():
+    model = detail_model()
+    image, mask = photo(), stroke((120, 160), 9)
+    guide = np.full_like(image, 77)
+    options = EditOptions(work_scale="native", seamless=False, seed=1)
+    settings = _check_inputs(model, image, mask, options, None)
+    plan = plan_edit(image.shape, mask, model.config.resolution, options, patches=model.config.patch_sizes)
+    edit = _Edit(model, image, mask, options, settings, plan, None, None, None, guides=[guide],
+                 guide_stride=2)
+    *_, result = edit.events()
+    filled = result.candidates[0]
+    ys, xs = np.nonzero(mask)
+    on_lattice = (ys % 2 == 0) & (xs % 2 == 0)
+    assert (filled[ys[on_lattice], xs[on_lattice]] == 77).all()
+    assert (filled[ys[~on_lattice], xs[~on_lattice]] != 77).any(axis=-1).mean() > 0.5
+
+
+def test_candidates_with_their_own_canvases_keep_their_own_known_pixels_in_one_batch():
+    model = random_model("tiny_mar_in16")
+    rng = np.random.default_rng(2)
+    canvases = rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    known = rng.random((16, 16)) < 0.5
+    out = sample_all(model, SampleRequest(canvas=canvases, known=known, candidates=3, seed=4)).candidates
+    for k in range(3):
+        assert np.array_equal(out[k][known], canvases[k][known])
+    with pytest.raises(UserError, match="canvas"):
+        sample_all(model, SampleRequest(canvas=canvases, known=known, candidates=2))
+
+
+def test_several_candidates_are_ranked_at_the_coarse_scale_and_vary_detail_keeps_their_layout():
+    model = detail_model()
+    image, mask = photo(), stroke((120, 160), 9)
+    options = EditOptions(seed=5, candidates=3)
+    *_, result = run_edit(model, image, mask, options)
+    assert len(result.candidates) == 3 and len(result.layouts) == 3
+    assert result.bits is not None and list(result.bits) == sorted(result.bits)
+    *_, varied = run_edit(model, image, mask, options, vary=Vary(result, detail_seed=9))
+    for k in range(3):
+        assert np.array_equal(varied.layouts[k], result.layouts[k])  # the layout is the same
+        assert not np.array_equal(varied.candidates[k], result.candidates[k])  # the detail is new
+        assert np.array_equal(varied.candidates[k][~mask], image[~mask])
+    assert varied.made_as == result.made_as
+
+
+def test_the_detail_spread_is_checked_and_the_settings_survive_the_file_format():
+    image, mask = photo(), stroke((120, 160), 9)
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(UserError, match="detail spread"):
+            run_edit(detail_model(), image, mask, EditOptions(detail_spread=bad))
+    config = preset("tiny_mar_in16")
+    sampling = dataclasses.replace(config.sampling, detail_spread=0.3, detail_iterations=(4, 2))
+    loaded = ModelConfig.from_json(dataclasses.replace(config, sampling=sampling).to_json()).sampling
+    assert loaded.detail_spread == 0.3 and loaded.detail_iterations == (4, 2)
+    with pytest.raises(ValueError, match="detail_iterations"):
+        dataclasses.replace(config, sampling=dataclasses.replace(sampling, detail_iterations=(4,)))
+    with pytest.raises(ValueError, match="detail_spread"):
+        dataclasses.replace(config, sampling=dataclasses.replace(sampling, detail_spread=2.0))
