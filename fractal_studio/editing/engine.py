@@ -232,6 +232,8 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
     if vary is not None and vary.result.layouts:  # vary a coarse-to-fine fill: redraw its detail
         finer = detail_plans(image.shape, mask, config.resolution, vary.result.plan, options,
                              patches=config.patch_sizes)
+        if not finer:
+            raise UserError("this result's detail cannot be varied with these options: run it again")
         return _coarse_to_fine(model, image, mask, options, settings, [], finer, cancel, model_hash,
                                blank, weights, vary)
     finer = _detail_plans(model, image.shape, mask, plan, options)
@@ -271,7 +273,7 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
     total = float(sum(costs))
     started = time.perf_counter()
     guides = None if vary is None else list(vary.result.layouts)
-    layouts, result = (), None
+    layouts, result, bits, made_as = (), None, None, tuple(range(options.candidates))
     base_seed = int(options.seed) if vary is None else int(vary.detail_seed)
     for k, plan in enumerate(plans):
         last = k == len(plans) - 1

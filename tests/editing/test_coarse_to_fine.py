@@ -141,3 +141,19 @@ def test_the_detail_spread_is_checked_and_the_settings_survive_the_file_format()
         dataclasses.replace(config, sampling=dataclasses.replace(sampling, detail_iterations=(4,)))
     with pytest.raises(ValueError, match="detail_spread"):
         dataclasses.replace(config, sampling=dataclasses.replace(sampling, detail_spread=2.0))
+
+
+@pytest.mark.parametrize("after", [1, 40])
+def test_cancel_at_any_scale_ends_the_run_with_nothing_changed_outside_the_mask(after):
+    model = detail_model()
+    image, mask = photo(), stroke((120, 160), 9)
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) > after
+
+    *events, result = run_edit(model, image, mask, EditOptions(seed=2, candidates=2), cancel=cancel)
+    assert result.cancelled
+    for candidate in result.candidates:
+        assert np.array_equal(candidate[~mask], image[~mask])
