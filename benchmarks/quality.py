@@ -510,7 +510,7 @@ def outpaint_benchmark(args) -> dict:
                    "ns": cv2.inpaint(canvas, mask_u8, 3, cv2.INPAINT_NS)}
         started = time.process_time()
         options = EditOptions(seed=i, temperature=args.temperature, spread=args.spread,
-                              work_scale=args.work_scale)
+                              work_scale=args.work_scale, detail=args.detail)
         *_, result = run_edit(model, canvas, mask, options, blank=mask)
         seconds.append(time.process_time() - started)
         results["ours"] = result.candidates[0]
@@ -660,6 +660,8 @@ def main(argv=None) -> int:
     p.add_argument("--spread", type=float, help=SPREAD_HELP)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", default="assets/outpaint_comparison.png")
+    p.add_argument("--no-detail", dest="detail", action="store_false",
+                   help="fill at the coarse scale only (no coarse to fine)")
     p = sub.add_parser("photo")
     p.add_argument("--model", default="models/photo_64.safetensors")
     p.add_argument("--cases", type=int, default=24)

@@ -25,7 +25,7 @@ def parse_value(text: str):
     if "," in text:
         return tuple(int(part) for part in text.split(","))
     try:
-        return int(text) if text.isdigit() else float(text)
+        return float(text)  # every scalar field is a number (cfg_schedule excepted)
     except ValueError:
         return text
 

@@ -236,7 +236,7 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
             raise UserError("this result's detail cannot be varied with these options: run it again")
         return _coarse_to_fine(model, image, mask, options, settings, [], finer, cancel, model_hash,
                                blank, weights, vary)
-    finer = _detail_plans(model, image.shape, mask, plan, options)
+    finer = _detail_plans(model, image.shape, mask, plan, options, blank)
     if not finer:
         edit = _Edit(model, image, mask, options, settings, plan, cancel, model_hash, blank, weights, vary)
         return edit.events()
@@ -244,11 +244,17 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
                            blank, weights, None)
 
 
-def _detail_plans(model, image_shape, mask, plan: EditPlan, options: EditOptions) -> list[EditPlan]:
+def _detail_plans(model, image_shape, mask, plan: EditPlan, options: EditOptions,
+                  blank: np.ndarray | None) -> list[EditPlan]:
     """The finer scales of a coarse-to-fine fill (planning.detail_plans), or none: only a model
-    that fills coarse to fine (sampling.detail_spread), an `auto` work scale that downscaled."""
+    that fills coarse to fine (sampling.detail_spread), an `auto` work scale that downscaled, and
+    holes in a picture, not new canvas (outpainting, uncropping): there the layout is a smooth
+    guess far from any known pixel, and grain drawn around it scored lower than the smooth fill
+    (benchmarks/quality.py outpaint, models/photo_64.md)."""
     config = model.config
     if not options.detail or config.sampling.detail_spread is None or options.work_scale != "auto":
+        return []
+    if blank is not None and bool((blank & mask).any()):
         return []
     return detail_plans(image_shape, mask, config.resolution, plan, options, patches=config.patch_sizes)
 

@@ -157,3 +157,12 @@ def test_cancel_at_any_scale_ends_the_run_with_nothing_changed_outside_the_mask(
     assert result.cancelled
     for candidate in result.candidates:
         assert np.array_equal(candidate[~mask], image[~mask])
+
+
+def test_new_canvas_is_filled_at_the_coarse_scale_only():
+    model = detail_model()
+    image = photo()
+    mask = np.zeros((120, 160), bool)
+    mask[:, 130:] = True  # a strip dragged out on the right: no picture there yet
+    *_, result = run_edit(model, image, mask, EditOptions(), blank=mask)
+    assert result.metadata["detail"] == "off" and float(result.metadata["work_scale"]) > 1
