@@ -62,10 +62,12 @@ def main(argv=None) -> int:
     print(f"{image.shape[1]}x{image.shape[0]} photo, {args.threads} threads, median of {args.repeat}",
           file=sys.stderr)
     print("case | candidates | coarse to fine (s) | coarse only (s) | ratio | scales")
-    for name, mask in (("60-px stroke", stroke(image.shape[:2], 60)), ("60-px blob", blob(image.shape[:2], 60))):
+    masks = (("60-px stroke", stroke(image.shape[:2], 60)), ("60-px blob", blob(image.shape[:2], 60)))
+    for name, mask in masks:
         for candidates in (1, 3):
             detail, scales = seconds(model, image, mask, EditOptions(candidates=candidates), args.repeat)
-            coarse, _ = seconds(model, image, mask, EditOptions(candidates=candidates, detail=False), args.repeat)
+            coarse_only = EditOptions(candidates=candidates, detail=False)
+            coarse, _ = seconds(model, image, mask, coarse_only, args.repeat)
             print(f"{name} | {candidates} | {detail:.2f} | {coarse:.2f} | {detail / coarse:.2f}x | {scales}",
                   flush=True)
     return 0
