@@ -19,18 +19,11 @@ import time
 import cv2
 import numpy as np
 import torch
+from eta_accuracy import stroke  # the same stroke across the photo as the time-left benchmark
 
 from fractal_studio.editing.engine import EditOptions, run_edit
 from fractal_studio.model.weights import load_model
 from fractal_studio.training.data import load_rgb, photo_files
-
-
-def stroke(shape: tuple[int, int], width: int) -> np.ndarray:
-    mask = np.zeros(shape, np.uint8)
-    h, w = shape
-    points = np.array([(w // 8, h // 2), (w // 2, h // 3), (7 * w // 8, 2 * h // 3)], np.int32)
-    cv2.polylines(mask, [points], False, 1, thickness=width)
-    return mask.astype(bool)
 
 
 def blob(shape: tuple[int, int], size: int) -> np.ndarray:

@@ -162,7 +162,9 @@ def _create_temp(target: Path, mode: int) -> tuple[Path, int]:
 
 
 def _hard_link_aside(target: Path) -> Path:
-    """A second name for `target`'s current file, so it can be put back after a failed replace."""
+    """A second name for `target`'s current file, so it can be put back after a failed replace;
+    a copy of it where the file system refuses hard links (FAT and exFAT cards and sticks, many
+    network shares)."""
     for _ in range(100):
         backup = _temp_name(target, ".old")
         try:
@@ -170,6 +172,8 @@ def _hard_link_aside(target: Path) -> Path:
             return backup
         except FileExistsError:
             continue
+        except OSError:  # EPERM, ENOTSUP, EMLINK...: no second name here, so keep a copy instead
+            return _copy_aside(target)
     raise FileExistsError(errno.EEXIST, "could not keep the old file aside", str(target.parent))
 
 

@@ -167,3 +167,24 @@ def test_a_hard_linked_file_is_written_in_place_so_every_name_sees_it(tmp_path, 
         files.atomic_write_all([(first, lambda f: f.write(b"newer")), (second, lambda f: f.write(b"new b"))])
     assert first.read_bytes() == other.read_bytes() == b"new content" and second.read_bytes() == b"old b"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.png", "photo.png", "same-photo.png"]
+
+
+def test_where_hard_links_are_refused_a_file_is_still_replaced_and_put_back(tmp_path, monkeypatch):
+    """FAT and exFAT cards and many network shares refuse os.link: the old file is copied aside."""
+    import fractal_studio.files as files
+
+    def refuse(*_args, **_kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(files.os, "link", refuse)
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    first.write_bytes(b"old a")
+    second.write_bytes(b"old b")
+    files.atomic_write(first, lambda f: f.write(b"new a"))
+    assert first.read_bytes() == b"new a"
+    monkeypatch.setattr(files.os, "replace", replace_failing_on(second))
+    with pytest.raises(OSError, match="Input/output"):
+        files.atomic_write_all([(first, lambda f: f.write(b"newer a")),
+                                (second, lambda f: f.write(b"new b"))])
+    assert first.read_bytes() == b"new a" and second.read_bytes() == b"old b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]

@@ -18,7 +18,7 @@ from .helpers import drag, open_at_100_percent, paint, run_to_end
 def test_params_persist(tmp_path):
     store = Store(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     params = Params(cfg=2.5, temperature=0.9, iterations="8,4", seed=42, random_seed=False, candidates=3,
-                    seamless=False)
+                    seamless=False, detail=False, detail_spread=0.4)
     store.save_params(params, "toy")
     again = Store(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)).load_params("toy")
     assert again == params
@@ -32,6 +32,25 @@ def test_colour_matching_checkbox_reaches_the_edit(window):
     window.params_panel.seamless.setChecked(False)
     assert window.params_panel.params().seamless is False
     assert window.edit_options().seamless is False
+
+
+def test_fine_detail_is_offered_for_models_that_fill_coarse_to_fine_and_reaches_the_edit(window):
+    import dataclasses
+
+    panel = window.params_panel
+    assert not panel.detail.isEnabled() and not panel.detail_spread.isEnabled()  # the toy model: no
+    kept = panel.params()  # what the settings keep of a model without coarse to fine
+    assert kept.detail_spread is None
+    sampling = dataclasses.replace(window.model.config.sampling, detail_spread=0.3, detail_iterations=(2, 2))
+    panel.set_defaults(sampling)  # as loading a model does: its defaults, then its kept settings
+    panel.set_params(kept)
+    assert panel.detail.isEnabled() and panel.detail.isChecked() and panel.detail_spread.isEnabled()
+    assert panel.detail_spread.value() == pytest.approx(0.3)
+    assert panel.params().detail_spread is None  # the model's own value
+    panel.detail_spread.setValue(0.5)
+    assert window.edit_options().detail_spread == pytest.approx(0.5) and window.edit_options().detail
+    panel.detail.setChecked(False)
+    assert window.edit_options().detail is False and not panel.detail_spread.isEnabled()
 
 
 def test_class_picker_search(qtbot):

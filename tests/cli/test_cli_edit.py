@@ -131,6 +131,8 @@ BAD_NUMBERS = [
     ("--temperature", "-1", "temperature"),
     ("--spread", "nan", "spread must be"),
     ("--spread", "-0.1", "spread must be"),
+    ("--detail-spread", "nan", "detail spread"),
+    ("--detail-spread", "2", "detail spread"),
     ("--margin", "-1", "margin"),
     ("--feather", "-1", "feather"),
     ("--work-scale", "0", "work scale"),
