@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -63,7 +64,8 @@ def match_class(config, text: str | int | None) -> int | None:
     if not config.conditional:
         raise UserError(f"this model ({config.name}) is unconditional: it has no classes, "
                         f"so leave out --class")
-    if query.lstrip("-").isdigit():
+    # ASCII digits only: "²" and "٣" pass str.isdigit() but int() refuses them.
+    if re.fullmatch(r"-?[0-9]+", query):
         class_id = int(query)
         if not 0 <= class_id < config.class_num:
             raise UserError(f"class {class_id} is out of range: this model has classes "

@@ -71,6 +71,7 @@ def run(args) -> int:
     from fractal_studio.errors import UserError
     from fractal_studio.model.catalog import resolve_model
 
+    common.check_seed(args.seed)
     if not 1 <= args.orders <= 10_000:
         raise UserError(f"--orders must be between 1 and 10000, got {args.orders}")
     paths = image_paths(args.paths)

@@ -37,6 +37,8 @@ def add_parser(subparsers, name: str) -> None:
 
 
 def run(args) -> int:
+    import math
+
     import numpy as np
 
     from fractal_studio.cli import common
@@ -48,6 +50,11 @@ def run(args) -> int:
 
     if (args.mask_out is None) != (args.threshold is None):
         raise UserError("--mask-out and --threshold go together: the mask is where the surprise is above it")
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise UserError(f"--threshold must be a number of bits per dimension, got {args.threshold}")
+    for option, path in (("--out", args.out), ("--mask-out", args.mask_out)):
+        if path is not None and not str(path).lower().endswith(".png"):
+            raise UserError(f"{option} writes a PNG: give a file name ending in .png, got {path}")
     if not 1 <= args.orders <= 1000:
         raise UserError(f"--orders must be between 1 and 1000, got {args.orders}")
     scale = parse_work_scale(args.work_scale)

@@ -93,6 +93,9 @@ def check_options(opts: TrainOptions) -> None:
         raise UserError(f"--ema is a decay in [0, 1) (e.g. 0.999; 0 turns it off), got {opts.ema}")
     if opts.workers < 0:
         raise UserError(f"--workers cannot be negative, got {opts.workers}")
+    if opts.eval_count < 1:
+        raise UserError(f"--eval-count must be at least 1 (held-out images to evaluate), "
+                        f"got {opts.eval_count}")
     if opts.clip < 0:
         raise UserError(f"--clip cannot be negative, got {opts.clip}")
     if not Path(opts.out).name.endswith(".safetensors"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from fractal_studio.cli import main as entry
 
 
@@ -70,3 +72,26 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdout", sys.stdout)  # main points stdout at devnull afterwards
     assert entry.main(["info", "photo_64"]) == 141
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("args,message", [
+    (["surprise", "{image}", "--out", "{dir}/map.png", "--mask-out", "{dir}/m.png", "--threshold", "nan"],
+     "--threshold must be a number"),
+    (["surprise", "{image}", "--out", "{dir}/map.jpg"], "writes a PNG"),
+    (["surprise", "{image}", "--out", "{dir}/map.png", "--mask-out", "{dir}/m.tif", "--threshold", "9"],
+     "writes a PNG"),
+    (["likelihood", "{image}", "--seed", str(2**70)], "--seed must be between"),
+    (["generate", "--model", "fashion_mnist", "--class", "\u00b2", "--out", "{dir}/g.png"], "class"),
+    (["train", "--data", "photos", "--preset", "photo_mar_in64", "--out", "{dir}/m.safetensors",
+      "--steps", "5", "--eval-count", "0"], "--eval-count"),
+])
+def test_out_of_range_values_are_one_line_errors_and_write_nothing(tmp_path, capsys, args, message):
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "photo.png")
+    argv = [a.format(image=tmp_path / "photo.png", dir=tmp_path) for a in args]
+    assert entry.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
