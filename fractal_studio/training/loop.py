@@ -162,6 +162,17 @@ def heldout_bits_per_dim(model: FractalModel, images: torch.Tensor, labels: torc
 
 
 # ------------------------------------------------------------------------------------ the loop
+def _same_model(saved_json: str, config: ModelConfig) -> bool:
+    """Whether a training state's configuration trains the same model as `config`. The sampling
+    defaults take no part in training (and gain fields between versions: a state written before
+    a field existed would otherwise never resume)."""
+    try:
+        saved = ModelConfig.from_json(saved_json, class_names=config.class_names)
+    except (TypeError, ValueError):
+        return False
+    return replace(saved, sampling=config.sampling) == config
+
+
 def _fmt_time(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
@@ -199,7 +210,7 @@ def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> di
     if env.enabled and env.main:
         dist.barrier()
     config = model_config(opts, data.class_names)
-    if resume_state is not None and resume_state["config"] != config.to_json():
+    if resume_state is not None and not _same_model(resume_state["config"], config):
         raise UserError(f"--resume: {state_path(opts.out)} was written for another configuration; "
                         "use the same --preset, --data and overrides as the interrupted run")
     say(data.description)

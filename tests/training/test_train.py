@@ -93,6 +93,24 @@ def test_resume_of_a_different_run_is_refused(tmp_path):
         train(options(folder, tmp_path / "m.safetensors", resume=True, unconditional=True), log=quiet)
 
 
+def test_a_state_written_before_a_sampling_field_existed_still_resumes(tmp_path):
+    import json
+
+    from fractal_studio.training.state import load_state
+
+    folder = make_folder(tmp_path / "data")
+    train(options(folder, tmp_path / "m.safetensors", stop_after=1, steps=3), log=quiet)
+    path = state_path(tmp_path / "m.safetensors")
+    state = load_state(path)
+    config = json.loads(state["config"])
+    for field in ("detail_spread", "detail_iterations"):  # added after such a state was written
+        del config["sampling"][field]
+    state["config"] = json.dumps(config, sort_keys=True)
+    torch.save(state, path)
+    resumed = train(options(folder, tmp_path / "m.safetensors", resume=True, steps=3), log=quiet)
+    assert resumed["steps"] == 3
+
+
 def run_cli(capsys, *argv):
     code = main(["train", *argv])
     return code, capsys.readouterr().err
