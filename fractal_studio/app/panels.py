@@ -124,13 +124,13 @@ class ParamsPanel(QGroupBox):
         self.iterations.setPlaceholderText(",".join(str(i) for i in sampling.iterations))
         self._show_detail()
 
-    def _detail_default(self, otherwise: float) -> float:
-        d = self.defaults
-        return d.detail_spread if d is not None and d.detail_spread is not None else otherwise
+    def _detail_default(self) -> float | None:
+        """The model's detail spread; None for a model that does not fill coarse to fine."""
+        return None if self.defaults is None else self.defaults.detail_spread
 
     def _show_detail(self) -> None:
         """The detail controls are for models that fill coarse to fine; the spread only while on."""
-        supported = self.defaults is not None and self.defaults.detail_spread is not None
+        supported = self._detail_default() is not None
         self.detail.setEnabled(supported)
         self.detail_spread.setEnabled(supported and self.detail.isChecked())
         if not supported:
@@ -152,8 +152,8 @@ class ParamsPanel(QGroupBox):
         self.feather.setValue(params.feather)
         self.seamless.setChecked(params.seamless)
         self.detail.setChecked(params.detail)
-        self.detail_spread.setValue(params.detail_spread if params.detail_spread is not None
-                                    else self._detail_default(0.0))
+        shown = params.detail_spread if params.detail_spread is not None else self._detail_default()
+        self.detail_spread.setValue(0.0 if shown is None else shown)
         self.device.setCurrentText(params.device)
         self.precision.setCurrentText(params.precision)
         self._quiet = False
@@ -166,6 +166,7 @@ class ParamsPanel(QGroupBox):
         def unless_default(value, default):
             return None if d is not None and abs(value - default) < 1e-9 else value
 
+        detail_default = self._detail_default()
         return Params(
             cfg=unless_default(self.cfg.value(), d.cfg if d else -1),
             cfg_schedule=None if d and schedule == d.cfg_schedule else schedule,
@@ -176,8 +177,8 @@ class ParamsPanel(QGroupBox):
             margin=self.margin.value(), feather=self.feather.value(), seamless=self.seamless.isChecked(),
             detail=self.detail.isChecked(),
             # A model without coarse to fine has no detail spread to keep (None: the next model's own).
-            detail_spread=unless_default(self.detail_spread.value(), self._detail_default(-1))
-            if self._detail_default(-1) >= 0 else None,
+            detail_spread=None if detail_default is None else unless_default(self.detail_spread.value(),
+                                                                             detail_default),
             device=self.device.currentText(), precision=self.precision.currentText())
 
     def reset(self) -> None:

@@ -227,20 +227,20 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
                                 or weights.dtype != np.uint8):
         raise UserError("the blend weights must be a uint8 array of the image's size")
     config = model.config
-    plan = plan_edit(image.shape, mask, config.resolution, options, patches=config.patch_sizes,
-                     hole_depth=config.sampling.hole_depth)
     if vary is not None and vary.result.layouts:  # vary a coarse-to-fine fill: redraw its detail
         finer = detail_plans(image.shape, mask, config.resolution, vary.result.plan, options,
                              patches=config.patch_sizes)
         if not finer:
             raise UserError("this result's detail cannot be varied with these options: run it again")
-        return _coarse_to_fine(model, image, mask, options, settings, [], finer, cancel, model_hash,
+        return _coarse_to_fine(model, image, mask, options, settings, None, finer, cancel, model_hash,
                                blank, weights, vary)
+    plan = plan_edit(image.shape, mask, config.resolution, options, patches=config.patch_sizes,
+                     hole_depth=config.sampling.hole_depth)
     finer = _detail_plans(model, image.shape, mask, plan, options, blank)
     if not finer:
         edit = _Edit(model, image, mask, options, settings, plan, cancel, model_hash, blank, weights, vary)
         return edit.events()
-    return _coarse_to_fine(model, image, mask, options, settings, [plan], finer, cancel, model_hash,
+    return _coarse_to_fine(model, image, mask, options, settings, plan, finer, cancel, model_hash,
                            blank, weights, None)
 
 
@@ -259,7 +259,7 @@ def _detail_plans(model, image_shape, mask, plan: EditPlan, options: EditOptions
     return detail_plans(image_shape, mask, config.resolution, plan, options, patches=config.patch_sizes)
 
 
-def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: list[EditPlan],
+def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: EditPlan | None,
                     finer: list[EditPlan], cancel, model_hash, blank, weights,
                     vary: Vary | None) -> Iterator[EditProgress | EditResult]:
     """Fills the hole at the coarse plan's scale (the layout), then again at each finer scale with
@@ -268,29 +268,31 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
     finer scales sample each pixel nearer the model's own distribution (detail_spread) with the
     model's detail iterations. Candidates stay in the order the coarse scale ranked them.
 
-    vary: an earlier coarse-to-fine result whose layouts are kept and whose detail is redrawn."""
+    vary (with coarse None): an earlier coarse-to-fine result whose layouts are kept and whose
+    detail is redrawn."""
     defaults = model.config.sampling
     spread = defaults.detail_spread if options.detail_spread is None else options.detail_spread
     detail = replace(settings, spread=float(spread),
                      iterations=defaults.detail_iterations or settings.iterations)
-    plans = coarse + finer
+    plans = ([] if coarse is None else [coarse]) + finer
     # Each scale's share of the run: its windows, the coarse scale's at its fuller iterations.
-    costs = [len(p.windows) * (2.0 if k < len(coarse) else 1.0) for k, p in enumerate(plans)]
+    costs = [len(p.windows) * (2.0 if p is coarse else 1.0) for p in plans]
     total = float(sum(costs))
     started = time.perf_counter()
-    guides = None if vary is None else list(vary.result.layouts)
-    layouts, result, bits, made_as = (), None, None, tuple(range(options.candidates))
-    base_seed = int(options.seed) if vary is None else int(vary.detail_seed)
+    if vary is None:
+        guides, layout_result, base_seed = None, None, int(options.seed)
+    else:
+        guides, layout_result, base_seed = list(vary.result.layouts), vary.result, int(vary.detail_seed)
+    result = None
     for k, plan in enumerate(plans):
         last = k == len(plans) - 1
-        is_coarse = k < len(coarse)
-        seed = base_seed if k == 0 and vary is None else \
+        seed = base_seed if plan is coarse else \
             zlib.crc32(f"{base_seed}/detail/{k}/{vary is not None}".encode())
-        stage = replace(options, seed=seed, work_scale=plan.scale if plan.scale != 1.0 else "native",
-                        feather=options.feather if last else 0)
-        stage_settings = replace(settings if is_coarse else detail, seed=seed)
+        # (Each stage runs its own plan; the options keep the user's work scale, for the record.)
+        stage = replace(options, seed=seed, feather=options.feather if last else 0)
+        stage_settings = replace(settings if plan is coarse else detail, seed=seed)
         edit = _Edit(model, image, mask, stage, stage_settings, plan, cancel, model_hash, blank,
-                     weights if last else None, guides=guides, rank=is_coarse)
+                     weights if last else None, guides=guides, rank=plan is coarse)
         done, share = sum(costs[:k]) / total, costs[k] / total
         for event in edit.events():
             if isinstance(event, EditResult):
@@ -304,35 +306,29 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
             yield replace(event, fraction=min(1.0, done + share * event.fraction), elapsed=elapsed, eta=eta)
         if result.cancelled:
             break
-        if is_coarse:
-            layouts = tuple(result.candidates)
-            bits, made_as = result.bits, result.made_as
+        if plan is coarse:
+            layout_result = replace(result, layouts=tuple(result.candidates))
         guides = list(result.candidates)
-    if vary is not None:
-        layouts, bits, made_as = vary.result.layouts, vary.result.bits, vary.result.made_as
-    metadata = dict(result.metadata)
-    metadata.update(_detail_metadata(options, coarse[0] if coarse else vary.result.plan, finer, detail))
-    yield replace(result, elapsed=time.perf_counter() - started, metadata=metadata, options=options,
-                  plan=coarse[0] if coarse else vary.result.plan, bits=bits, made_as=made_as,
-                  layouts=layouts, window_runs=())
-
-
-def _detail_metadata(options: EditOptions, coarse: EditPlan, finer: list[EditPlan], detail) -> dict[str, str]:
-    """What the PNG record says of a coarse-to-fine fill, besides the coarse scale's settings."""
-    scale = "native" if coarse.scale == 1.0 else f"{coarse.scale:g}"
-    return {
-        "seed": str(int(options.seed)),
-        "work_scale": scale,
-        "working_size": f"{coarse.working_size[0]}x{coarse.working_size[1]}",
-        "windows": str(len(coarse.windows)),
-        "window_rects": ";".join(f"{r.left},{r.top},{r.width},{r.height}" for r in coarse.windows),
+    if layout_result is None:  # cancelled at the coarse scale
+        yield replace(result, elapsed=time.perf_counter() - started)
+        return
+    # The record: the coarse scale's (its plan, seed and sampling settings), with the last scale's
+    # blend settings and what the finer scales did.
+    metadata = dict(layout_result.metadata)
+    for key in ("feather", "blend_weights_sha256"):
+        metadata.pop(key, None)
+        if key in result.metadata:
+            metadata[key] = result.metadata[key]
+    metadata.update({
         "detail": "on",
         "detail_scales": ",".join("native" if p.scale == 1.0 else f"{p.scale:g}" for p in finer),
         "detail_spread": f"{detail.spread:g}",
         "detail_iterations": ",".join(str(i) for i in detail.iterations or ()),
         "detail_windows": ",".join(str(len(p.windows)) for p in finer),
-        "feather": str(int(options.feather)),
-    }
+    })
+    yield replace(result, elapsed=time.perf_counter() - started, metadata=metadata, options=options,
+                  plan=layout_result.plan, bits=layout_result.bits, made_as=layout_result.made_as,
+                  layouts=layout_result.layouts, window_runs=())
 
 
 class _Edit:
@@ -394,10 +390,9 @@ class _Edit:
         self.deep_weight = None if depth is None else deep_fill_weight(self.unknown_at_start, depth,
                                                                        self.smallest_patch)
         self.in_image = np.zeros_like(known)
-        self.in_image[inside.shifted(-area.left, -area.top).slices] = True
+        self.in_image[local_inside.slices] = True
         self.canvases = [canvas.copy() for _ in range(options.candidates)]
         if pins is not None:
-            lattice = pins[local_inside.slices]
             for canvas_k, guide in zip(self.canvases, guides, strict=True):
                 guide_work = guide if self.native else downscale(guide, (w, h))
                 canvas_k[local_inside.slices][lattice] = guide_work[inside.slices][lattice]
@@ -510,12 +505,11 @@ class _Edit:
         made_as = tuple(range(len(self.canvases)))
         if not cancelled:
             self.sampled = 1.0
-            if self.vary is None:
-                if self.ranked:
-                    started = time.perf_counter()
-                    bits, made_as = self._rank()
-                    RANK_SPEED.measured(time.perf_counter() - started, self.rank_units)
-            else:  # in the earlier result's order
+            if self.ranked:
+                started = time.perf_counter()
+                bits, made_as = self._rank()
+                RANK_SPEED.measured(time.perf_counter() - started, self.rank_units)
+            elif self.vary is not None:  # in the earlier result's order
                 made_as = self.vary.result.made_as
                 self.canvases = [self.canvases[k] for k in made_as]
         crops = []

@@ -155,10 +155,8 @@ def detail_plans(image_shape, mask: np.ndarray, resolution: int, coarse: EditPla
         plan = plan_edit(image_shape, mask, resolution, replace(options, work_scale=work_scale),
                          patches=patches)
         spent += len(plan.windows) * (1.0 + DETAIL_EXTRA_CANDIDATE * (int(options.candidates) - 1))
-        if spent > DETAIL_WINDOW_BUDGET and plans:
+        if spent > DETAIL_WINDOW_BUDGET:  # (none at all when not even the first finer scale fits)
             break
-        if spent > DETAIL_WINDOW_BUDGET:  # not even the first finer scale fits
-            return []
         plans.append(plan)
     return plans
 

@@ -63,6 +63,9 @@ def test_an_edit_fills_coarse_to_fine_and_keeps_every_pixel_outside_the_mask():
     *events, result = run_edit(model, image, mask, EditOptions(seed=3))
     meta = result.metadata
     assert meta["detail"] == "on" and meta["detail_spread"] == "0.5"
+    # The rest of the record is the coarse scale's, so that a rerun from it makes the same layout.
+    assert meta["spread"] == f"{model.config.sampling.spread:g}" and meta["iterations"] == "16,4"
+    assert meta["seed"] == "3" and meta["work_scale_option"] == "auto"
     finest = meta["detail_scales"].split(",")[-1]
     assert float(meta["work_scale"]) >= 4 and (finest == "native" or float(finest) <= 2)
     candidate = result.candidates[0]
