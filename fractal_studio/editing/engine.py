@@ -41,7 +41,7 @@ from fractal_studio.editing.planning import (
     parse_work_scale,
     plan_edit,
 )
-from fractal_studio.editing.seamless import seamless_fill
+from fractal_studio.editing.seamless import seamless_fills
 from fractal_studio.editing.windows import (
     Rect,
     bounding_rect,
@@ -75,9 +75,8 @@ class MeasuredSpeed:
 
 def compose_units(box_pixels: int, solved_pixels: int) -> float:
     """The work of compositing one candidate: every pixel of the mask's box is upscaled and copied;
-    every pixel the colour matching solves for costs about 6 times as much as COMPOSE_SPEED's
-    first guess for a box pixel (2-core Xeon with AMX: about 2 microseconds a solved pixel in
-    strokes of 57,000 to 318,000 pixels; a box pixel 0.04 with little upscaling, 0.37 with much)."""
+    every pixel the colour matching solves for costs several times as much (a first guess, which
+    COMPOSE_SPEED corrects from each run; benchmarks/edit_time.py measures whole edits)."""
     return box_pixels + SOLVED_PIXEL_COST * solved_pixels
 
 
@@ -512,14 +511,14 @@ class _Edit:
             elif self.vary is not None:  # in the earlier result's order
                 made_as = self.vary.result.made_as
                 self.canvases = [self.canvases[k] for k in made_as]
-        crops = []
-        for canvas in self.canvases:
-            started = time.perf_counter()
-            crops.append(self._composite(canvas))
-            COMPOSE_SPEED.measured(time.perf_counter() - started, self.compose_units)
-            left = len(self.canvases) - len(crops)
-            if last is not None:  # the candidates' colour matching can take seconds
-                yield self._progress(len(windows) - 1, last, *shown, self.compose_left(left))
+        report = last is not None and not cancelled
+        if report:  # the candidates' colour matching can take a second or more
+            yield self._progress(len(windows) - 1, last, *shown, self.compose_left(len(self.canvases)))
+        started = time.perf_counter()
+        crops = self._composite(self.canvases)
+        COMPOSE_SPEED.measured((time.perf_counter() - started) / len(crops), self.compose_units)
+        if report:
+            yield self._progress(len(windows) - 1, last, *shown, 0.0)
         candidates = CandidateImages(self.image, self.box, crops)
         elapsed = time.perf_counter() - self.start
         yield EditResult(candidates=candidates, cancelled=cancelled, elapsed=elapsed,
@@ -611,24 +610,34 @@ class _Edit:
         preview[inside] = generated[inside]
         return rect, preview
 
-    def _composite(self, canvas: np.ndarray) -> np.ndarray:
-        """The candidate's pixels inside the mask's bounding box (outside the mask: the input's)."""
+    def _composite(self, canvases: list[np.ndarray]) -> list[np.ndarray]:
+        """Each candidate's pixels inside the mask's bounding box (outside the mask: the input's)."""
+        generated = [self._generated(canvas) for canvas in canvases]
+        if self.options.seamless:  # one solve for all candidates: the region is the same
+            generated = self._match_colours(generated)
+        return [self._blend(fill) for fill in generated]
+
+    def _generated(self, canvas: np.ndarray) -> np.ndarray:
+        """The candidate's working canvas as the mask's box of the image (upscaled where the work
+        scale is coarser)."""
         box = self.box
-        rows, cols = box.slices
         if self.deep_weight is not None:  # the model's blocks deeper than it fills well (deblock.py)
             canvas = soften_deep_fill(canvas, self.deep_weight, self.smallest_patch)
         if self.native:
             a = self.area
-            generated = canvas[box.top - a.top:box.bottom - a.top, box.left - a.left:box.right - a.left]
-        else:
-            w, h = self.plan.working_size
-            inside = Rect(0, 0, w, h).intersect(self.area)
-            work = canvas[inside.shifted(-self.area.left, -self.area.top).slices]
-            generated = upscale_region(work, (inside.left, inside.top), self.scale_xy, box)
+            return canvas[box.top - a.top:box.bottom - a.top, box.left - a.left:box.right - a.left]
+        w, h = self.plan.working_size
+        inside = Rect(0, 0, w, h).intersect(self.area)
+        work = canvas[inside.shifted(-self.area.left, -self.area.top).slices]
+        return upscale_region(work, (inside.left, inside.top), self.scale_xy, box)
+
+    def _blend(self, generated: np.ndarray) -> np.ndarray:
+        """The generated box put into the image's box: inside the mask, feathered at its edge and
+        weighted by a soft brush's coverage."""
+        box = self.box
+        rows, cols = box.slices
         mask = self.mask[rows, cols]
         target = self.image[rows, cols].copy()
-        if self.options.seamless:
-            generated = self._match_colours(generated)
         if self.options.feather > 0:
             # The ramp needs the keep pixels within `feather` of the box around it.
             feather = int(self.options.feather)
@@ -651,17 +660,20 @@ class _Edit:
             target[mask] = mixed[mask]
         return target
 
-    def _match_colours(self, generated: np.ndarray) -> np.ndarray:
-        """The box's generated pixels with their colour matched to the known pixels around the mask
-        (seamless.seamless_fill); the known pixels one step outside the box take part too."""
+    def _match_colours(self, generated: list[np.ndarray]) -> list[np.ndarray]:
+        """The candidates' generated boxes with their colour matched to the known pixels around the
+        mask (seamless.seamless_fills); the known pixels one step outside the box take part too."""
         box = self.box
         around = box.expanded(1).intersect(Rect(0, 0, *self.size))
         inner = box.shifted(-around.left, -around.top)
-        pixels = self.image[around.slices].copy()
-        pixels[inner.slices] = generated
+        fills = []
+        for pixels_in_box in generated:
+            pixels = self.image[around.slices].copy()
+            pixels[inner.slices] = pixels_in_box
+            fills.append(pixels)
         empty = None if self.blank is None else self.blank[around.slices]
-        matched = seamless_fill(pixels, self.image[around.slices], self.mask[around.slices], empty)
-        return matched[inner.slices]
+        matched = seamless_fills(fills, self.image[around.slices], self.mask[around.slices], empty)
+        return [fill[inner.slices] for fill in matched]
 
     def _precision(self) -> str:
         """The precision the windows ran at (what `auto` chose is measured once and cached)."""

@@ -12,12 +12,18 @@ generated pixels' own gradients as guidance and no jump across the border (Pére
 deg(p) counts p's neighbours inside the image (the image's edge is a free border, so an outpainted
 strip is pulled only by the photo it continues). Known pixels are never touched.
 
-It is solved by conjugate gradients over the region's pixels only (a brush stroke on a 12-megapixel
-photo stays small), started from the same problem solved at half the size, recursively: the smooth
-part of the answer comes from the coarse sizes, and a few dozen iterations per size fix the rest.
+It is solved by conjugate gradients over the region's pixels only, started from the same problem
+solved at half the size, recursively: the smooth part of the answer comes from the coarse sizes, and
+a few dozen iterations per size fix the rest. Every size is kept as lists of the region's pixels and
+of the known pixels at its border, never as arrays of the region's bounding box: a brush stroke
+across a 12-megapixel photo covers a few percent of its box. Several fills of the same region (the
+candidates of one edit) are solved as one system with more colour channels: the matrix is theirs
+in common.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,6 +32,7 @@ DIRECT_PIXELS = 4096  # at most this many region pixels: solve at this size with
 FINE_ITERATIONS = 40  # conjugate-gradient steps per size above the coarsest
 COARSE_ITERATIONS = 400
 TOLERANCE = 0.01  # stop when the largest residual is below this (8-bit levels)
+GATHER_PIXELS = 1 << 20  # native pixels read at once when averaging the border's coarse blocks
 
 
 def seamless_fill(generated: np.ndarray, known_pixels: np.ndarray, region: np.ndarray,
@@ -38,51 +45,105 @@ def seamless_fill(generated: np.ndarray, known_pixels: np.ndarray, region: np.nd
     image's edge. Returns uint8 [H, W, 3]: inside the region the corrected fill (rounded, clipped to
     0..255), outside it `known_pixels` unchanged.
     """
+    return seamless_fills([generated], known_pixels, region, empty)[0]
+
+
+def seamless_fills(generated: Sequence[np.ndarray], known_pixels: np.ndarray, region: np.ndarray,
+                   empty: np.ndarray | None = None) -> list[np.ndarray]:
+    """seamless_fill for several fills of the same region at once (one solve): each result is what
+    seamless_fill gives that fill, up to the solver's tolerance."""
     region = np.asarray(region, bool)
-    if generated.shape != known_pixels.shape or generated.shape[:2] != region.shape:
-        raise ValueError("generated pixels, known pixels and region must have the same size")
+    if not generated:
+        return []
+    for fill in generated:
+        if fill.shape != known_pixels.shape or fill.shape[:2] != region.shape:
+            raise ValueError("generated pixels, known pixels and region must have the same size")
     if empty is not None and np.asarray(empty).shape != region.shape:
         raise ValueError("the empty-area mask must have the region's size")
-    g = generated.astype(np.float32)
-    k = known_pixels.astype(np.float32)
-    result = np.array(known_pixels, dtype=np.uint8, copy=True)
-    if not region.any():
-        return result
+    results = [np.array(known_pixels, dtype=np.uint8, copy=True) for _ in generated]
+    ys, xs = np.nonzero(region)
+    if len(ys) == 0:
+        return results
     usable = None if empty is None else ~np.asarray(empty, bool) | region
-    correction = _solve(g, k, region, usable)
-    result[region] = np.clip(np.rint(g[region] + correction), 0, 255).astype(np.uint8)
-    return result
+    border = _Border(np.asarray(known_pixels), region, usable)
+    g = np.concatenate([fill[ys, xs].astype(np.float32) for fill in generated], axis=1)
+    correction = _solve(border, ys, xs, g, np.ones(len(ys), np.float32), 1)
+    for c, result in enumerate(results):
+        channels = slice(3 * c, 3 * c + 3)
+        result[ys, xs] = np.clip(np.rint(g[:, channels] + correction[:, channels]), 0, 255).astype(np.uint8)
+    return results
+
+
+class _Border:
+    """The known pixels, read where a size's border needs them: at a size with blocks of s x s
+    pixels, a known block's value is the mean of its native known pixels (usable, outside the
+    region), and a block with none pulls on nothing."""
+
+    def __init__(self, known_pixels: np.ndarray, region: np.ndarray, usable: np.ndarray | None):
+        self.k, self.region, self.usable = known_pixels, region, usable
+        self.height, self.width = region.shape
+
+    def shape(self, size: int) -> tuple[int, int]:
+        return -(-self.height // size), -(-self.width // size)
+
+    def blocks(self, by: np.ndarray, bx: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(sum [m, 3], count [m]) of the known native pixels in the blocks (by, bx) of size x size."""
+        sums = np.zeros((len(by), 3), np.float64)
+        counts = np.zeros(len(by), np.int64)
+        step = max(1, GATHER_PIXELS // (size * size))
+        offsets = np.arange(size)
+        for first in range(0, len(by), step):
+            part = slice(first, first + step)
+            rows = (by[part, None] * size + offsets)[:, :, None]
+            cols = (bx[part, None] * size + offsets)[:, None, :]
+            inside = (rows < self.height) & (cols < self.width)
+            rows, cols = np.minimum(rows, self.height - 1), np.minimum(cols, self.width - 1)
+            known = inside & ~self.region[rows, cols]
+            if self.usable is not None:
+                known &= self.usable[rows, cols]
+            sums[part] = (self.k[rows, cols].astype(np.float64) * known[..., None]).sum((1, 2))
+            counts[part] = known.sum((1, 2))
+        return sums, counts
 
 
 class _Problem:
-    """The linear system of one size: region pixels as a list, each with its 4 neighbours."""
+    """The linear system of one size: region blocks as a list, each with its 4 neighbours."""
 
-    def __init__(self, g: np.ndarray, k: np.ndarray, region: np.ndarray, usable: np.ndarray | None):
-        height, width = region.shape
-        self.ys, self.xs = np.nonzero(region)
-        n = len(self.ys)
-        index = np.full(region.shape, -1, np.int64)
-        index[self.ys, self.xs] = np.arange(n)
+    def __init__(self, border: _Border, ys: np.ndarray, xs: np.ndarray, g: np.ndarray, size: int):
+        height, width = border.shape(size)
+        self.ys, self.xs = ys, xs
+        n = len(ys)
+        keys = ys * width + xs  # ascending: the blocks come in np.nonzero (row-major) order
         self.degree = np.zeros(n, np.float32)
-        self.rhs = np.zeros((n, 3), np.float32)
+        known_sum = np.zeros((n, 3), np.float32)
+        known_count = np.zeros(n, np.float32)
         self.neighbours = []  # per direction: the neighbour's region index, or n (a zero slot)
-        g_here = g[self.ys, self.xs]
         for dy, dx in DIRECTIONS:
-            ny, nx = self.ys + dy, self.xs + dx
+            ny, nx = ys + dy, xs + dx
             inside = (ny >= 0) & (ny < height) & (nx >= 0) & (nx < width)
-            if usable is not None:
-                inside[inside] = usable[ny[inside], nx[inside]]
-            neighbour = np.full(n, n, np.int64)
-            neighbour[inside] = index[ny[inside], nx[inside]]
-            known = inside & (neighbour < 0)
-            neighbour[neighbour < 0] = n
-            self.degree += inside
-            self.rhs[known] += k[ny[known], nx[known]] - g_here[known]
+            wanted = ny * width + nx
+            at = np.minimum(np.searchsorted(keys, wanted), n - 1)
+            in_region = inside & (keys[at] == wanted)
+            neighbour = np.where(in_region, at, n)
+            outside = np.flatnonzero(inside & ~in_region)
+            pulls = np.zeros(n, bool)
+            if len(outside):
+                blocks, which = np.unique(wanted[outside], return_inverse=True)
+                sums, counts = border.blocks(blocks // width, blocks % width, size)
+                has_known = counts[which] > 0
+                pulls[outside[has_known]] = True
+                mean = sums[which[has_known]] / counts[which[has_known], None]
+                known_sum[outside[has_known]] += mean.astype(np.float32)
+                known_count[outside[has_known]] += 1
+            self.degree += in_region | pulls
             self.neighbours.append(neighbour)
+        # Across the border: no jump from the fill to the known pixel, for every fill's channels.
+        fills = g.shape[1] // 3
+        self.rhs = np.tile(known_sum, (1, fills)) - known_count[:, None] * g
 
     def operator(self):
-        """f [n, 3] -> the matrix times f, in torch: its gathers run on every core, about
-        three times numpy's speed here (a 159,000-pixel stroke: 2.3 against 7.7 ms a product).
+        """f [n, C] -> the matrix times f, in torch: its gathers run on every core, about
+        three times numpy's speed here (see benchmarks/edit_time.py for the whole edit).
         PyTorch is imported here, not with the module: the app's window loads without it."""
         import torch
 
@@ -99,52 +160,32 @@ class _Problem:
         return apply
 
 
-def _solve(g: np.ndarray, k: np.ndarray, region: np.ndarray, usable: np.ndarray | None) -> np.ndarray:
-    """The correction f [n, 3] for the region's pixels in np.nonzero order; `usable`: pixels that
-    count as neighbours (None: all)."""
-    problem = _Problem(g, k, region, usable)
-    n = len(problem.ys)
-    if n <= DIRECT_PIXELS or min(region.shape) < 4:
-        return _conjugate_gradients(problem, np.zeros((n, 3), np.float32), COARSE_ITERATIONS)
-    coarse_g, coarse_k, coarse_region, coarse_usable = _halve(g, k, region, usable)
-    coarse = _solve(coarse_g, coarse_k, coarse_region, coarse_usable)
-    start = np.zeros(coarse_region.shape + (3,), np.float32)
-    start[coarse_region] = coarse
-    guess = start[problem.ys // 2, problem.xs // 2]
-    return _conjugate_gradients(problem, guess, FINE_ITERATIONS)
-
-
-def _halve(g: np.ndarray, k: np.ndarray, region: np.ndarray, usable: np.ndarray | None):
-    """The problem at half the size: a 2x2 block is region if any of its pixels is; its generated
-    value is the mean of its region pixels, its known value the mean of its (all known) pixels; it
-    is usable if any of its pixels is."""
-    height, width = region.shape
-    ph, pw = height + height % 2, width + width % 2
-
-    def blocks(a):
-        padded = np.zeros((ph, pw) + a.shape[2:], np.float32)
-        padded[:height, :width] = a
-        # Four strided adds: several times faster than a reduction over the reshaped block axes.
-        return padded[0::2, 0::2] + padded[1::2, 0::2] + padded[0::2, 1::2] + padded[1::2, 1::2]
-
-    present = np.zeros((height, width), np.float32) + 1.0
-    count = blocks(present)
-    in_region = blocks(region.astype(np.float32))
-    coarse_region = in_region > 0
-    weight = region[..., None].astype(np.float32)
-    coarse_g = blocks(g * weight) / np.maximum(in_region, 1)[..., None]
-    coarse_k = blocks(k * (1.0 - weight)) / np.maximum(count - in_region, 1)[..., None]
-    coarse_usable = None if usable is None else blocks(usable.astype(np.float32)) > 0
-    return coarse_g, coarse_k, coarse_region, coarse_usable
+def _solve(border: _Border, ys: np.ndarray, xs: np.ndarray, g: np.ndarray, weight: np.ndarray,
+           size: int) -> np.ndarray:
+    """The correction f [n, C] for the region's blocks (ys, xs) of size x size native pixels, whose
+    generated values are g [n, C], each the mean of `weight` native region pixels."""
+    problem = _Problem(border, ys, xs, g, size)
+    n = len(ys)
+    if n <= DIRECT_PIXELS or min(border.shape(size)) < 4:
+        return _conjugate_gradients(problem, np.zeros_like(g), COARSE_ITERATIONS)
+    # Half the size: a 2x2 block is region if any of its blocks is; its generated value is the
+    # mean of its native region pixels.
+    _, width = border.shape(2 * size)
+    keys, inverse = np.unique((ys // 2) * width + xs // 2, return_inverse=True)
+    coarse_weight = np.bincount(inverse, weight).astype(np.float32)
+    coarse_g = np.stack([np.bincount(inverse, g[:, c] * weight) for c in range(g.shape[1])], 1)
+    coarse_g = (coarse_g / coarse_weight[:, None]).astype(np.float32)
+    coarse = _solve(border, keys // width, keys % width, coarse_g, coarse_weight, 2 * size)
+    return _conjugate_gradients(problem, coarse[inverse], FINE_ITERATIONS)
 
 
 def _conjugate_gradients(problem: _Problem, f: np.ndarray, iterations: int) -> np.ndarray:
-    """A few steps of CG for each colour channel at once (the matrix is the same for all three)."""
+    """A few steps of CG for each colour channel at once (the matrix is the same for all)."""
     import torch
 
     apply = problem.operator()
     f = torch.from_numpy(np.ascontiguousarray(f, np.float32))
-    residual = torch.from_numpy(problem.rhs) - apply(f)
+    residual = torch.from_numpy(np.ascontiguousarray(problem.rhs, np.float32)) - apply(f)
     direction = residual.clone()
     rr = (residual * residual).sum(0)
     zero = torch.zeros(())

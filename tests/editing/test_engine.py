@@ -489,7 +489,7 @@ def test_the_time_left_includes_compositing_the_candidates(toy_model):
     result, progress = run(toy_model, image, mask, candidates=2, work_scale=2)
     sampling = [p for p in progress if p.sampled < 1.0]
     composing = [p for p in progress if p.sampled == 1.0]
-    # One event after each candidate's compositing, the last with nothing left to do.
+    # One event as the compositing starts, one when it is done, with nothing left to do.
     assert len(composing) >= 2 and composing[-1].eta == 0 and composing[-1].fraction == pytest.approx(1.0)
     # While sampling, the estimate already counts the compositing still to come.
     assert all(p.eta is None or p.eta > 0 for p in sampling)
