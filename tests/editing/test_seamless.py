@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fractal_studio.editing.engine import EditOptions, EditResult, run_edit
-from fractal_studio.editing.seamless import DIRECT_PIXELS, seamless_fill
+from fractal_studio.editing.seamless import DIRECT_PIXELS, seamless_fill, seamless_fills
 
 
 def smooth_photo(height: int, width: int) -> np.ndarray:
@@ -117,3 +117,26 @@ def test_editing_layer_matches_colours_and_records_it(toy_model):
     assert border_jump(a) < border_jump(b)
     # It is the same computation as seamless_fill on the uncorrected result.
     assert np.array_equal(a, seamless_fill(b, image, mask))
+
+
+def test_several_fills_of_one_region_solve_together_as_each_alone():
+    """The candidates of an edit share one solve: each comes out as seamless_fill makes it alone
+    (a thin diagonal stroke, larger than DIRECT_PIXELS, so the coarser sizes take part)."""
+    truth = smooth_photo(160, 200)
+    region = np.zeros(truth.shape[:2], bool)
+    for y in range(160):
+        region[y, max(0, y + 10):y + 40] = True
+    assert region.sum() > DIRECT_PIXELS
+    rng = np.random.default_rng(1)
+    fills = [np.clip(truth.astype(int) + shift + rng.integers(-8, 9, truth.shape), 0, 255).astype(np.uint8)
+             for shift in (-40, 25, 0)]
+    holed = truth.copy()
+    holed[region] = 0
+    together = seamless_fills(fills, holed, region)
+    assert len(together) == 3
+    for fill, joint in zip(fills, together, strict=True):
+        alone = seamless_fill(fill, holed, region)
+        assert np.abs(joint.astype(int) - alone).max() <= 1
+        assert np.array_equal(joint[~region], holed[~region])
+        assert np.abs(joint.astype(int) - truth)[region].mean() < 6  # the shift is gone
+    assert seamless_fills([], holed, region) == []
