@@ -1,5 +1,5 @@
-"""Writes assets/imagenet_classes.txt (the 1000 ImageNet-1k class names, one per line, in class-index
-order) from the metadata that torchvision ships in its wheel (torchvision/models/_meta.py).
+"""Writes fractal_studio/assets/imagenet_classes.txt (the 1000 ImageNet-1k class names, one per line, in
+class-index order) from the metadata that torchvision ships in its wheel (torchvision/models/_meta.py).
 
     pip download --no-deps torchvision -d /tmp/tv
     python assets/make_imagenet_classes.py /tmp/tv/torchvision-*.whl
@@ -14,7 +14,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "imagenet_classes.txt"
+OUT = Path(__file__).resolve().parents[1] / "fractal_studio" / "assets" / "imagenet_classes.txt"
 
 
 def categories_from_wheel(wheel: str) -> list[str]:

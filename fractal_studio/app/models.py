@@ -34,7 +34,7 @@ class ModelPanel(QGroupBox):
         super().__init__("Model", parent)
         layout = QVBoxLayout(self)
         self.combo = QComboBox()
-        self.combo.setToolTip("Bundled models (models/*.safetensors) and recently opened ones")
+        self.combo.setToolTip("Bundled and installed models, and recently opened ones")
         self.combo.activated.connect(lambda i: self.modelRequested.emit(self.combo.itemData(i) or ""))
         self.info = QLabel()
         self.info.setWordWrap(True)
@@ -59,7 +59,7 @@ class ModelPanel(QGroupBox):
             self.combo.setCurrentIndex(index)
         else:
             self.combo.setCurrentIndex(-1)
-        self.combo.setPlaceholderText("Choose a model…" if paths else "No model in models/")
+        self.combo.setPlaceholderText("Choose a model…" if paths else "No model found")
         self.combo.blockSignals(False)
 
 

@@ -1,6 +1,6 @@
 """Options and helpers shared by the editing commands (and reusable by the app).
 
-- resolve_model_path(name_or_path): a .safetensors path, or the name of a bundled model in models/.
+- resolve_model_path(name_or_path): a .safetensors path, or the name of a bundled or installed model.
 - match_class(config, text): a class id from "3", "tabby" or a unique prefix such as "tab".
 """
 
@@ -20,7 +20,7 @@ from fractal_studio.model.catalog import DEFAULT_MODEL, MODELS_DIR, resolve_mode
 
 # -------------------------------------------------------------------------------------- models
 def resolve_model_path(name_or_path: str | None = None) -> Path:
-    """The model file for --model: an existing path, or models/<name>.safetensors (default photo_64)."""
+    """The model file for --model: a path, or a bundled or installed model's name (default photo_64)."""
     return resolve_model(name_or_path, MODELS_DIR)  # MODELS_DIR read here, so tests can point it elsewhere
 
 
@@ -95,8 +95,8 @@ def match_class(config, text: str | int | None) -> int | None:
 
 # ------------------------------------------------------------------------------------- options
 def add_model_options(parser) -> None:
-    parser.add_argument("--model", help=f"a .safetensors model file or the name of a bundled model in "
-                                        f"models/ (default {DEFAULT_MODEL})")
+    parser.add_argument("--model", help=f"a .safetensors model file or the name of a bundled or installed "
+                                        f"model (default {DEFAULT_MODEL})")
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",

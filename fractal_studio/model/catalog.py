@@ -1,4 +1,8 @@
-"""The bundled models (models/NAME.safetensors, each with its card models/NAME.md) and what --model means.
+"""The bundled models (NAME.safetensors, each with its card NAME.md) and what --model means.
+
+The bundled models are the package data `fractal_studio.models`: pyproject.toml maps that package to
+the checkout's models/, so an installed wheel has them in site-packages/fractal_studio/models/ and an
+editable install reads models/ in place; both are found through importlib.resources.
 
 One home for the command line and the app: both list and resolve models here. A name is looked up
 among the bundled models first, then among the installed ones (model/download.py: the published
@@ -8,6 +12,7 @@ checkpoints and others fetched with `fractal-studio models get`). No Qt, no torc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +22,17 @@ from fractal_studio.model.published import PUBLISHED, format_bytes
 if TYPE_CHECKING:  # download.py imports the HTTP modules: not at `--help`
     from fractal_studio.model.download import InstalledModel
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+def _bundled_folder() -> Path:
+    """The folder of the package fractal_studio.models. A checkout that is imported without being
+    installed (PYTHONPATH=.) has no such package; its models/ next to fractal_studio/ is the same folder."""
+    try:
+        return Path(str(resources.files("fractal_studio.models")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / "models"
+
+
+MODELS_DIR = _bundled_folder()
 DEFAULT_MODEL = "photo_64"
 SUFFIX = ".safetensors"
 
@@ -72,13 +87,16 @@ def _not_found(name: str, folder: Path, installed: Path) -> UserError:
         size = format_bytes(PUBLISHED[name].download_bytes)
         return UserError(f"model {name!r} is not installed; download it ({size}) with "
                          f"`fractal-studio models get {name}`")
-    bundled = folder / f"{name}{SUFFIX}"
     available = sorted(model.name for model in bundled_models(folder))
-    hint = f" (bundled models: {', '.join(available)})" if available else ""
     others = [model.name for model in installed_models(installed)]
     more = f"; installed models: {', '.join(others)}" if others else ""
-    return UserError(f"bundled model {name!r} not found ({bundled}){hint}; train it with "
-                     f"`fractal-studio train --out {bundled}` or pass --model PATH.safetensors{more}")
+    if not available:  # an installation without its package data: nothing the user named is wrong
+        return UserError(f"bundled model {name!r} not found: this installation has no bundled models "
+                         f"(nothing in {folder}); reinstall fractal-studio, or pass --model "
+                         f"PATH.safetensors{more}")
+    return UserError(f"bundled model {name!r} not found (bundled models: {', '.join(available)}{more}); "
+                     f"pass --model PATH.safetensors, or train a model with "
+                     f"`fractal-studio train --out {name}{SUFFIX}`")
 
 
 def available_models(folder: Path = MODELS_DIR,

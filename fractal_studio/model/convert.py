@@ -18,8 +18,8 @@ from fractal_studio.errors import ModelFileError, UnknownModel, UserError
 from fractal_studio.model.config import PRESETS, ModelConfig, from_authors_lists, preset
 from fractal_studio.model.weights import check_state_dict, model_metadata, write_safetensors
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
-IMAGENET_CLASSES_FILE = ASSETS / "imagenet_classes.txt"
+# Package data (fractal_studio/assets), so a wheel has it too
+IMAGENET_CLASSES_FILE = Path(__file__).resolve().parents[1] / "assets" / "imagenet_classes.txt"
 
 _HEAD_RENAMES = {"r_codebook.weight": "codebooks.0.weight", "g_codebook.weight": "codebooks.1.weight",
                  "b_codebook.weight": "codebooks.2.weight", "r_mlm.bias": "logit_bias.0",

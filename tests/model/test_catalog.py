@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from importlib import resources
+from pathlib import Path
 
 import pytest
 
 from fractal_studio.errors import UserError
-from fractal_studio.model.catalog import BundledModel, bundled_models, resolve_model
+from fractal_studio.model.catalog import MODELS_DIR, BundledModel, bundled_models, resolve_model
 
 
 @pytest.fixture
@@ -38,14 +40,31 @@ def test_resolve_model_takes_a_file_a_bundled_name_or_the_default(folder, tmp_pa
     assert resolve_model(None, folder) == resolve_model("", folder) == folder / "photo_64.safetensors"
 
 
-def test_resolve_model_explains_what_is_wrong(folder):
-    with pytest.raises(UserError, match=r"bundled model 'cats' not found .*\(bundled models: animals, "
-                                        r"photo_64, zebra\); train it with `fractal-studio train"):
-        resolve_model("cats", folder)
+def test_resolve_model_explains_what_is_wrong(folder, tmp_path_factory):
+    installed = tmp_path_factory.mktemp("installed")
+    with pytest.raises(UserError, match=r"^bundled model 'cats' not found \(bundled models: animals, "
+                                        r"photo_64, zebra\); pass --model PATH.safetensors, or train a "
+                                        r"model with `fractal-studio train --out cats.safetensors`$"):
+        resolve_model("cats", folder, installed)
+    empty = tmp_path_factory.mktemp("site-packages") / "fractal_studio" / "models"
+    with pytest.raises(UserError) as missing:  # a broken installation: no advice to train into it
+        resolve_model(None, empty, installed)
+    assert str(missing.value) == (f"bundled model 'photo_64' not found: this installation has no bundled "
+                                  f"models (nothing in {empty}); reinstall fractal-studio, or pass --model "
+                                  f"PATH.safetensors")
     with pytest.raises(UserError, match="model file not found: nowhere/cats.safetensors"):
         resolve_model("nowhere/cats.safetensors", folder)
     with pytest.raises(UserError, match="is a folder"):
         resolve_model(str(folder), folder)
+
+
+def test_the_bundled_models_are_the_package_data_of_fractal_studio_models():
+    folder = Path(str(resources.files("fractal_studio.models")))
+    assert MODELS_DIR == folder
+    assert resolve_model() == folder / "photo_64.safetensors"
+    assert [model.name for model in bundled_models()][:1] == ["photo_64"]
+    assert {"photo_64", "fashion_mnist"} <= {model.name for model in bundled_models()}
+    assert all(model.card == folder / f"{model.name}.md" for model in bundled_models())
 
 
 def test_the_model_package_offers_load_and_save_without_qt_or_torch_at_import():
