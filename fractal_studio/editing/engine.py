@@ -129,8 +129,9 @@ class EditResult:
     window_runs: tuple[tuple[tuple[tuple[int, ...], np.ndarray], ...], ...] = field(
         default=(), compare=False, repr=False)
     made_as: tuple[int, ...] = ()
-    # A coarse-to-fine fill: each candidate's coarse fill (whole images, in `candidates`' order),
-    # the layout that "vary detail" keeps while it redraws the finer scales.
+    # A coarse-to-fine fill: each candidate's coarse fill (in `candidates`' order, as the first
+    # finer scale's guide: its whole working image), the layout that "vary detail" keeps while it
+    # redraws the finer scales.
     layouts: Sequence[np.ndarray] = field(default=(), compare=False, repr=False)
 
 
@@ -291,7 +292,7 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
         stage = replace(options, seed=seed, feather=options.feather if last else 0)
         stage_settings = replace(settings if plan is coarse else detail, seed=seed)
         edit = _Edit(model, image, mask, stage, stage_settings, plan, cancel, model_hash, blank,
-                     weights if last else None, guides=guides, rank=plan is coarse)
+                     weights if last else None, guides=guides, rank=plan is coarse, compose=last)
         done, share = sum(costs[:k]) / total, costs[k] / total
         for event in edit.events():
             if isinstance(event, EditResult):
@@ -305,9 +306,10 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
             yield replace(event, fraction=min(1.0, done + share * event.fraction), elapsed=elapsed, eta=eta)
         if result.cancelled:
             break
+        if not last:
+            guides = edit.guides(plans[k + 1].working_size)
         if plan is coarse:
-            layout_result = replace(result, layouts=tuple(result.candidates))
-        guides = list(result.candidates)
+            layout_result = replace(result, layouts=tuple(guides))
     if layout_result is None:  # cancelled at the coarse scale
         yield replace(result, elapsed=time.perf_counter() - started)
         return
@@ -333,8 +335,11 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
 class _Edit:
     def __init__(self, model, image, mask, options: EditOptions, settings, plan: EditPlan, cancel, model_hash,
                  blank, weights=None, vary: Vary | None = None, guides: Sequence[np.ndarray] | None = None,
-                 guide_stride: int = 2, rank: bool = True):
+                 guide_stride: int = 2, rank: bool = True, compose: bool = True):
         self.model, self.options, self.plan = model, options, plan
+        # Without compose (a coarse-to-fine scale before the last) the finished run's candidates
+        # are left on the working canvases, for guides(): only a cancelled run composites them.
+        self.compose = compose
         self.vary = vary
         self.window_runs: list[tuple] = []  # per window: (candidates batched, the pixels they got)
         self.settings = settings  # the resolved, validated sampling settings (a SampleRequest)
@@ -393,7 +398,7 @@ class _Edit:
         self.canvases = [canvas.copy() for _ in range(options.candidates)]
         if pins is not None:
             for canvas_k, guide in zip(self.canvases, guides, strict=True):
-                guide_work = guide if self.native else downscale(guide, (w, h))
+                guide_work = guide if guide.shape[:2] == (h, w) else downscale(guide, (w, h))
                 canvas_k[local_inside.slices][lattice] = guide_work[inside.slices][lattice]
         self.shares = self._window_shares()
         self.start = 0.0
@@ -511,15 +516,17 @@ class _Edit:
             elif self.vary is not None:  # in the earlier result's order
                 made_as = self.vary.result.made_as
                 self.canvases = [self.canvases[k] for k in made_as]
-        report = last is not None and not cancelled
-        if report:  # the candidates' colour matching can take a second or more
-            yield self._progress(len(windows) - 1, last, *shown, self.compose_left(len(self.canvases)))
-        started = time.perf_counter()
-        crops = self._composite(self.canvases)
-        COMPOSE_SPEED.measured((time.perf_counter() - started) / len(crops), self.compose_units)
-        if report:
-            yield self._progress(len(windows) - 1, last, *shown, 0.0)
-        candidates = CandidateImages(self.image, self.box, crops)
+        candidates = ()
+        if self.compose or cancelled:
+            report = last is not None and not cancelled
+            if report:  # the candidates' colour matching can take a second or more
+                yield self._progress(len(windows) - 1, last, *shown, self.compose_left(len(self.canvases)))
+            started = time.perf_counter()
+            crops = self._composite(self.canvases)
+            COMPOSE_SPEED.measured((time.perf_counter() - started) / len(crops), self.compose_units)
+            if report:
+                yield self._progress(len(windows) - 1, last, *shown, 0.0)
+            candidates = CandidateImages(self.image, self.box, crops)
         elapsed = time.perf_counter() - self.start
         yield EditResult(candidates=candidates, cancelled=cancelled, elapsed=elapsed,
                          metadata=self._metadata(), options=self.options, plan=self.plan, bits=bits,
@@ -674,6 +681,40 @@ class _Edit:
         empty = None if self.blank is None else self.blank[around.slices]
         matched = seamless_fills(fills, self.image[around.slices], self.mask[around.slices], empty)
         return [fill[inner.slices] for fill in matched]
+
+    def guides(self, size: tuple[int, int]) -> list[np.ndarray]:
+        """Each finished candidate as the next coarse-to-fine scale's guide: the whole working image
+        of `size` (w, h), the image downscaled with the hole (its pixels with any masked source
+        pixel) filled from this scale's canvas, scaled up and colour matched there. The same as
+        compositing at the image's size and downscaling, without the image-sized work (a stroke
+        across a 12-MP photo)."""
+        known = downscale(self.image, size)
+        hole = working_unknown(self.mask, size)
+        box = bounding_rect(hole)
+        if box is None:
+            return [known.copy() for _ in self.canvases]
+        around = box.expanded(1).intersect(Rect(0, 0, *size))
+        scale = (size[0] / self.plan.working_size[0], size[1] / self.plan.working_size[1])
+        w, h = self.plan.working_size
+        inside = Rect(0, 0, w, h).intersect(self.area)
+        fills = []
+        for canvas in self.canvases:
+            if self.deep_weight is not None:
+                canvas = soften_deep_fill(canvas, self.deep_weight, self.smallest_patch)
+            work = canvas[inside.shifted(-self.area.left, -self.area.top).slices]
+            fill = known[around.slices].copy()
+            region = hole[around.slices]
+            fill[region] = upscale_region(work, (inside.left, inside.top), scale, around)[region]
+            fills.append(fill)
+        if self.options.seamless:
+            empty = None if self.blank is None else working_unknown(self.blank, size)[around.slices]
+            fills = seamless_fills(fills, known[around.slices], hole[around.slices], empty)
+        guides = []
+        for fill in fills:
+            guide = known.copy()
+            guide[around.slices] = fill
+            guides.append(guide)
+        return guides
 
     def _precision(self) -> str:
         """The precision the windows ran at (what `auto` chose is measured once and cached)."""

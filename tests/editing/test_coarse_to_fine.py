@@ -11,6 +11,7 @@ import pytest
 
 from fractal_studio.editing.engine import EditOptions, Vary, _check_inputs, _Edit, plan_edit, run_edit
 from fractal_studio.editing.planning import DETAIL_WINDOW_BUDGET, EditPlan, detail_plans
+from fractal_studio.editing.windows import working_unknown
 from fractal_studio.errors import UserError
 from fractal_studio.model.config import ModelConfig, preset
 from fractal_studio.sampling import SampleRequest, sample_all
@@ -102,6 +103,38 @@ def test_guide_pixels_are_kept_exactly_and_the_rest_of_the_hole_is_drawn():
     on_lattice = (ys % 2 == 0) & (xs % 2 == 0)
     assert (filled[ys[on_lattice], xs[on_lattice]] == 77).all()
     assert (filled[ys[~on_lattice], xs[~on_lattice]] != 77).any(axis=-1).mean() > 0.5
+
+
+def test_a_scales_guides_for_the_next_are_its_composite_downscaled_without_image_sized_work():
+    """guides() makes the next scale's guide at that scale (upscaled, colour matched there): the
+    downscaled image outside the hole, near what compositing at the image's size and downscaling
+    gives inside it."""
+    model = detail_model()
+    image = cv2.GaussianBlur(photo(), (0, 0), 3)  # smooth: the two routes differ only in rounding
+    mask = stroke((120, 160), 9)
+    options = EditOptions(work_scale=8, seed=2, candidates=2)
+    settings = _check_inputs(model, image, mask, options, None)
+    plan = plan_edit(image.shape, mask, model.config.resolution, options, patches=model.config.patch_sizes)
+    edit = _Edit(model, image, mask, options, settings, plan, None, None, None, compose=False)
+    *_, result = edit.events()
+    assert len(result.candidates) == 0  # nothing composited at the image's size
+    size = (40, 30)  # the next scale, 4 image pixels per model pixel
+    guides = edit.guides(size)
+    composited = _Edit(model, image, mask, options, settings, plan, None, None, None)
+    *_, full = composited.events()
+    hole = working_unknown(mask, size)  # a model pixel with any masked image pixel
+    outside = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    # Inside (the hole's pixels with no known image pixel): the same fill by either route, far
+    # nearer to each other than the two candidates are.
+    inside = working_unknown(cv2.erode(mask.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool), size)
+    downscaled = [cv2.resize(c, size, interpolation=cv2.INTER_AREA).astype(int) for c in full.candidates]
+    assert len(guides) == 2 and inside.sum() > 20
+    for k, guide in enumerate(guides):
+        assert guide.shape == (30, 40, 3)
+        assert np.array_equal(guide[~hole], outside[~hole])
+        same = np.abs(guide[inside] - downscaled[k][inside]).mean()
+        other = np.abs(guide[inside] - downscaled[1 - k][inside]).mean()
+        assert same < 0.5 * other
 
 
 def test_candidates_with_their_own_canvases_keep_their_own_known_pixels_in_one_batch():
