@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fractal_studio.errors import UserError
 from fractal_studio.model.catalog import DEFAULT_MODEL, MODELS_DIR, resolve_model
+from fractal_studio.untrusted import check_path, printable
 
 
 # -------------------------------------------------------------------------------------- models
@@ -175,50 +176,24 @@ def parse_ints(text: str, count: int, option: str, example: str) -> tuple[int, .
     return values
 
 
-def output_paths(out: str, count: int) -> list[Path]:
+def output_paths(out: str, count: int, option: str = "--out") -> list[Path]:
     """OUT.png for one result, OUT-1.png … OUT-N.png for several; the folder must exist."""
-    path = Path(out).expanduser()
+    path = check_path(Path(out).expanduser(), option)
     if path.suffix.lower() != ".png":
-        raise UserError(f"the output must be a .png file, got {out!r}")
+        raise UserError(f"the output must be a .png file, got {printable(out)!r}")
     if path.is_dir():
-        raise UserError(f"{out} is a folder; give a file name such as {Path(out) / 'result.png'}")
+        raise UserError(f"{printable(out)} is a folder; give a file name such as "
+                        f"{printable(Path(out) / 'result.png')}")
     if not path.parent.is_dir():
-        raise UserError(f"the output folder {path.parent} does not exist; create it first")
+        raise UserError(f"the output folder {printable(path.parent)} does not exist; create it first")
     if count == 1:
         return [path]
-    return [path.with_name(f"{path.stem}-{k}{path.suffix}") for k in range(1, count + 1)]
+    return [check_path(path.with_name(f"{path.stem}-{k}{path.suffix}"), option) for k in range(1, count + 1)]
 
 
-def check_not_source(paths: list[Path], source: str | Path | None, overwrite: bool) -> None:
-    """Fail before any work if an output would replace the input (unless --overwrite)."""
-    if source is None or overwrite:
-        return
-    src = Path(source)
-    for path in paths:
-        if _same_path(path, src):
-            raise UserError(f"refusing to overwrite the source image {source}; pass --overwrite or "
-                            f"choose another --out")
-
-
-def check_not_inputs(paths: list[Path], inputs: dict[str, str | Path | None]) -> None:
-    """Fail before any work if an output would replace a file the command reads (the mask, the
-    model, a class-names or config file): those are never overwritten, --overwrite or not."""
-    for option, value in inputs.items():
-        if value is None or not Path(value).exists():
-            continue
-        for path in paths:
-            if _same_path(path, Path(value)):
-                raise UserError(f"refusing to overwrite {value}, the {option} file this command reads; "
-                                "choose another output name")
-
-
-def _same_path(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists() and a.samefile(b):
-            return True
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
+def input_path(path: str | Path, what: str) -> Path:
+    """A file the command reads, its name checked (UTF-8, length, no link loop) before any work."""
+    return check_path(Path(path).expanduser(), what)
 
 
 # ------------------------------------------------------------------------------------ progress

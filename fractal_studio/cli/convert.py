@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 
 def add_parser(subparsers, name: str) -> None:
@@ -25,18 +24,18 @@ def add_parser(subparsers, name: str) -> None:
 def run(args) -> int:
     from fractal_studio.errors import UserError
     from fractal_studio.model.convert import convert_checkpoint
+    from fractal_studio.untrusted import check_outputs, check_path
 
-    dst = Path(args.dst)
+    dst = check_path(args.dst, "DST")
+    src = check_path(args.src, "checkpoint")
     if dst.exists() and not args.overwrite:
         raise UserError(f"{dst} already exists; pass --overwrite to replace it")
     if dst.suffix != ".safetensors":
         raise UserError(f"the output file should end in .safetensors, got {dst.name}")
-    from fractal_studio.cli.common import check_not_inputs
-
-    check_not_inputs([dst], {"checkpoint": args.src, "--config": args.config,
-                             "--class-names": args.class_names})
+    check_outputs([("DST", dst)], [("checkpoint", src), ("--config", args.config),
+                                   ("--class-names", args.class_names)])
     start = time.perf_counter()
-    config = convert_checkpoint(args.src, dst, args.config, args.class_names,
+    config = convert_checkpoint(src, dst, args.config, args.class_names,
                                 log=lambda message: print(message, file=sys.stderr))
     print(f"converted {args.src} -> {dst} ({config.name}, {len(config.generators)} levels + head, "
           f"{config.class_num} classes) in {time.perf_counter() - start:.1f}s")

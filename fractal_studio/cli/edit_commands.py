@@ -62,6 +62,7 @@ def run(args) -> int:
     from fractal_studio.editing.imageio import load_mask, save_pngs
     from fractal_studio.editing.session import EditSession, LoadedModel
     from fractal_studio.errors import UserError
+    from fractal_studio.untrusted import check_outputs
 
     task = args.task
     count = args.count if task == "generate" else args.candidates
@@ -72,10 +73,15 @@ def run(args) -> int:
     grid = task == "generate" and args.grid
     outputs = common.output_paths(args.out, 1 if grid else count)
     iterations = common.parse_iterations(args.iterations)
-    source = None if task == "generate" else args.image
-    if source is not None:
-        common.check_not_source(outputs, source, getattr(args, "overwrite", False))
-    common.check_not_inputs(outputs, {"--mask": getattr(args, "mask", None), "--model": args.model})
+    source = None if task == "generate" else common.input_path(args.image, "image")
+    mask = getattr(args, "mask", None)
+    mask = None if mask is None else common.input_path(mask, "--mask")
+    varied_from = getattr(args, "vary_detail_of", None)
+    varied_from = None if varied_from is None else common.input_path(varied_from, "--vary-detail-of")
+    model_path = common.resolve_model_path(args.model)
+    check_outputs([("--out", path) for path in outputs],
+                  [("--mask", mask), ("--model", model_path), ("--vary-detail-of", varied_from)],
+                  source=source, overwrite=getattr(args, "overwrite", False))
 
     # Inputs, then the model: every check before any work.
     extend = None
@@ -100,8 +106,7 @@ def run(args) -> int:
         elif task == "uncrop":
             check_result_size(math.ceil(width * args.scale), math.ceil(height * args.scale), "--scale")
     if task in ("inpaint", "edit"):
-        mask_file = load_mask(args.mask, size=doc.size)
-    model_path = common.resolve_model_path(args.model)
+        mask_file = load_mask(mask, size=doc.size)
     model, model_hash = common.load_model_file(model_path, args.device, args.threads)
     session.loaded = LoadedModel(path=str(model_path), model=model, sha256=model_hash,
                                  device=next(model.parameters()).device)
@@ -134,7 +139,6 @@ def run(args) -> int:
         if not args.quiet:
             print(f"note: {note}", file=sys.stderr)
 
-    varied_from = getattr(args, "vary_detail_of", None)
     if varied_from is not None:
         options, chosen = options_from_record(varied_from, session, model_hash)
     run = finished(session, session.start_run(options), args.quiet)

@@ -13,10 +13,10 @@ import importlib
 import os
 import signal
 import sys
-from pathlib import Path
 
 from fractal_studio import __version__
 from fractal_studio.errors import UserError
+from fractal_studio.untrusted import printable
 
 # command name -> module under fractal_studio.cli
 COMMANDS = {
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
-        if not Path(argv[0]).exists():  # a typo of a command, not an image to open
+        if not os.path.exists(argv[0]):  # a typo of a command, not an image to open
             close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             print(f"fractal-studio: error: {argv[0]!r} is neither a command nor an existing file; {hint}"
@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except UserError as error:
-        print(f"fractal-studio: error: {error}", file=sys.stderr)
+        # The message may quote a file's name or content: no escape sequence reaches the terminal.
+        print(f"fractal-studio: error: {printable(error)}", file=sys.stderr)
         return 2
     except Terminated:
         print("fractal-studio: terminated; nothing half-written was left", file=sys.stderr)

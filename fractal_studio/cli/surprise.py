@@ -47,6 +47,7 @@ def run(args) -> int:
     from fractal_studio.editing.surprise import surprise_map
     from fractal_studio.errors import UserError
     from fractal_studio.model.catalog import resolve_model
+    from fractal_studio.untrusted import check_outputs
 
     if (args.mask_out is None) != (args.threshold is None):
         raise UserError("--mask-out and --threshold go together: the mask is where the surprise is above it")
@@ -58,8 +59,13 @@ def run(args) -> int:
     if not 1 <= args.orders <= 1000:
         raise UserError(f"--orders must be between 1 and 1000, got {args.orders}")
     scale = parse_work_scale(args.work_scale)
-    image = load_image(args.image).pixels
-    model, model_hash = common.load_model_file(resolve_model(args.model), args.device, args.threads)
+    source = common.input_path(args.image, "image")
+    model_path = resolve_model(args.model)
+    outputs = [(option, common.output_paths(path, 1, option)[0]) for option, path in
+               (("--out", args.out), ("--mask-out", args.mask_out)) if path is not None]
+    check_outputs(outputs, [("--model", model_path)], source=source, overwrite=args.overwrite)
+    image = load_image(source).pixels
+    model, model_hash = common.load_model_file(model_path, args.device, args.threads)
 
     def progress(fraction: float) -> None:
         if not args.quiet:
@@ -74,13 +80,13 @@ def run(args) -> int:
               "orders": str(args.orders), "work_scale": f"{used:g}",
               "mean_bits_per_dim": f"{float(bits.mean()):.4f}",
               "max_bits_per_dim": f"{float(bits.max()):.4f}"}
-    pictures = [(args.out, grey, record)]
+    pictures = [(outputs[0][1], grey, record)]
     if args.mask_out is not None:
         selected = bits > args.threshold
-        pictures.append((args.mask_out, np.where(selected, 255, 0).astype(np.uint8),
+        pictures.append((outputs[1][1], np.where(selected, 255, 0).astype(np.uint8),
                          {**record, "threshold_bits_per_dim": f"{args.threshold:g}",
                           "selected_share": f"{float(selected.mean()):.4f}"}))
-    save_pngs(pictures, source=args.image, overwrite_source=args.overwrite)
+    save_pngs(pictures, source=source, overwrite_source=args.overwrite)
     for path, _, _ in pictures:
         print(path)
     if not args.quiet:

@@ -9,6 +9,7 @@ Also runs under `torchrun --nproc_per_node=K -m fractal_studio train ...` (Distr
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -67,12 +68,25 @@ def add_parser(subparsers, name: str) -> None:
     parser.set_defaults(run=run)
 
 
+def _class_names_file(value: str | None) -> Path | None:
+    """--class-names as a file to read, or None when it is a list of names (or not given)."""
+    if value is None or ("," in value and not os.path.lexists(value)):
+        return None
+    from fractal_studio.untrusted import check_path
+
+    path = check_path(value, "--class-names")
+    return path if path.exists() else None
+
+
 def _class_names(value: str | None) -> tuple[str, ...] | None:
+    from fractal_studio.untrusted import MAX_CLASS_NAMES_BYTES, read_text
+
     if value is None:
         return None
-    path = Path(value)
-    if path.is_file():
-        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    path = _class_names_file(value)
+    if path is not None:
+        text = read_text(path, "--class-names", MAX_CLASS_NAMES_BYTES)
+        names = [line.strip() for line in text.splitlines()]
     else:
         names = [part.strip() for part in value.split(",")]
     return tuple(n for n in names if n)
@@ -97,6 +111,16 @@ def options_from_args(args: argparse.Namespace):
 
     check_threads(args.threads)
     check_seed(args.seed)
+    from fractal_studio.training.options import state_path
+    from fractal_studio.untrusted import check_outputs, check_path
+
+    out = check_path(args.out, "--out")
+    if args.data not in ("photos", "fashion-mnist"):
+        check_path(args.data, "--data")
+    init_from = None if args.init_from is None else check_path(args.init_from, "--init-from")
+    # --resume reads OUT's own training state: that one is both, by design.
+    check_outputs([("--out", out), ("--out's training state", state_path(out))],
+                  [("--init-from", init_from), ("--class-names", _class_names_file(args.class_names))])
     opts = TrainOptions(
         data=args.data, preset=args.preset, out=args.out, steps=args.steps, minutes=args.minutes,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, warmup=args.warmup,

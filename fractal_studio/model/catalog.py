@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from fractal_studio.errors import UserError
 from fractal_studio.model.published import PUBLISHED, format_bytes
+from fractal_studio.untrusted import check_path
 
 if TYPE_CHECKING:  # download.py imports the HTTP modules: not at `--help`
     from fractal_studio.model.download import InstalledModel
@@ -62,11 +63,14 @@ def resolve_model(name_or_path: str | None = None, folder: Path = MODELS_DIR,
     """The model file for a name or path: an existing file, folder/NAME.safetensors (default photo_64),
     or an installed model of that name (in `installed`, by default download.models_dir())."""
     text = (name_or_path or "").strip() or DEFAULT_MODEL
-    path = Path(text).expanduser()
+    path = check_path(Path(text).expanduser(), "--model")
     if path.is_file():
         return path
     if path.is_dir():
         raise UserError(f"--model {text} is a folder; pass a .safetensors file or a bundled model name")
+    if path.exists():  # a FIFO or a device: reading it would block or never end
+        raise UserError(f"--model {text} is not a regular file (a device, pipe or socket); pass a "
+                        ".safetensors file")
     if _looks_like_path(text):
         raise UserError(f"model file not found: {text}")
     bundled = folder / f"{text}{SUFFIX}"
