@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fractal_studio.errors import UserError
 from fractal_studio.files import atomic_write
+from fractal_studio.untrusted import MAX_AUTOSAVE_BYTES, MAX_JSON_BYTES, check_npz, load_json_file
 
 SESSION_NPZ = "session.npz"
 SESSION_JSON = "session.json"
@@ -55,15 +57,18 @@ class Autosave:
 
     def load(self) -> tuple[dict[str, np.ndarray], dict]:
         """The saved arrays and info, every part checked; DamagedAutosave says what is wrong."""
-        try:
+        try:  # bounded: a damaged or planted autosave must not fill the memory before any check
+            check_npz(self.folder / SESSION_NPZ, "the saved image", MAX_AUTOSAVE_BYTES)
             with np.load(self.folder / SESSION_NPZ, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        except UserError as error:
+            raise DamagedAutosave(_short(error)) from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, MemoryError) as error:
             raise DamagedAutosave(f"the saved image cannot be read ({_short(error)})") from None
         try:
-            info = json.loads((self.folder / SESSION_JSON).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise DamagedAutosave(f"the saved settings cannot be read ({_short(error)})") from None
+            info = load_json_file(self.folder / SESSION_JSON, "the saved settings", MAX_JSON_BYTES)
+        except UserError as error:
+            raise DamagedAutosave(_short(error)) from None
         _check_session(arrays, info)
         return arrays, info
 

@@ -45,6 +45,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from fractal_studio.errors import UserError
 from fractal_studio.files import atomic_write_all
+from fractal_studio.untrusted import MAX_IMAGE_FILE_BYTES, check_file, check_path, load_json
 
 MAX_PIXELS = 100_000_000  # about 10000×10000; an RGBA decode of that is already 400 MB
 MAX_SIDE = 30000
@@ -149,10 +150,12 @@ def _opened(p: Path) -> Iterator[Image.Image]:
 
 def _check_input_path(p: Path) -> None:
     """Clear messages for the common path mistakes, before Pillow turns them into something obscure."""
+    check_path(p, "image")
     if p.is_dir():
         raise UserError(f"{p} is a folder, not an image file; choose a file inside it.")
     if not p.exists():
         raise UserError(f"{p} does not exist; check the file name and folder.")
+    check_file(p, "image", MAX_IMAGE_FILE_BYTES)  # a FIFO would block the decoder, /dev/zero never ends
     with contextlib.suppress(OSError):  # unreadable files are reported by the open itself
         if p.stat().st_size == 0:
             raise UserError(f"{p} is empty (0 bytes); it is not an image. Choose another file.")
@@ -439,8 +442,8 @@ def read_png_metadata(path: PathLike) -> dict[str, str]:
         text = {str(k): str(v) for k, v in getattr(img, "text", {}).items()}
     stored = text.get(METADATA_KEY)
     if stored is not None:
-        with contextlib.suppress(ValueError):
-            data = json.loads(stored)
+        with contextlib.suppress(UserError):  # damaged or hostile JSON (too deep, huge numbers)
+            data = load_json(stored, "the record")
             if isinstance(data, dict) and all(isinstance(v, str) for v in data.values()):
                 return data
         text.pop(METADATA_KEY)  # damaged JSON: the per-key chunks still hold the values

@@ -218,7 +218,9 @@ class ModelConfig:
 
     @classmethod
     def from_json(cls, text: str, class_names: tuple[str, ...] = ()) -> ModelConfig:
-        data = json.loads(text)
+        from fractal_studio.untrusted import load_json
+
+        data = load_json(text, "the configuration")
         if not isinstance(data, dict) or not isinstance(data.get("levels"), list):
             raise ValueError("the configuration must be a JSON object with a list of levels")
         if not all(isinstance(level, dict) for level in data["levels"]):

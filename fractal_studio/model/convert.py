@@ -17,6 +17,7 @@ import torch
 from fractal_studio.errors import ModelFileError, UnknownModel, UserError
 from fractal_studio.model.config import PRESETS, ModelConfig, from_authors_lists, preset
 from fractal_studio.model.weights import check_state_dict, model_metadata, write_safetensors
+from fractal_studio.untrusted import MAX_CLASS_NAMES_BYTES, check_torch_file, load_json_file, read_bytes
 
 # Package data (fractal_studio/assets), so a wheel has it too
 IMAGENET_CLASSES_FILE = Path(__file__).resolve().parents[1] / "assets" / "imagenet_classes.txt"
@@ -64,6 +65,7 @@ def load_authors_checkpoint(src: str | Path) -> tuple[dict[str, torch.Tensor], a
     src = Path(src)
     if not src.is_file():
         raise UserError(f"checkpoint {src} does not exist")
+    check_torch_file(src, "checkpoint")
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             checkpoint = torch.load(src, map_location="cpu", weights_only=True, mmap=True)
@@ -92,13 +94,12 @@ def config_from_option(option: str | None, args: argparse.Namespace | None, src:
 
 
 def _config_from_json_file(path: Path) -> ModelConfig:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.exists():
         raise UserError(f"--config {path}: no preset or file of that name; "
-                        f"presets: {', '.join(PRESETS)}") from None
-    except (OSError, ValueError) as error:
-        raise UserError(f"--config {path} is not a readable JSON file: {error}") from error
+                        f"presets: {', '.join(PRESETS)}")
+    data = load_json_file(path, "--config")
+    if not isinstance(data, dict):
+        raise ValueError("it is not a JSON object (a table of settings)")
     if "img_size_list" in data:  # the authors' constructor arguments
         keys = ("img_size_list", "embed_dim_list", "num_blocks_list", "num_heads_list", "generator_type_list")
         extra = {k: data[k] for k in ("num_conds", "guiding_pixel", "class_num") if k in data}
@@ -122,9 +123,7 @@ def _apply_checkpoint_args(config: ModelConfig, args: argparse.Namespace) -> Mod
 
 def read_class_names(path: str | Path) -> tuple[str, ...]:
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise UserError(f"cannot read class names from {path}: {error.strerror or error}") from error
+        lines = read_bytes(path, "class names file", MAX_CLASS_NAMES_BYTES).decode("utf-8").splitlines()
     except UnicodeDecodeError:
         raise UserError(f"{path} is not a text file of class names (one per line, UTF-8)") from None
     return tuple(re.sub(r"^\d+\s*[:\t]\s*", "", line).strip() for line in lines if line.strip())

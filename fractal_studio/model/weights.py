@@ -12,15 +12,15 @@ import os
 import struct
 import threading
 from collections.abc import Iterable
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from fractal_studio.errors import ModelFileError
+from fractal_studio.errors import ModelFileError, UserError
 from fractal_studio.files import atomic_write
 from fractal_studio.model.config import ModelConfig
 from fractal_studio.model.fractal import FractalModel
+from fractal_studio.untrusted import MAX_SAFETENSORS_HEADER_BYTES, check_file, check_path, load_json
 
 FORMAT_TAG = "fractal-studio"
 FORMAT_VERSION = "1"
@@ -132,24 +132,26 @@ def save_model(model: FractalModel, path: str | os.PathLike) -> None:
 # ----------------------------------------------------------------------------------- reading
 def read_header(path: str | os.PathLike) -> tuple[dict, dict[str, str]]:
     """(tensor entries, metadata) of a safetensors file, with clear errors for anything unreadable."""
-    path = Path(path)
+    path = check_path(path, "model file")
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist" if not path.exists()
-                             else f"{path} is not a file")
-    size = path.stat().st_size
+                             else f"{path} is not a regular file (a folder, device, pipe or socket)")
+    size = check_file(path, "model file", 1 << 62).st_size  # a regular file (a FIFO would block)
     try:
         with open(path, "rb") as f:
             raw = f.read(8)
             if len(raw) < 8:
                 raise ModelFileError(f"{path} is not a model file: it is only {size} bytes long")
             (header_len,) = struct.unpack("<Q", raw)
-            if header_len > min(size - 8, 100_000_000):
+            if header_len > min(size - 8, MAX_SAFETENSORS_HEADER_BYTES):
                 raise ModelFileError(f"{path} is not a safetensors model file (or it is truncated)")
-            header = json.loads(f.read(header_len))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFileError(f"{path} is not a safetensors model file: its header is unreadable") from error
+            text = f.read(header_len)
     except OSError as error:
         raise ModelFileError(f"could not read {path}: {error.strerror or error}") from error
+    try:
+        header = load_json(text, "its header")
+    except UserError as error:
+        raise ModelFileError(f"{path} is not a safetensors model file: {error}") from None
     if not isinstance(header, dict):
         raise ModelFileError(f"{path} is not a safetensors model file: its header is not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
@@ -205,9 +207,11 @@ def _config_from_metadata(path, metadata: dict[str, str]) -> ModelConfig:
             f"{path} is a safetensors file but not a Fractal Studio model (no configuration in its "
             "metadata); convert published checkpoints with `fractal-studio convert`")
     try:
-        names = tuple(json.loads(metadata.get("class_names", "[]")))
-        return ModelConfig.from_json(metadata["config"], class_names=names)
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        names = load_json(metadata.get("class_names", "[]"), "its class names")
+        if not isinstance(names, list):
+            raise ValueError(f"its class names must be a list of strings, not {type(names).__name__}")
+        return ModelConfig.from_json(metadata["config"], class_names=tuple(names))
+    except (UserError, ValueError, TypeError, KeyError, AttributeError) as error:
         raise ModelFileError(f"{path} has an invalid configuration: {error}") from error
 
 

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import platform
+import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ import torch
 from fractal_studio.devices import PRECISIONS, resolve_precision
 from fractal_studio.errors import UserError
 from fractal_studio.files import atomic_write
+from fractal_studio.untrusted import MAX_JSON_BYTES, load_json_file, printable
 
 CACHE_ENV = "FRACTAL_STUDIO_CACHE"  # overrides the cache folder (tests, portable installs)
 BF16_MARGIN = 0.9  # bf16 must be at least this much faster: a tie is not worth its rounding
@@ -135,9 +137,16 @@ def _cache_file() -> Path:
 
 
 def _read_cache() -> dict:
+    """The measurements so far; {} when there are none. A damaged cache (not JSON, too deep, too
+    large, not a file) is only a cache: it is ignored, with a note, and rewritten after the next
+    measurement; it never stops an edit."""
+    path = _cache_file()
+    if not os.path.lexists(path):
+        return {}
     try:
-        data = json.loads(_cache_file().read_text())
-    except (OSError, ValueError):  # none yet, unreadable or damaged: measure again
+        data = load_json_file(path, "the precision cache", MAX_JSON_BYTES)
+    except UserError as error:
+        print(f"note: {printable(error)}; measuring again", file=sys.stderr)
         return {}
     return data if isinstance(data, dict) else {}
 

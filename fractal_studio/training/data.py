@@ -19,7 +19,6 @@ length for other crops in later epochs (see `loaders`, whose `make_loader` is re
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import math
 import os
@@ -49,6 +48,7 @@ from fractal_studio.training.sources import (
     licence_summary,
     package_dir,
 )
+from fractal_studio.untrusted import MAX_GZIP_INFLATED_BYTES, read_bytes, read_gzip
 
 __all__ = [
     "DATA_ENV",
@@ -443,12 +443,18 @@ _IDX_DTYPES = {0x08: np.uint8}
 
 def _read_idx(path: Path) -> np.ndarray:
     """Read an idx file (as in MNIST; gzip-compressed when the name ends in .gz)."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:  # bounded: a small gzip file can inflate to gigabytes
+        if path.suffix == ".gz":
+            data = read_gzip(path, "training data")
+        else:
+            data = read_bytes(path, "training data", MAX_GZIP_INFLATED_BYTES)
+    except UserError as error:
+        raise DataSourceError(str(error)) from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise DataSourceError(f"{path} is not an idx file of unsigned bytes.")
     ndim = data[3]
+    if not 1 <= ndim <= 4 or len(data) < 4 + 4 * ndim:
+        raise DataSourceError(f"{path} is damaged: its header is cut short or names {ndim} dimensions.")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != math.prod(shape):

@@ -20,6 +20,7 @@ from fractal_studio.files import atomic_write
 from fractal_studio.model.fractal import FractalModel
 from fractal_studio.model.weights import save_model
 from fractal_studio.training.options import state_path
+from fractal_studio.untrusted import check_torch_file
 
 
 class EMA:
@@ -95,6 +96,7 @@ def load_state(path: Path) -> dict:
     """A training state written by `save_checkpoint`, loaded without unpickling any object."""
     import pickle
 
+    check_torch_file(path, "training state (--resume)")  # bounded: no archive that inflates
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
