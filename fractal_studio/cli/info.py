@@ -13,7 +13,9 @@ def add_parser(subparsers, name: str) -> None:
 
 
 def run(args) -> int:
-    path = Path(args.file)
+    from fractal_studio.untrusted import check_path
+
+    path = check_path(args.file, "file")
     if path.suffix.lower() == ".png":
         print_png_record(path)
     else:
@@ -25,14 +27,17 @@ def run(args) -> int:
 
 def print_model(path: Path) -> None:
     from fractal_studio.model.weights import file_hash, read_config, read_header
+    from fractal_studio.untrusted import printable
 
     header, metadata = read_header(path)
     config = read_config(path)
     counts = parameter_counts(header)
-    print(f"model:       {path}")
+    print(f"model:       {printable(path)}")
     print(f"sha256:      {file_hash(path)}")
-    print(f"name:        {config.name}" + (f" (converted from {metadata['converted_from']})"
-                                            if "converted_from" in metadata else ""))
+    # Names come from the file: printed without their control characters (escape sequences).
+    origin = metadata.get("converted_from")
+    origin = "" if origin is None else f" (converted from {printable(origin)})"
+    print(f"name:        {printable(config.name)}{origin}")
     print(f"resolution:  {config.resolution}x{config.resolution}")
     print(f"conditions:  num_conds={config.num_conds}, guiding_pixel={config.guiding_pixel}")
     for index, level in enumerate(config.levels):
@@ -50,7 +55,7 @@ def print_model(path: Path) -> None:
         steps = ",".join(map(str, s.detail_iterations or s.iterations))
         print(f"detail:      coarse to fine, finer scales at spread {s.detail_spread:g}, iterations {steps}")
     if config.conditional:
-        names = ", ".join(f"{i}: {config.class_name(i)}" for i in range(min(config.class_num, 10)))
+        names = ", ".join(f"{i}: {printable(config.class_name(i))}" for i in range(min(config.class_num, 10)))
         more = f" … ({config.class_num} classes)" if config.class_num > 10 else ""
         print(f"classes:     {names}{more}")
     else:
@@ -76,11 +81,12 @@ def parameter_counts(header: dict) -> dict[int, int]:
 
 def print_png_record(path: Path) -> None:
     from fractal_studio.editing.imageio import read_png_metadata
+    from fractal_studio.untrusted import printable
 
     record = read_png_metadata(path)
     if not record:
-        print(f"{path}: no fractal-studio generation record")
+        print(f"{printable(path)}: no fractal-studio generation record")
         return
-    print(f"{path}:")
-    for key, value in record.items():
-        print(f"  {key}: {value}")
+    print(f"{printable(path)}:")
+    for key, value in record.items():  # any tool can write text chunks: no escape sequence is printed
+        print(f"  {printable(key)}: {printable(value)}")

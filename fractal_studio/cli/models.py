@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractal_studio.cli.common import ProgressBar, _duration
+from fractal_studio.untrusted import printable
 
 
 def add_parser(subparsers, name: str) -> None:
@@ -50,9 +51,10 @@ def list_models(args) -> int:
     print(f"Licence: {LICENCE_NOTE}")
     print()
     print(f"Installed in {folder} (set {ENV_VAR} to use another folder):")
-    for model in installed:
-        print(f"  {model.name:<24} {format_bytes(model.size):>7}  {model.path}")
+    for model in installed:  # names of files in the folder: no escape sequence reaches the terminal
+        print(f"  {printable(model.name):<24} {format_bytes(model.size):>7}  {printable(model.path)}")
     for name, size in partial_downloads(folder).items():
+        name = printable(name)
         print(f"  {name:<24} {format_bytes(size):>7}  partly downloaded: `fractal-studio models get {name}` "
               f"resumes it")
     if not installed:
