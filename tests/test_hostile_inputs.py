@@ -1,0 +1,419 @@
+"""Hostile inputs, second campaign (#33): each case is one line and exit 2, never a traceback, a
+hang or a blow-up, and every file in the folder is exactly as it was (hashed before and after).
+
+The table covers, for each kind of file a command reads or writes: an output that is an input by
+another name, files that never end or block (/dev/zero, a FIFO), archives that inflate, JSON that
+nests too deeply or holds a 5,000-digit number, names that are too long, loop or are not UTF-8.
+Cases marked `before` must be refused before the model is even loaded.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import struct
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fractal_studio.cli import common
+from fractal_studio.cli.main import main
+from fractal_studio.model import FractalModel, preset
+from fractal_studio.model.weights import save_model
+
+DEEP = "[" * 100_000 + "]" * 100_000
+DIGITS = "1" * 5000
+
+
+# ------------------------------------------------------------------------------ the folder
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    """A folder with a tiny model (also installed as 'mine'), an image, a mask, a config and a
+    class-names file; the installed-models folder is the folder's models/."""
+    installed = tmp_path / "installed"
+    installed.mkdir()
+    monkeypatch.setenv("FRACTAL_STUDIO_MODELS", str(installed))
+    torch.manual_seed(0)
+    save_model(FractalModel(preset("tiny_mar_in16")), tmp_path / "model.safetensors")
+    (installed / "mine.safetensors").write_bytes((tmp_path / "model.safetensors").read_bytes())
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "image.png")
+    mask = np.zeros((16, 16), np.uint8)
+    mask[4:8, 4:8] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    (tmp_path / "config.json").write_text(preset("tiny_mar_in16").to_json())
+    (tmp_path / "classes.txt").write_text("cat\ndog\n")
+    torch.save({"model": FractalModel(preset("tiny_mar_in16")).state_dict()}, tmp_path / "ckpt.pth")
+    os.mkfifo(tmp_path / "fifo")
+    return tmp_path
+
+
+def snapshot(folder) -> dict[str, str]:
+    """Every entry under `folder`: a regular file's hash, a link's target, other kinds by type."""
+    found = {}
+    for root, dirs, names in os.walk(folder):
+        for name in names + dirs:
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                found[path] = "-> " + os.readlink(path)
+            elif os.path.isfile(path):
+                with open(path, "rb") as file:
+                    found[path] = hashlib.sha256(file.read()).hexdigest()
+            else:
+                found[path] = "dir" if os.path.isdir(path) else "other"
+    return found
+
+
+# --------------------------------------------------------------------------- hostile files
+def safetensors_with(world, name, change) -> str:
+    """A copy of the model whose header JSON text went through `change`."""
+    raw = (world / "model.safetensors").read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    text = change(raw[8:8 + length].decode())
+    path = world / name
+    path.write_bytes(struct.pack("<Q", len(text.encode())) + text.encode() + raw[8 + length:])
+    return str(path)
+
+
+def with_metadata(key, value):
+    def change(text):
+        header = json.loads(text)
+        header["__metadata__"][key] = value
+        return json.dumps(header)
+    return change
+
+
+def with_key(value: str):
+    """A header with one more key whose value is the JSON text `value` (the header ends in padding)."""
+    return lambda text: text.rstrip()[:-1] + ', "x": ' + value + "}"
+
+
+def deep_config(text):
+    header = json.loads(text)
+    header["__metadata__"]["config"] = header["__metadata__"]["config"][:-1] + ', "x": ' + DEEP + "}"
+    return json.dumps(header)
+
+
+def link(world, name, target) -> str:
+    os.symlink(target, world / name)
+    return str(world / name)
+
+
+def hard_link(world, name, target) -> str:
+    os.link(world / target, world / name)
+    return str(world / name)
+
+
+def loop(world, name) -> str:
+    os.symlink(world / (name + ".other"), world / name)
+    os.symlink(world / name, world / (name + ".other"))
+    return str(world / name)
+
+
+def not_utf8(world, name) -> str:
+    path = os.fsdecode(os.fsencode(str(world)) + b"/" + name.encode() + b"\xff.png")
+    with open(path, "wb") as file:
+        file.write((world / "image.png").read_bytes())
+    return path
+
+
+def long_name(world, suffix=".png") -> str:
+    return os.path.join(str(world), "a" * 300 + suffix)
+
+
+def compressed_state(world) -> str:
+    """A training state whose entries are deflated (torch.save never writes that): could inflate."""
+    plain = world / "plain.state.pt"
+    torch.save({"step": 1, "weights": torch.zeros(1000)}, plain)
+    path = world / "out.state.pt"
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for entry in source.infolist():
+            target.writestr(entry.filename, source.read(entry))
+    plain.unlink()
+    return str(path)
+
+
+def png_with_chunk(world, name, key: bytes, value: bytes) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(buffer, format="PNG")
+    raw = buffer.getvalue()
+    body = key + b"\0" + value
+    chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body))
+    (world / name).write_bytes(raw[:33] + chunk + raw[33:])
+    return str(world / name)
+
+
+def edit(image="{image}", mask="{mask}", model="{model}", out="{dir}/o.png", *more) -> list[str]:
+    return ["inpaint", image, "--mask", mask, "--model", model, "--out", out, "--quiet", *more]
+
+
+def train(out="{dir}/t.safetensors", *more) -> list[str]:
+    return ["train", "--data", "{dir}", "--preset", "tiny_mar_in16", "--steps", "1", "--out", out, *more]
+
+
+def convert(*more, src="{dir}/ckpt.pth") -> list[str]:
+    return ["convert", src, "{dir}/d.safetensors", *more]
+
+
+def surprise(*more) -> list[str]:
+    return ["surprise", "{image}", "--model", "{model}", *more]
+
+
+def writes(name, text):
+    def make(world):
+        (world / name).write_text(text)
+        return str(world / name)
+    return make
+
+
+def model_with(name, change):
+    return lambda world: safetensors_with(world, name, change)
+
+
+def linked(name, target):
+    return lambda world: link(world, name, world / target)
+
+
+LOOP = "loop of symbolic links"
+IRREGULAR = "not a regular file"
+DEEP_MESSAGE = "more than 64 levels deep"
+X = "{x}"
+
+# name: (argv with {placeholders}, a function of the folder giving {x} or None, message, before)
+CASES = {
+    # An output that is an input, by another name.
+    "out is a link to the model": (edit(out=X), linked("l.png", "model.safetensors"),
+                                   "the --model file this command reads", True),
+    "out is a link to an installed model named by name": (
+        edit(model="mine", out=X), linked("l.png", "installed/mine.safetensors"), "the --model file", True),
+    "out is a hard link of the mask": (edit(out=X), lambda w: hard_link(w, "h.png", "mask.png"),
+                                       "the --mask file", True),
+    "out is a link to the image": (edit(out=X), linked("l.png", "image.png"),
+                                   "refusing to overwrite the source image", True),
+    "out is the result it varies": (edit("{image}", "{mask}", "{model}", X, "--vary-detail-of", X),
+                                    lambda w: str(shutil.copy(w / "image.png", w / "r.png")),
+                                    "the --vary-detail-of file", True),
+    "surprise out is the model": (surprise("--out", "{model}"), None, "--out writes a PNG", True),
+    "surprise out is a link to the model": (surprise("--out", X), linked("m.png", "model.safetensors"),
+                                            "the --model file", True),
+    "surprise out and mask-out are one file": (
+        surprise("--out", "{dir}/s.png", "--mask-out", "{dir}/s.png", "--threshold", "9"), None,
+        "each output needs a file of its own", True),
+    "convert dst is a link to the checkpoint": (
+        ["convert", "{dir}/ckpt.pth", X, "--config", "tiny_mar_in16", "--overwrite"],
+        linked("d.safetensors", "ckpt.pth"), "the checkpoint file", True),
+    "convert dst is a link to the config": (
+        ["convert", "{dir}/ckpt.pth", X, "--config", "{dir}/config.json", "--overwrite"],
+        linked("d.safetensors", "config.json"), "the --config file", True),
+    "train out is a link to the init model": (train(X, "--init-from", "{model}"),
+                                              linked("t.safetensors", "model.safetensors"),
+                                              "the --init-from file", True),
+    "train state is a link to the class names": (
+        train("{dir}/t.safetensors", "--class-names", "{dir}/classes.txt"),
+        linked("t.state.pt", "classes.txt"),
+        "the --class-names file", True),
+    # Files that never end or block, archives that inflate.
+    "image is a FIFO": (edit("{dir}/fifo"), None, IRREGULAR, True),
+    "mask is /dev/zero": (edit(mask="/dev/zero"), None, IRREGULAR, True),
+    "model is a FIFO": (edit(model="{dir}/fifo"), None, IRREGULAR, True),
+    "info on a FIFO model": (["info", "{dir}/fifo"], None, IRREGULAR, True),
+    "config is /dev/zero": (convert("--config", "/dev/zero"), None, IRREGULAR, True),
+    "config is a FIFO": (convert("--config", "{dir}/fifo"), None, IRREGULAR, True),
+    "class names are /dev/zero": (convert("--config", "tiny_mar_in16", "--class-names", "/dev/zero"), None,
+                                  IRREGULAR, True),
+    "train class names are a FIFO": (train("{dir}/t.safetensors", "--class-names", "{dir}/fifo"), None,
+                                     IRREGULAR, True),
+    "a PNG record is a FIFO": (edit("{image}", "{mask}", "{model}", "{dir}/o.png", "--vary-detail-of",
+                                    "{dir}/fifo"), None, IRREGULAR, False),
+    "resume state that inflates": (train("{dir}/out.safetensors", "--resume"), compressed_state,
+                                   "holds compressed entries", True),
+    "checkpoint that inflates": (convert("--config", "tiny_mar_in16", src=X), compressed_state,
+                                 "holds compressed entries", True),
+    # Structure not validated.
+    "header nested 100,000 deep": (["info", X], model_with("deep.safetensors", with_key(DEEP)), DEEP_MESSAGE,
+                                   True),
+    "header with a 5,000-digit number": (["info", X], model_with("digits.safetensors", with_key(DIGITS)),
+                                         "5000 digits", True),
+    "configuration nested 100,000 deep": (edit(model=X), model_with("c.safetensors", deep_config),
+                                          DEEP_MESSAGE, False),
+    "class names are a string": (["info", X], model_with("s.safetensors",
+                                                         with_metadata("class_names", json.dumps("abc"))),
+                                 "must be a list of strings", True),
+    "config.json nested deep": (convert("--config", X), writes("deep.json", DEEP), DEEP_MESSAGE, True),
+    "config.json with a 5,000-digit number": (convert("--config", X),
+                                              writes("n.json", '{"class_num": ' + DIGITS + "}"),
+                                              "5000 digits", True),
+    # Paths.
+    "image name over 255 bytes": (edit(long_name("{dir}")), None, "over 255 bytes", True),
+    "out name over 255 bytes": (edit(out=long_name("{dir}")), None, "over 255 bytes", True),
+    "model name over 255 bytes": (edit(model=long_name("{dir}", ".safetensors")), None, "over 255 bytes",
+                                  True),
+    "image is a link loop": (edit(X), lambda w: loop(w, "i.png"), LOOP, True),
+    "mask is a link loop": (edit(mask=X), lambda w: loop(w, "m.png"), LOOP, True),
+    "out is a link loop": (edit(out=X), lambda w: loop(w, "o.png"), LOOP, True),
+    "model is a link loop": (edit(model=X), lambda w: loop(w, "m.safetensors"), LOOP, True),
+    "image name not UTF-8": (edit(X), lambda w: not_utf8(w, "i"), "not valid UTF-8", True),
+    "out name not UTF-8": (edit(out=X), lambda w: not_utf8(w, "o"), "not valid UTF-8", True),
+    "surprise out is a link loop": (surprise("--out", X), lambda w: loop(w, "s.png"), LOOP, True),
+    "train out is a link loop": (train(X), lambda w: loop(w, "t.safetensors"), LOOP, True),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_hostile_input_is_one_line_and_changes_nothing(case, world, capsys, monkeypatch):
+    argv, make, message, before = CASES[case]
+    extra = {"x": make(world)} if make is not None else {}
+    if before:  # refused before the model is loaded: a bad name costs no run
+        def no_model(*args, **kwargs):
+            raise AssertionError("the model was loaded before the input was refused")
+        monkeypatch.setattr(common, "load_model_file", no_model)
+    values = {"dir": str(world), "image": str(world / "image.png"), "mask": str(world / "mask.png"),
+              "model": str(world / "model.safetensors"), **extra}
+    argv = [part.format(**values) for part in argv]
+    monkeypatch.chdir(world)
+    files = snapshot(world)
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 2, (case, captured.err)
+    assert captured.err.startswith("fractal-studio: error: ") and captured.err.count("\n") == 1, captured.err
+    assert message in captured.err, captured.err
+    assert "\x1b" not in captured.err
+    assert snapshot(world) == files, "a file was written or changed"
+
+
+# ------------------------------------------------------------------------------ terminal text
+ESCAPES = b"\x1b]0;owned\x07\x1b[2J\x1b[31mred\x9b1m"
+
+
+def test_info_prints_no_escape_sequence_from_a_png(world, capsys):
+    path = png_with_chunk(world, "t.png", b"Comment", ESCAPES + b" done")
+    assert main(["info", path]) == 0
+    out = capsys.readouterr().out
+    assert "Comment: red" in out and "done" in out
+    assert not any(c in out for c in "\x1b\x07\x9b")
+
+
+def test_info_prints_no_escape_sequence_from_a_model(world, capsys):
+    def rename(text):
+        header = json.loads(text)
+        config = json.loads(header["__metadata__"]["config"])
+        config["name"] = "\x1b]0;owned\x07tiny\x1b[2J"
+        header["__metadata__"]["config"] = json.dumps(config)
+        header["__metadata__"]["converted_from"] = "\x1b[31mx.pth"
+        return json.dumps(header)
+    path = safetensors_with(world, "named.safetensors", rename)
+    assert main(["info", path]) == 0
+    out = capsys.readouterr().out
+    assert "name:        tiny (converted from x.pth)" in out
+    assert "\x1b" not in out and "\x07" not in out
+
+
+def test_a_png_record_nested_deep_is_ignored_not_a_traceback(world, capsys):
+    path = png_with_chunk(world, "deep.png", b"fractal-studio", DEEP.encode())
+    assert main(["info", path]) == 0
+    assert "no fractal-studio generation record" in capsys.readouterr().out
+
+
+def test_printable_keeps_text_and_drops_control():
+    from fractal_studio.untrusted import printable
+
+    assert printable("tabby cat") == "tabby cat"
+    assert printable("a\x1b[2Jb\nc\u202ed\udcff") == "ab\\nc\\u202ed\\udcff"
+
+
+# ------------------------------------------------------------------------ caches and the app
+@pytest.mark.parametrize("content", ["fifo", "deep", "digits", "huge", "list"])
+def test_a_broken_precision_cache_is_measured_again_and_rewritten(content, tmp_path, monkeypatch, capsys):
+    from fractal_studio.sampling import precision
+
+    monkeypatch.setenv(precision.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(precision, "cpu_bf16_kind", lambda: "amx")
+    monkeypatch.setattr(precision, "probe_seconds", lambda model, rows=1: (1.0, 2.0))
+    monkeypatch.setattr(precision, "_decided", {})
+    monkeypatch.setattr(precision, "MAX_JSON_BYTES", 1 << 20)
+    cache = tmp_path / "precision.json"
+    if content == "fifo":
+        os.mkfifo(cache)
+    else:
+        cache.write_text({"deep": DEEP, "digits": '{"a": ' + DIGITS + "}", "huge": " " * (2 << 20),
+                          "list": "[1, 2]"}[content])
+    model = FractalModel(preset("tiny_mar_in16"))
+    assert precision.sampling_precision(model, torch.device("cpu"), "auto") == "fp32"
+    assert json.loads(cache.read_text())  # rewritten with the measurement
+    assert capsys.readouterr().err.count("\n") <= 1
+
+
+def npz_bytes(**arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def lying_npz(path) -> None:
+    """An .npz whose array header claims 10^12 bytes (np.load would allocate them)."""
+    header = b"{'descr': '|u1', 'fortran_order': False, 'shape': (1000000, 1000000), }"
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("image.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
+                         + b"\0" * 16)
+
+
+@pytest.mark.parametrize("damage", ["json fifo", "json deep", "json digits", "npz fifo", "npz lies",
+                                    "npz bomb"])
+def test_a_hostile_autosave_is_damaged_not_a_hang(damage, tmp_path, monkeypatch):
+    from fractal_studio.app import autosave as module
+
+    saved = module.Autosave(tmp_path)
+    image = np.zeros((8, 8, 3), np.uint8)
+    saved.save(image, np.zeros((8, 8), bool), None, {"params": {}})
+    npz, info = tmp_path / module.SESSION_NPZ, tmp_path / module.SESSION_JSON
+    kind, what = damage.split()
+    target = info if kind == "json" else npz
+    target.unlink()
+    if what == "fifo":
+        os.mkfifo(target)
+    elif what == "deep":
+        target.write_text(DEEP)
+    elif what == "digits":
+        target.write_text('{"a": ' + DIGITS + "}")
+    elif what == "lies":
+        lying_npz(target)
+    else:  # 64 MB of zeros in a few KB, over a cap lowered for the test
+        monkeypatch.setattr(module, "MAX_AUTOSAVE_BYTES", 16 << 20)
+        target.write_bytes(npz_bytes(image=np.zeros((64 << 20,), np.uint8)))
+    files = snapshot(tmp_path)
+    with pytest.raises(module.DamagedAutosave) as error:
+        module.Autosave(tmp_path).load()
+    assert "\n" not in str(error.value)
+    assert snapshot(tmp_path) == files
+
+
+# ---------------------------------------------------------------------------- training data
+@pytest.mark.parametrize("damage", ["bomb", "fifo", "truncated gzip", "short header", "not gzip"])
+def test_hostile_fashion_mnist_files_are_one_clear_error(damage, tmp_path, monkeypatch):
+    from fractal_studio.training.data import fashion_mnist
+    from fractal_studio.training.sources import DataSourceError
+
+    monkeypatch.setattr("fractal_studio.untrusted.MAX_GZIP_INFLATED_BYTES", 8 << 20)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    if damage == "bomb":  # 32 MB of zeros in 32 KB: over the (lowered) ceiling, stopped while inflating
+        path.write_bytes(gzip.compress(b"\0\0\x08\x03" + bytes(32 << 20)))
+    elif damage == "fifo":
+        os.mkfifo(path)
+    elif damage == "truncated gzip":
+        path.write_bytes(gzip.compress(b"\0\0\x08\x03" + bytes(1000))[:-20])
+    elif damage == "short header":
+        path.write_bytes(gzip.compress(b"\0\0\x08\x03\0\0"))
+    else:
+        path.write_bytes(b"\0\0\x08\x03 not gzip")
+    with pytest.raises(DataSourceError) as error:
+        fashion_mnist("train", root=tmp_path, download=False)
+    assert "\n" not in str(error.value)
