@@ -2,7 +2,7 @@
 its weights: how the bundled models' tuned defaults get into their files after training.
 
     .venv/bin/python benchmarks/set_sampling.py models/photo_64.safetensors \\
-        spread=0.05 hole_depth=1 detail_spread=0.3 detail_iterations=4,4,4
+        spread=0.05 hole_depth=1 detail_spread=0.3 detail_iterations=4,4,4 detail_lock=2 layout_samples=4
 
 Each KEY=VALUE is a field of the model's `sampling` (model/config.py SamplingDefaults); an empty
 value clears an optional field. The file is replaced atomically.
@@ -47,6 +47,8 @@ def main(argv=None) -> int:
         for key in ("iterations", "detail_iterations"):
             if isinstance(changes.get(key), int):
                 changes[key] = (changes[key],)
+    if isinstance(changes.get("layout_samples"), float) and changes["layout_samples"].is_integer():
+        changes["layout_samples"] = int(changes["layout_samples"])
     sampling = dataclasses.replace(model.config.sampling, **changes)
     model.config = dataclasses.replace(model.config, sampling=sampling)
     model.config.validate()

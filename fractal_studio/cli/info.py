@@ -53,7 +53,9 @@ def print_model(path: Path) -> None:
         print(f"work scale:  auto downscales until no hole is deeper than {s.hole_depth:g} model pixel(s)")
     if s.detail_spread is not None:
         steps = ",".join(map(str, s.detail_iterations or s.iterations))
-        print(f"detail:      coarse to fine, finer scales at spread {s.detail_spread:g}, iterations {steps}")
+        lock = "off" if s.detail_lock is None else f"{s.detail_lock:g} px"
+        print(f"detail:      coarse to fine, finer scales at spread {s.detail_spread:g}, iterations {steps}, "
+              f"shade lock {lock}; layout the mean of {s.layout_samples} sample(s)")
     if config.conditional:
         names = ", ".join(f"{i}: {printable(config.class_name(i))}" for i in range(min(config.class_num, 10)))
         more = f" … ({config.class_num} classes)" if config.class_num > 10 else ""

@@ -292,7 +292,9 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
         stage = replace(options, seed=seed, feather=options.feather if last else 0)
         stage_settings = replace(settings if plan is coarse else detail, seed=seed)
         edit = _Edit(model, image, mask, stage, stage_settings, plan, cancel, model_hash, blank,
-                     weights if last else None, guides=guides, rank=plan is coarse, compose=last)
+                     weights if last else None, guides=guides, rank=plan is coarse, compose=last,
+                     samples=defaults.layout_samples if plan is coarse else 1,
+                     lock=None if plan is coarse else defaults.detail_lock)
         done, share = sum(costs[:k]) / total, costs[k] / total
         for event in edit.events():
             if isinstance(event, EditResult):
@@ -326,6 +328,8 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
         "detail_spread": f"{detail.spread:g}",
         "detail_iterations": ",".join(str(i) for i in detail.iterations or ()),
         "detail_windows": ",".join(str(len(p.windows)) for p in finer),
+        "detail_lock": "off" if defaults.detail_lock is None else f"{defaults.detail_lock:g}",
+        "layout_samples": str(defaults.layout_samples),
     })
     yield replace(result, elapsed=time.perf_counter() - started, metadata=metadata, options=options,
                   plan=layout_result.plan, bits=layout_result.bits, made_as=layout_result.made_as,
@@ -335,11 +339,17 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
 class _Edit:
     def __init__(self, model, image, mask, options: EditOptions, settings, plan: EditPlan, cancel, model_hash,
                  blank, weights=None, vary: Vary | None = None, guides: Sequence[np.ndarray] | None = None,
-                 guide_stride: int = 2, rank: bool = True, compose: bool = True):
+                 guide_stride: int = 2, rank: bool = True, compose: bool = True, samples: int = 1,
+                 lock: float | None = None):
         self.model, self.options, self.plan = model, options, plan
         # Without compose (a coarse-to-fine scale before the last) the finished run's candidates
         # are left on the working canvases, for guides(): only a cancelled run composites them.
         self.compose = compose
+        # samples > 1: every candidate is that many canvases, sampled as one batch, whose new
+        # pixels are replaced by their mean after each window (so later windows see one canvas
+        # per candidate and batch again); one canvas per candidate remains at the end.
+        self.samples = int(samples)
+        self.lock = lock  # the guided detail keeps the guides' colours (SamplingDefaults.detail_lock)
         self.vary = vary
         self.window_runs: list[tuple] = []  # per window: (candidates batched, the pixels they got)
         self.settings = settings  # the resolved, validated sampling settings (a SampleRequest)
@@ -395,11 +405,16 @@ class _Edit:
                                                                        self.smallest_patch)
         self.in_image = np.zeros_like(known)
         self.in_image[local_inside.slices] = True
-        self.canvases = [canvas.copy() for _ in range(options.candidates)]
+        self.canvases = [canvas.copy() for _ in range(options.candidates * self.samples)]
+        self.guide_areas = []  # each candidate's guide over the area, for the lock
         if pins is not None:
             for canvas_k, guide in zip(self.canvases, guides, strict=True):
                 guide_work = guide if guide.shape[:2] == (h, w) else downscale(guide, (w, h))
                 canvas_k[local_inside.slices][lattice] = guide_work[inside.slices][lattice]
+                if lock is not None:
+                    guide_area = canvas_k.copy()
+                    guide_area[local_inside.slices] = guide_work[inside.slices]
+                    self.guide_areas.append(guide_area)
         self.shares = self._window_shares()
         self.start = 0.0
         self.sampled = 0.0  # the share of the sampling done (from the windows' and levels' work)
@@ -417,7 +432,7 @@ class _Edit:
         (a window that finishes what earlier ones left takes less time)."""
         todo = self.in_image & ~self.known
         generated = np.zeros_like(todo)  # by earlier windows
-        costs, n = [], int(self.options.candidates)
+        costs, n = [], len(self.canvases)
         for window in self.plan.windows:
             rows, cols = window.shifted(-self.area.left, -self.area.top).slices
             unknown = np.zeros((self.R, self.R), bool)  # the window may reach past the area
@@ -505,6 +520,10 @@ class _Edit:
                 break
             self.known[rows, cols] |= self.in_image[rows, cols]
             self.window_runs.append(tuple(runs))
+            self._average_samples(rows, cols)
+        self.canvases = self.canvases[::self.samples]  # the samples of a candidate are now one
+        if self.lock is not None and not cancelled:
+            self._lock_to_guides()
         bits = None
         made_as = tuple(range(len(self.canvases)))
         if not cancelled:
@@ -587,6 +606,28 @@ class _Edit:
             key = canvas[rows, cols][known].tobytes()
             groups.setdefault(key, []).append(k)
         return list(groups.values())
+
+    def _average_samples(self, rows: slice, cols: slice) -> None:
+        """A window's pixels of each candidate's samples replaced by their mean (see samples)."""
+        if self.samples == 1:
+            return
+        for first in range(0, len(self.canvases), self.samples):
+            group = self.canvases[first:first + self.samples]
+            mean = np.mean(np.stack([canvas[rows, cols] for canvas in group]).astype(np.float32), 0)
+            mean = np.rint(mean).astype(np.uint8)
+            for canvas in group:
+                canvas[rows, cols] = mean
+
+    def _lock_to_guides(self) -> None:
+        """Each candidate's fill shifted by the smoothed difference to its guide, inside the hole:
+        the detail this scale drew stays, a change of shade over several of its pixels does not."""
+        import cv2
+
+        hole = self.unknown_at_start & self.in_image
+        for canvas, guide in zip(self.canvases, self.guide_areas, strict=True):
+            shift = cv2.GaussianBlur(guide.astype(np.float32) - canvas.astype(np.float32), (0, 0), self.lock)
+            locked = np.clip(np.rint(canvas.astype(np.float32) + shift), 0, 255).astype(np.uint8)
+            canvas[hole] = locked[hole]
 
     def _seed(self, window: int, first: int) -> int:
         if window == 0 and first == 0:

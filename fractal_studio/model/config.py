@@ -22,6 +22,8 @@ MAX_ITERATIONS = 100_000
 MAX_CFG = 1000.0
 MIN_TEMPERATURE = 1e-3
 MAX_HOLE_DEPTH = float(MAX_SIZE)
+MAX_DETAIL_LOCK = 64.0  # pixels of a scale
+MAX_LAYOUT_SAMPLES = 16
 
 
 def _finite_number(value) -> bool:
@@ -67,6 +69,13 @@ class SamplingDefaults:
     # distribution with these iterations. None = the model does not fill coarse to fine.
     detail_spread: float | None = None
     detail_iterations: tuple[int, ...] | None = None
+    # Coarse to fine: each finer scale keeps the last scale's colours at its own pixel size and
+    # larger (a Gaussian of this sigma, in the scale's pixels, of the difference): the model adds
+    # that scale's detail, not a drift of its shade. None = no lock.
+    detail_lock: float | None = None
+    # Coarse to fine: each candidate's layout (the coarse fill) is the mean of this many samples
+    # of it, drawn together: nearer the colours and shapes the known pixels imply than one sample.
+    layout_samples: int = 1
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,11 @@ class ModelConfig:
                 raise ValueError("sampling.detail_iterations needs one entry per generator level")
             for value in sampling.detail_iterations:
                 _check_int("sampling.detail_iterations", value, 1, MAX_ITERATIONS)
+        if sampling.detail_lock is not None and (not _finite_number(sampling.detail_lock)
+                                                 or not 0 < sampling.detail_lock <= MAX_DETAIL_LOCK):
+            raise ValueError(f"sampling.detail_lock must be empty or in (0, {MAX_DETAIL_LOCK:g}], "
+                             f"got {sampling.detail_lock!r}")
+        _check_int("sampling.layout_samples", sampling.layout_samples, 1, MAX_LAYOUT_SAMPLES)
         if not _finite_number(sampling.filter_threshold) or not 0 <= sampling.filter_threshold < 1:
             raise ValueError(f"sampling.filter_threshold must be in [0, 1), "
                              f"got {sampling.filter_threshold!r}")

@@ -64,6 +64,7 @@ def test_an_edit_fills_coarse_to_fine_and_keeps_every_pixel_outside_the_mask():
     *events, result = run_edit(model, image, mask, EditOptions(seed=3))
     meta = result.metadata
     assert meta["detail"] == "on" and meta["detail_spread"] == "0.5"
+    assert meta["detail_lock"] == "off" and meta["layout_samples"] == "1"  # the model's (none set)
     # The rest of the record is the coarse scale's, so that a rerun from it makes the same layout.
     assert meta["spread"] == f"{model.config.sampling.spread:g}" and meta["iterations"] == "16,4"
     assert meta["seed"] == "3" and meta["work_scale_option"] == "auto"
@@ -177,6 +178,62 @@ def test_the_detail_spread_is_checked_and_the_settings_survive_the_file_format()
         dataclasses.replace(config, sampling=dataclasses.replace(sampling, detail_iterations=(4,)))
     with pytest.raises(ValueError, match="detail_spread"):
         dataclasses.replace(config, sampling=dataclasses.replace(sampling, detail_spread=2.0))
+    sampling = dataclasses.replace(sampling, detail_lock=1.5, layout_samples=4)
+    loaded = ModelConfig.from_json(dataclasses.replace(config, sampling=sampling).to_json()).sampling
+    assert loaded.detail_lock == 1.5 and loaded.layout_samples == 4
+    for bad in ({"detail_lock": 0.0}, {"detail_lock": float("nan")}, {"layout_samples": 0},
+                {"layout_samples": 2.5}, {"layout_samples": 1000}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            dataclasses.replace(config, sampling=dataclasses.replace(sampling, **bad))
+
+
+def test_a_layout_of_several_samples_is_their_mean():
+    """samples=3: the candidate's fill is the mean of the three fills the sampler draws together."""
+    model = random_model("tiny_mar_in16")
+    image = photo((16, 16))
+    mask = np.zeros((16, 16), bool)
+    mask[4:12, 3:13] = True
+    options = EditOptions(work_scale="native", seamless=False, seed=4, iterations=(2, 2))
+    settings = _check_inputs(model, image, mask, options, None)
+    plan = plan_edit(image.shape, mask, model.config.resolution, options, patches=model.config.patch_sizes)
+    assert len(plan.windows) == 1
+    edit = _Edit(model, image, mask, options, settings, plan, None, None, None, samples=3)
+    *_, result = edit.events()
+    assert len(result.candidates) == 1
+    # The same sampler run as three candidates of one window (one batch, the same seed).
+    three = dataclasses.replace(options, candidates=3)
+    settings = _check_inputs(model, image, mask, three, None)
+    *_, separate = _Edit(model, image, mask, three, settings, plan, None, None, None).events()
+    direct = list(separate.candidates)
+    mean = np.rint(np.mean(np.stack(direct).astype(np.float32), 0)).astype(np.uint8)
+    assert np.array_equal(result.candidates[0][mask], mean[mask])
+    assert not np.array_equal(mean[mask], direct[0][mask])
+
+
+def test_the_lock_keeps_the_guides_shade_and_the_detail():
+    """With a lock, the hole's smoothed colour follows the guide (a flat 77); the pixel-to-pixel
+    detail the model drew stays."""
+    model = detail_model()
+    image, mask = photo(), stroke((120, 160), 9)
+    guide = np.full_like(image, 77)
+    options = EditOptions(work_scale="native", seamless=False, seed=1)
+    settings = _check_inputs(model, image, mask, options, None)
+    plan = plan_edit(image.shape, mask, model.config.resolution, options, patches=model.config.patch_sizes)
+    fills = {}
+    for lock in (None, 2.0):
+        edit = _Edit(model, image, mask, options, settings, plan, None, None, None, guides=[guide], lock=lock)
+        *_, result = edit.events()
+        fills[lock] = result.candidates[0].astype(np.float32)
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+
+    def shade_error(fill):
+        return np.abs(cv2.GaussianBlur(fill, (0, 0), 3) - 77)[inner].mean()
+
+    def detail(fill):
+        return np.abs(fill - cv2.GaussianBlur(fill, (0, 0), 1))[inner].mean()
+
+    assert shade_error(fills[2.0]) < 0.5 * shade_error(fills[None])
+    assert detail(fills[2.0]) > 0.5 * detail(fills[None]) > 0
 
 
 @pytest.mark.parametrize("after", [1, 40])
