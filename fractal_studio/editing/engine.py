@@ -669,15 +669,19 @@ class _Edit:
         """The candidate's working canvas as the mask's box of the image (upscaled where the work
         scale is coarser)."""
         box = self.box
-        if self.deep_weight is not None:  # the model's blocks deeper than it fills well (deblock.py)
-            canvas = soften_deep_fill(canvas, self.deep_weight, self.smallest_patch)
+        work, origin = self._working_fill(canvas)
         if self.native:
-            a = self.area
-            return canvas[box.top - a.top:box.bottom - a.top, box.left - a.left:box.right - a.left]
+            return work[box.shifted(-origin[0], -origin[1]).slices]
+        return upscale_region(work, origin, self.scale_xy, box)
+
+    def _working_fill(self, canvas: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """The canvas's part inside the working image, softened where the fill is deeper than the
+        model fills well (deblock.py), and that part's origin (x, y) in working coordinates."""
+        if self.deep_weight is not None:
+            canvas = soften_deep_fill(canvas, self.deep_weight, self.smallest_patch)
         w, h = self.plan.working_size
         inside = Rect(0, 0, w, h).intersect(self.area)
-        work = canvas[inside.shifted(-self.area.left, -self.area.top).slices]
-        return upscale_region(work, (inside.left, inside.top), self.scale_xy, box)
+        return canvas[inside.shifted(-self.area.left, -self.area.top).slices], (inside.left, inside.top)
 
     def _blend(self, generated: np.ndarray) -> np.ndarray:
         """The generated box put into the image's box: inside the mask, feathered at its edge and
@@ -736,20 +740,16 @@ class _Edit:
             return [known.copy() for _ in self.canvases]
         around = box.expanded(1).intersect(Rect(0, 0, *size))
         scale = (size[0] / self.plan.working_size[0], size[1] / self.plan.working_size[1])
-        w, h = self.plan.working_size
-        inside = Rect(0, 0, w, h).intersect(self.area)
+        region = hole[around.slices]
         fills = []
         for canvas in self.canvases:
-            if self.deep_weight is not None:
-                canvas = soften_deep_fill(canvas, self.deep_weight, self.smallest_patch)
-            work = canvas[inside.shifted(-self.area.left, -self.area.top).slices]
+            work, origin = self._working_fill(canvas)
             fill = known[around.slices].copy()
-            region = hole[around.slices]
-            fill[region] = upscale_region(work, (inside.left, inside.top), scale, around)[region]
+            fill[region] = upscale_region(work, origin, scale, around)[region]
             fills.append(fill)
         if self.options.seamless:
             empty = None if self.blank is None else working_unknown(self.blank, size)[around.slices]
-            fills = seamless_fills(fills, known[around.slices], hole[around.slices], empty)
+            fills = seamless_fills(fills, known[around.slices], region, empty)
         guides = []
         for fill in fills:
             guide = known.copy()

@@ -38,6 +38,13 @@ def photo(shape=(120, 160)) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
 
 
+def stage(model, image, mask, options: EditOptions, **kwargs) -> _Edit:
+    """One scale of an edit, as _coarse_to_fine runs it (kwargs: _Edit's guides, lock, samples...)."""
+    settings = _check_inputs(model, image, mask, options, None)
+    plan = plan_edit(image.shape, mask, model.config.resolution, options, patches=model.config.patch_sizes)
+    return _Edit(model, image, mask, options, settings, plan, None, None, None, **kwargs)
+
+
 def test_the_finer_scales_are_powers_of_two_down_to_native_pixels():
     mask = stroke((400, 600), 3)
     coarse = EditPlan(scale=10.0, windows=[], working_size=(60, 40))
@@ -94,10 +101,7 @@ def test_guide_pixels_are_kept_exactly_and_the_rest_of_the_hole_is_drawn():
     image, mask = photo(), stroke((120, 160), 9)
     guide = np.full_like(image, 77)
     options = EditOptions(work_scale="native", seamless=False, seed=1)
-    settings = _check_inputs(model, image, mask, options, None)
-    plan = plan_edit(image.shape, mask, model.config.resolution, options, patches=model.config.patch_sizes)
-    edit = _Edit(model, image, mask, options, settings, plan, None, None, None, guides=[guide],
-                 guide_stride=2)
+    edit = stage(model, image, mask, options, guides=[guide], guide_stride=2)
     *_, result = edit.events()
     filled = result.candidates[0]
     ys, xs = np.nonzero(mask)
@@ -217,11 +221,9 @@ def test_the_lock_keeps_the_guides_shade_and_the_detail():
     image, mask = photo(), stroke((120, 160), 9)
     guide = np.full_like(image, 77)
     options = EditOptions(work_scale="native", seamless=False, seed=1)
-    settings = _check_inputs(model, image, mask, options, None)
-    plan = plan_edit(image.shape, mask, model.config.resolution, options, patches=model.config.patch_sizes)
     fills = {}
     for lock in (None, 2.0):
-        edit = _Edit(model, image, mask, options, settings, plan, None, None, None, guides=[guide], lock=lock)
+        edit = stage(model, image, mask, options, guides=[guide], lock=lock)
         *_, result = edit.events()
         fills[lock] = result.candidates[0].astype(np.float32)
     inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
