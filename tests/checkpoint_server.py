@@ -1,5 +1,6 @@
 """A local HTTP server for the download tests: files (with or without Range support), connections that
-drop half-way, redirects, web pages and errors, on 127.0.0.1 in a thread. No test touches the internet."""
+drop half-way, redirects, web pages and errors, and hostile servers (a byte at a time, a stall after the
+headers, always the wrong range), on 127.0.0.1 in a thread. No test touches the internet."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ class Route:
     length: bool = True  # sends Content-Length
     location: str | None = None  # for redirects
     delay: float = 0.0  # seconds between 16 KiB pieces: a slow server
+    byte_delay: float = 0.0  # seconds between single bytes of the body: a trickle
+    header_delay: float = 0.0  # seconds between single bytes of the status line and headers
+    stall: bool = False  # sends the headers, then nothing until the server closes
+    wrong_range: bool = False  # always answers 206 with a range one byte past the one asked for
     hits: int = 0
 
 
@@ -30,6 +35,7 @@ class CheckpointServer:
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header) of every GET
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.owner = self
+        self.closing = threading.Event()  # ends the handlers that stall or trickle
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
         self.thread.start()
 
@@ -48,6 +54,7 @@ class CheckpointServer:
         return [header for requested, header in self.requests if requested == path]
 
     def close(self) -> None:
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -75,6 +82,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
 
     def _send_file(self, route: Route) -> None:
+        server: CheckpointServer = self.server.owner
+        if route.header_delay or route.byte_delay or route.stall or route.wrong_range:
+            self._send_hostile(route, server.closing)
+            return
         body, start = route.body, 0
         match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
         if match and route.ranges:
@@ -106,6 +117,40 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body[offset:offset + 16 * 1024])
             self.wfile.flush()
             time.sleep(route.delay)
+
+    def _send_hostile(self, route: Route, closing: threading.Event) -> None:
+        body = route.body
+        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+        asked = int(match.group(1)) if match else 0
+        if route.wrong_range:
+            start = asked + 1
+            head = (f"HTTP/1.1 206 Partial Content\r\n"
+                    f"Content-Range: bytes {start}-{len(body) - 1}/{len(body)}\r\n"
+                    f"Content-Length: {len(body) - start}\r\n")
+        else:
+            start = 0
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n"
+        head = (head + "Content-Type: application/octet-stream\r\n\r\n").encode()
+        self.close_connection = True
+        for i in range(len(head)) if route.header_delay else ():
+            self.wfile.write(head[i:i + 1])
+            self.wfile.flush()
+            if closing.wait(route.header_delay):
+                return
+        if not route.header_delay:
+            self.wfile.write(head)
+            self.wfile.flush()
+        if route.stall:
+            closing.wait()
+            return
+        if not route.byte_delay:
+            self.wfile.write(body[start:])
+            return
+        for i in range(start, len(body)):
+            self.wfile.write(body[i:i + 1])
+            self.wfile.flush()
+            if closing.wait(route.byte_delay):
+                return
 
     def log_message(self, format, *args):  # quiet
         pass

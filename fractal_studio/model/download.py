@@ -8,6 +8,12 @@ Installed models live in one folder (`models_dir()`), each as NAME.safetensors. 
 
 HTTP is the standard library's (urllib follows redirects); files are streamed in chunks, so memory
 stays flat however large the model. No Qt; torch is imported only to convert.
+
+Every download has a budget, so that no server can make it run away: at most MAX_DOWNLOAD_BYTES (a
+published model: its catalogue size), at most MAX_RESTARTS answers with the wrong part of the file,
+at least MIN_RATE_BYTES_S in every RATE_WINDOW_S seconds (nothing at all in that window is a stall)
+and DEADLINE_S in all. A watchdog thread enforces the time limits even while a request is blocked in
+connecting or reading headers: it shuts the connection down, and the download stops with one line.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ import http.client
 import os
 import re
 import shutil
+import socket
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +38,13 @@ from pathlib import Path
 
 from fractal_studio import __version__
 from fractal_studio.errors import UserError
-from fractal_studio.model.published import PUBLISHED, PublishedModel, format_bytes, published_model
+from fractal_studio.model.published import (
+    PUBLISHED,
+    SIZE_TOLERANCE,
+    PublishedModel,
+    format_bytes,
+    published_model,
+)
 
 ENV_VAR = "FRACTAL_STUDIO_MODELS"
 SUFFIX = ".safetensors"
@@ -43,6 +57,13 @@ RETRIES = 4  # attempts in a row that bring no new byte before giving up
 RETRY_WAIT_S = 1.0  # before the first retry; doubled after each attempt that brought nothing
 PROGRESS_INTERVAL_S = 0.1
 RETRYABLE_HTTP = {408, 429, 500, 502, 503, 504}
+# The budget of one download (see the module's docstring); each far from what a real download needs.
+MAX_DOWNLOAD_BYTES = 32_000_000_000  # a link not in the catalogue: FractalMAR-H with its Adam state is 14 GB
+MAX_RESTARTS = 3  # answers whose range is not the one asked for (each starts the download over)
+MIN_RATE_BYTES_S = 4000  # slower than this over a whole window gives up (a 1.6 GB model: 5 days)
+RATE_WINDOW_S = 60.0  # the window of the minimum rate; nothing at all for this long is a stall
+DEADLINE_S = 24 * 3600.0  # a whole download: FractalMAR-H at 1 MB/s takes an hour
+WATCH_INTERVAL_S = 0.1  # how often the watchdog looks
 USER_AGENT = f"fractal-studio/{__version__} (Python urllib)"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
@@ -239,34 +260,165 @@ class _StartOver(Exception):
 
 
 def _download(target: _Target, part: Path, meter: _Meter, cancel: Cancel) -> None:
-    """Fills `part` with the whole file at target.url, resuming what it already holds."""
+    """Fills `part` with the whole file at target.url, resuming what it already holds, within the
+    budget (size, restarts, rate, deadline)."""
+    budget = _Budget(target)
+    try:
+        _download_within(target, part, meter, cancel, budget)
+    except BaseException:
+        if part.is_file() and _size(part) == 0:  # opened, nothing arrived: nothing to resume
+            part.unlink(missing_ok=True)
+        raise
+    finally:
+        budget.stop()
+
+
+def _download_within(target: _Target, part: Path, meter: _Meter, cancel: Cancel, budget: _Budget) -> None:
     fruitless = 0  # attempts in a row that brought no new byte
+    restarts = 0
     while True:
         before = _size(part)
         try:
-            total = _fetch(target, part, meter, cancel)
-        except _StartOver:
+            total = _fetch(target, part, meter, cancel, budget)
+        except _StartOver as wrong:
+            budget.raise_if_spent(target, part)
+            restarts += 1
+            if restarts > MAX_RESTARTS:
+                raise _wrong_ranges(target, restarts, str(wrong)) from None
             continue
         except _Dropped as drop:
+            budget.raise_if_spent(target, part)
             fruitless = 0 if _size(part) > before else fruitless + 1
             if fruitless >= RETRIES:
                 raise _gave_up(target, part, str(drop)) from None
-            _wait(RETRY_WAIT_S * 2 ** max(fruitless - 1, 0), cancel, part)
+            _wait(RETRY_WAIT_S * 2 ** max(fruitless - 1, 0), cancel, part, budget, target)
             continue
+        budget.raise_if_spent(target, part)  # a connection the watchdog shut looks like the file's end
         _check_final_size(target, part)
         meter.update(_size(part), total, final=True)
         return
 
 
-def _fetch(target: _Target, part: Path, meter: _Meter, cancel: Cancel) -> int | None:
+class _Budget:
+    """The time and size limits of one download. A watchdog thread checks the deadline and the
+    minimum rate every WATCH_INTERVAL_S; when one is spent it records why and shuts down every
+    connection the download opened, so that a blocked connect, header or body read returns at once.
+    The constants are read when the budget is made (tests lower them)."""
+
+    def __init__(self, target: _Target):
+        entry = target.published
+        self.cap = (int(entry.download_bytes * (1 + SIZE_TOLERANCE)) + 1 if entry else MAX_DOWNLOAD_BYTES)
+        self.min_rate, self.window, self.limit = MIN_RATE_BYTES_S, RATE_WINDOW_S, DEADLINE_S
+        self.started = self.window_started = time.monotonic()
+        self.received = self.window_received = 0
+        self.spent: str | None = None  # why the download must stop
+        self._sockets: weakref.WeakSet = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._opener = urllib.request.build_opener(_TrackedHTTP(self), _TrackedHTTPS(self))
+        self._watchdog = threading.Thread(target=self._watch, name="download watchdog", daemon=True)
+        self._watchdog.start()
+
+    # what the download calls
+    def open(self, request: urllib.request.Request):
+        return self._opener.open(request, timeout=TIMEOUT_S)
+
+    def count(self, size: int) -> None:
+        self.received += size
+
+    def raise_if_spent(self, target: _Target, part: Path) -> None:
+        if self.spent is not None:
+            raise UserError(f"the download from {urllib.parse.urlsplit(target.url).netloc} {self.spent}"
+                            f"{_kept(part) or '; nothing was kept'}; check the network connection, or try "
+                            "again later")
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    # the watchdog
+    def track(self, sock) -> None:
+        with self._lock:
+            self._sockets.add(sock)
+        if self.spent is not None:
+            self._shut_down()
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(WATCH_INTERVAL_S):
+            if self.spent is None and self._check(time.monotonic()):
+                self._shut_down()
+
+    def _check(self, now: float) -> bool:
+        if now - self.started >= self.limit:
+            self.spent = f"did not finish within {_duration(self.limit)}, the most one download may take"
+            return True
+        elapsed = now - self.window_started
+        if elapsed < self.window:
+            return False
+        got = self.received - self.window_received
+        if got == 0:
+            self.spent = f"stalled: no data arrived for {_duration(self.window)}"
+            return True
+        if got < self.min_rate * elapsed:
+            self.spent = (f"is too slow: {format_bytes(got / elapsed)}/s over the last "
+                          f"{_duration(self.window)}, under the {format_bytes(self.min_rate)}/s a download "
+                          "needs")
+            return True
+        self.window_started, self.window_received = now, self.received
+        return False
+
+    def _shut_down(self) -> None:
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:  # closed already
+                pass
+
+
+def _tracked(connection_class, budget: _Budget):
+    """`connection_class` whose sockets `budget` can shut down."""
+    class Tracked(connection_class):
+        def connect(self):
+            super().connect()
+            budget.track(self.sock)
+    return Tracked
+
+
+class _TrackedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, budget: _Budget):
+        super().__init__()
+        self._budget = budget
+
+    def http_open(self, req):
+        return self.do_open(_tracked(http.client.HTTPConnection, self._budget), req)
+
+
+class _TrackedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, budget: _Budget):
+        super().__init__()
+        self._budget = budget
+
+    def https_open(self, req):
+        return self.do_open(_tracked(http.client.HTTPSConnection, self._budget), req, context=self._context)
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 7200:
+        return f"{seconds / 3600:.3g} h"
+    if seconds >= 120:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
+
+
+def _fetch(target: _Target, part: Path, meter: _Meter, cancel: Cancel, budget: _Budget) -> int | None:
     """One request: appends what the server sends to `part`; the file's total size when known."""
     offset = _size(part)
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     try:
-        response = urllib.request.urlopen(urllib.request.Request(target.url, headers=headers),
-                                          timeout=TIMEOUT_S)
+        response = budget.open(urllib.request.Request(target.url, headers=headers))
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:
             return _range_not_satisfiable(error, part, offset)
@@ -279,9 +431,9 @@ def _fetch(target: _Target, part: Path, meter: _Meter, cancel: Cancel) -> int | 
         start, total = _response_range(response, offset, part)
         if response.headers.get_content_type() == "text/html":
             raise _web_page(target, part)
-        _check_announced_size(target, total, part)
+        _check_announced_size(target, total, part, budget)
         _check_space(target, part, start, total)
-        _receive(target, response, part, start, total, meter, cancel)
+        _receive(target, response, part, start, total, meter, cancel, budget)
     return total
 
 
@@ -291,7 +443,8 @@ def _range_not_satisfiable(error: urllib.error.HTTPError, part: Path, offset: in
     if total == offset:
         return total
     part.unlink(missing_ok=True)
-    raise _StartOver
+    raise _StartOver(f"asked for the file from byte {offset:,}, it said the file has "
+                     + (f"{total:,} bytes" if total is not None else "no such byte"))
 
 
 def _response_range(response, offset: int, part: Path) -> tuple[int, int | None]:
@@ -302,7 +455,8 @@ def _response_range(response, offset: int, part: Path) -> tuple[int, int | None]
     start, _, total = _content_range(response.headers.get("Content-Range", ""))
     if start != offset:
         part.unlink(missing_ok=True)
-        raise _StartOver
+        raise _StartOver(f"asked for the file from byte {offset:,}, got it from byte "
+                         + (f"{start:,}" if start is not None else "(no valid Content-Range)"))
     if total is None and length is not None:
         total = start + length
     return start, total
@@ -322,8 +476,9 @@ def _int_or_none(text: str | None) -> int | None:
 
 
 def _receive(target: _Target, response, part: Path, start: int, total: int | None,
-             meter: _Meter, cancel: Cancel) -> None:
-    """Streams the body into `part` from byte `start` ("wb" when 0: a restart replaces the old part)."""
+             meter: _Meter, cancel: Cancel, budget: _Budget) -> None:
+    """Streams the body into `part` from byte `start` ("wb" when 0: a restart replaces the old part),
+    stopping when the budget is spent or the file grows past its cap."""
     meter.begin(start)
     done = start
     try:
@@ -338,9 +493,15 @@ def _receive(target: _Target, response, part: Path, start: int, total: int | Non
                 if done == 0 and _looks_like_html(chunk):
                     out.close()
                     raise _web_page(target, part)
+                if done + len(chunk) > budget.cap:
+                    out.close()
+                    part.unlink(missing_ok=True)
+                    raise _too_large(target, "sent more than", budget)
                 _append(out, chunk)
                 done += len(chunk)
+                budget.count(len(chunk))
                 meter.update(done, total)
+                budget.raise_if_spent(target, part)
     except OSError as error:  # only the file's: _read turns network errors into _Dropped
         raise _write_error(target, part, error) from None
     if total is not None and done < total:
@@ -371,10 +532,13 @@ def _size(path: Path) -> int:
 
 
 # ----------------------------------------------------------------------------------- the checks
-def _check_announced_size(target: _Target, total: int | None, part: Path) -> None:
+def _check_announced_size(target: _Target, total: int | None, part: Path, budget: _Budget) -> None:
     if total is not None and target.published and not target.published.expects_size(total):
         part.unlink(missing_ok=True)
         raise _wrong_size(target, total, "offers")
+    if total is not None and total > budget.cap:
+        part.unlink(missing_ok=True)
+        raise _too_large(target, f"offers {total:,} bytes ({format_bytes(total)}), more than", budget)
 
 
 def _check_final_size(target: _Target, part: Path) -> None:
@@ -417,6 +581,18 @@ def _http_error(target: _Target, error: urllib.error.HTTPError, part: Path) -> U
                          f"pass the model's new link instead{kept}")
     return UserError(f"{target.url} could not be downloaded: the server answered HTTP {error.code} "
                      f"{error.reason}{kept}")
+
+
+def _too_large(target: _Target, what: str, budget: _Budget) -> UserError:
+    return UserError(f"{target.url} {what} the {format_bytes(budget.cap)} a model checkpoint "
+                     "can be: it is not a checkpoint (or not the one expected); nothing was kept")
+
+
+def _wrong_ranges(target: _Target, restarts: int, detail: str) -> UserError:
+    host = urllib.parse.urlsplit(target.url).netloc
+    return UserError(f"the server at {host} answered {restarts} times with the wrong part of the file "
+                     f"({detail}), so the download cannot go on; nothing was kept: try again later, or "
+                     "use another link")
 
 
 def _web_page(target: _Target, part: Path) -> UserError:
@@ -466,12 +642,13 @@ def _is_cancelled(cancel: Cancel) -> bool:
     return bool(cancel())
 
 
-def _wait(seconds: float, cancel: Cancel, part: Path) -> None:
-    """Sleeps before a retry, cancellable."""
+def _wait(seconds: float, cancel: Cancel, part: Path, budget: _Budget, target: _Target) -> None:
+    """Sleeps before a retry, cancellable, and no longer than the budget allows."""
     end = time.monotonic() + seconds
     while (left := end - time.monotonic()) > 0:
         if _is_cancelled(cancel):
             raise DownloadCancelled(f"the download was cancelled{_kept(part)}")
+        budget.raise_if_spent(target, part)
         time.sleep(min(left, 0.1))
 
 
