@@ -151,6 +151,24 @@ def png_with_chunk(world, name, key: bytes, value: bytes) -> str:
     return str(world / name)
 
 
+def short_jpeg(world, name="short.jpg") -> str:
+    """A JPEG whose header says 16×16 but whose scan holds an 8×8 image (it ends properly): libjpeg
+    decodes it as three quarters flat grey, without an error."""
+    buffer = io.BytesIO()
+    pixels = np.random.default_rng(1).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(buffer, "JPEG", subsampling=0)  # one 8×8 block of 4 a 16×16 image needs
+    data = buffer.getvalue()
+    at = data.index(b"\xff\xc0")
+    (world / name).write_bytes(data[:at + 5] + struct.pack(">HH", 16, 16) + data[at + 9:])
+    return str(world / name)
+
+
+def cut_png(world, name="cut.png") -> str:
+    data = (world / "image.png").read_bytes()
+    (world / name).write_bytes(data[:len(data) // 2])
+    return str(world / name)
+
+
 def edit(image="{image}", mask="{mask}", model="{model}", out="{dir}/o.png", *more) -> list[str]:
     return ["inpaint", image, "--mask", mask, "--model", model, "--out", out, "--quiet", *more]
 
@@ -165,6 +183,10 @@ def convert(*more, src="{dir}/ckpt.pth") -> list[str]:
 
 def surprise(*more) -> list[str]:
     return ["surprise", "{image}", "--model", "{model}", *more]
+
+
+def surprise_of(image, *more) -> list[str]:
+    return ["surprise", image, "--model", "{model}", *more]
 
 
 def writes(name, text):
@@ -251,6 +273,14 @@ CASES = {
     "config.json with a 5,000-digit number": (convert("--config", X),
                                               writes("n.json", '{"class_num": ' + DIGITS + "}"),
                                               "5000 digits", True),
+    # Truncated data taken as an image.
+    "image is a JPEG whose data stops early": (edit(X), short_jpeg,
+                                               "its image data ends before the 16×16 pixels", False),
+    "image is a PNG cut in half": (edit(X), cut_png, "is damaged or incomplete (image file is truncated",
+                                   True),
+    "mask is a JPEG whose data stops early": (edit(mask=X), short_jpeg, "its image data ends before", True),
+    "surprise on a JPEG whose data stops early": (surprise_of(X, "--out", "{dir}/s.png"), short_jpeg,
+                                                  "its image data ends before the 16×16 pixels", False),
     # Paths.
     "image name over 255 bytes": (edit(long_name("{dir}")), None, "over 255 bytes", True),
     "out name over 255 bytes": (edit(out=long_name("{dir}")), None, "over 255 bytes", True),

@@ -16,6 +16,10 @@ Loading (`load_image`) always yields uint8 RGB [H, W, 3], whatever Pillow opened
   MAX_PIXELS pixels and MAX_SIDE pixels on a side. Pillow's own decompression-bomb error (at twice its
   MAX_IMAGE_PIXELS, above our limit) is reported the same way; its warning (at about 89 megapixels,
   below our limit) is silenced locally because our header check replaces it.
+- Truncated files are refused, never filled in: Pillow's LOAD_TRUNCATED_IMAGES stays off, and a JPEG
+  whose image data stops before the pixels its header announces (libjpeg fills the rest with flat grey
+  and only warns, even when the file still ends properly) is detected by `_check_jpeg_whole` and
+  refused with one line.
 
 Saving (`save_png`) is atomic: a temporary file in the target folder is written, fsynced and renamed
 over the target, so a failed save (disk full, permissions) never leaves a half-written or damaged file.
@@ -28,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import json
 import os
 import re
@@ -40,12 +45,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageChops, ImageOps, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from fractal_studio.errors import UserError
 from fractal_studio.files import atomic_write_all
-from fractal_studio.untrusted import MAX_IMAGE_FILE_BYTES, check_file, check_path, load_json
+from fractal_studio.untrusted import MAX_IMAGE_FILE_BYTES, check_file, check_path, load_json, read_bytes
 
 MAX_PIXELS = 100_000_000  # about 10000×10000; an RGBA decode of that is already 400 MB
 MAX_SIDE = 30000
@@ -143,9 +148,79 @@ def _opened(p: Path) -> Iterator[Image.Image]:
         try:
             _check_size(p, img.size)  # before load(): the header is all that has been read so far
             _guarded(p, img.load)
+            if img.format in ("JPEG", "MPO"):
+                _check_jpeg_whole(p, img)
             yield img
         finally:
             img.close()
+
+
+# Bytes no JPEG entropy-coded data can end with (no 0xFF, so no marker): see _check_jpeg_whole.
+_JPEG_PROBE = bytes(np.random.default_rng(33).integers(0, 0xFF, 4096, dtype=np.uint8))
+
+
+def _check_jpeg_whole(p: Path, img: Image.Image) -> None:
+    """Refuses a JPEG whose image data is shorter than its header's size says. libjpeg decodes such a
+    file without an error: where the data runs out (a marker comes early, the end-of-image one too)
+    it warns and fills the rest with zeros, which show as flat grey. The test: the file is decoded
+    again with bytes that are not a marker put just before its end-of-image marker. A whole scan has
+    ended by then, so libjpeg skips them and the pixels are identical; a short scan decodes them as
+    more image data, so the pixels differ."""
+    data = read_bytes(p, "image", MAX_IMAGE_FILE_BYTES)
+    end = _jpeg_end_of_image(data)
+    if end is None:  # no end-of-image marker where the structure says: Pillow's own decode judged it
+        return
+    probe = data[:end] + _JPEG_PROBE + data[end:]
+    try:
+        with Image.open(io.BytesIO(probe), formats=["JPEG"]) as again:
+            again.load()
+            same = (again.size == img.size and again.mode == img.mode
+                    and ImageChops.difference(again, img).getbbox() is None)
+    except _DECODE_ERRORS:  # the probe was read as image data, so the scan was short
+        same = False
+    if not same:
+        w, h = img.size
+        raise UserError(f"{p} is damaged or incomplete: its image data ends before the {w}×{h} pixels its "
+                        "header announces (the rest would be flat grey); re-export or download it again.")
+
+
+def _jpeg_end_of_image(data: bytes) -> int | None:
+    """Where the end-of-image marker (FF D9) of the JPEG in `data` is, found by walking its segments
+    and scans (a scan's data runs until a marker other than a restart); None when the structure
+    does not lead to one."""
+    pos, size = 2, len(data)
+    while pos + 1 < size:
+        if data[pos] != 0xFF:
+            pos = data.find(b"\xff", pos)  # stray bytes between segments: libjpeg skips them too
+            if pos < 0:
+                return None
+            continue
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:
+            return pos
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            pos += 2
+            continue
+        if pos + 4 > size:
+            return None
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker != 0xDA:
+            continue
+        while True:  # the scan's entropy-coded data
+            pos = data.find(b"\xff", pos)
+            if pos < 0 or pos + 1 >= size:
+                return None
+            following = data[pos + 1]
+            if following == 0x00 or 0xD0 <= following <= 0xD7:  # a stuffed 0xFF, a restart marker
+                pos += 2
+            elif following == 0xFF:
+                pos += 1
+            else:
+                break
+    return None
 
 
 def _check_input_path(p: Path) -> None:
