@@ -96,6 +96,44 @@ def with_key(value: str):
     return lambda text: text.rstrip()[:-1] + ', "x": ' + value + "}"
 
 
+def with_tensors(change):
+    """A header change that edits the table of tensors (name -> dtype, shape, data_offsets)."""
+    def edit_header(text):
+        header = json.loads(text)
+        change(header)
+        return json.dumps(header)
+    return edit_header
+
+
+def renamed(old_part: str, new_part: str):
+    """The first tensor whose name holds `old_part` renamed with `new_part` in its place."""
+    def change(header):
+        name = next(k for k in header if old_part in k)
+        header[name.replace(old_part, new_part)] = header.pop(name)
+    return change
+
+
+def extra_copy(name: str):
+    """One more tensor `name`: a copy of the first tensor's entry (its data is the same bytes)."""
+    def change(header):
+        first = next(k for k in header if k != "__metadata__")
+        header[name] = dict(header[first])
+    return change
+
+
+def reshaped(header):
+    """The first 2-D tensor transposed in the header: the same bytes, the wrong shape."""
+    name = next(k for k, v in header.items() if k != "__metadata__" and len(v["shape"]) == 2
+                and v["shape"][0] != v["shape"][1])
+    header[name]["shape"] = header[name]["shape"][::-1]
+
+
+def retyped(header):
+    """The first F32 tensor said to hold I32 numbers (the same bytes)."""
+    name = next(k for k, v in header.items() if k != "__metadata__" and v["dtype"] == "F32")
+    header[name]["dtype"] = "I32"
+
+
 def deep_config(text):
     header = json.loads(text)
     header["__metadata__"]["config"] = header["__metadata__"]["config"][:-1] + ', "x": ' + DEEP + "}"
@@ -273,6 +311,27 @@ CASES = {
     "config.json with a 5,000-digit number": (convert("--config", X),
                                               writes("n.json", '{"class_num": ' + DIGITS + "}"),
                                               "5000 digits", True),
+    # Tensors a model file should not have (info read the names as level numbers).
+    "info on a tensor whose level is not a number": (
+        ["info", X], model_with("t.safetensors", with_tensors(extra_copy("levels.x.weight"))),
+        "does not match configuration 'tiny_mar_in16': unexpected 1 tensors: levels.x.weight", True),
+    "info on a tensor named levels": (
+        ["info", X], model_with("t.safetensors", with_tensors(extra_copy("levels"))),
+        "unexpected 1 tensors: levels;", True),
+    "info on a tensor of a level the model does not have": (
+        ["info", X], model_with("t.safetensors", with_tensors(renamed("levels.0.", "levels.7."))),
+        "missing 1 tensors: levels.0.", True),
+    "info on a tensor of the wrong shape": (["info", X], model_with("t.safetensors", with_tensors(reshaped)),
+                                            "1 tensors with the wrong shape: ", True),
+    "edit with a model holding integer tensors": (
+        edit(model=X), model_with("t.safetensors", with_tensors(retyped)),
+        "holds I32 tensors; this program reads weights stored as F32 or BF16", False),
+    "info on a tensor name with escape sequences": (
+        ["info", X], model_with("t.safetensors", with_tensors(extra_copy("\x1b]0;owned\x07w" + "x" * 500))),
+        "unexpected 1 tensors: wxxx", True),
+    "edit with a model holding an unexpected tensor": (
+        edit(model=X), model_with("t.safetensors", with_tensors(extra_copy("levels.x.weight"))),
+        "unexpected 1 tensors: levels.x.weight", False),
     # Truncated data taken as an image.
     "image is a JPEG whose data stops early": (edit(X), short_jpeg,
                                                "its image data ends before the 16×16 pixels", False),

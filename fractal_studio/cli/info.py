@@ -26,11 +26,14 @@ def run(args) -> int:
 
 
 def print_model(path: Path) -> None:
-    from fractal_studio.model.weights import file_hash, read_config, read_header
+    from fractal_studio.model.weights import check_state_dict, file_hash, read_config, read_header
     from fractal_studio.untrusted import printable
 
     header, metadata = read_header(path)
     config = read_config(path)
+    # Every tensor the configuration has, with its shape, and no other (the names are counted below);
+    # the data types and values are checked where the weights are loaded.
+    check_state_dict({name: tuple(entry["shape"]) for name, entry in header.items()}, config, str(path))
     counts = parameter_counts(header)
     print(f"model:       {printable(path)}")
     print(f"sha256:      {file_hash(path)}")
@@ -65,7 +68,8 @@ def print_model(path: Path) -> None:
 
 
 def parameter_counts(header: dict) -> dict[int, int]:
-    """Parameters per level index; the class embedding counts with level 0, the head with the last."""
+    """Parameters per level index; the class embedding counts with level 0, the head with the last.
+    The names are the model's own (print_model checks them against the configuration first)."""
     import math
 
     counts: dict[int, int] = {}

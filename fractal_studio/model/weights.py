@@ -20,7 +20,13 @@ from fractal_studio.errors import ModelFileError, UserError
 from fractal_studio.files import atomic_write
 from fractal_studio.model.config import ModelConfig
 from fractal_studio.model.fractal import FractalModel
-from fractal_studio.untrusted import MAX_SAFETENSORS_HEADER_BYTES, check_file, check_path, load_json
+from fractal_studio.untrusted import (
+    MAX_SAFETENSORS_HEADER_BYTES,
+    check_file,
+    check_path,
+    load_json,
+    printable,
+)
 
 FORMAT_TAG = "fractal-studio"
 FORMAT_VERSION = "1"
@@ -61,7 +67,8 @@ def model_without_weights(config: ModelConfig) -> FractalModel:
 
 
 def check_state_dict(shapes: dict[str, tuple[int, ...]], config: ModelConfig, source: str) -> None:
-    """Raises ModelFileError naming every missing, unexpected or mis-shaped tensor."""
+    """Raises ModelFileError naming every missing, unexpected or mis-shaped tensor (names from the
+    file are printed without control characters, and shortened)."""
     expected = expected_shapes(config)
     problems = []
     missing = sorted(set(expected) - set(shapes))
@@ -76,11 +83,29 @@ def check_state_dict(shapes: dict[str, tuple[int, ...]], config: ModelConfig, so
         problems.append(f"{len(wrong)} tensors with the wrong shape: {'; '.join(wrong[:5])}"
                         + (" …" if len(wrong) > 5 else ""))
     if problems:
-        raise ModelFileError(f"{source} does not match configuration {config.name!r}: " + "; ".join(problems))
+        raise ModelFileError(f"{printable(source)} does not match configuration {printable(config.name)!r}: "
+                             + "; ".join(problems) + "; it is damaged or was altered (convert or download "
+                             "it again)")
+
+
+def check_model_header(header: dict, config: ModelConfig, source: str) -> None:
+    """Every tensor a model of `config` has, with its shape, and nothing else, stored as weights are
+    (F32 or BF16): what load_model and `info` check before they trust the file."""
+    check_state_dict({k: tuple(v["shape"]) for k, v in header.items()}, config, source)
+    other = sorted({v["dtype"] for v in header.values()} - set(WEIGHT_DTYPES))
+    if other:
+        raise ModelFileError(f"{printable(source)} holds {', '.join(other)} tensors; this program reads "
+                             f"weights stored as {' or '.join(WEIGHT_DTYPES)} (convert the model again)")
 
 
 def _names(keys: list[str], limit: int = 6) -> str:
-    return ", ".join(keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+    shown = [_short_name(key) for key in keys[:limit]]
+    return ", ".join(shown) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def _short_name(name: str, limit: int = 80) -> str:
+    name = printable(name)
+    return name if len(name) <= limit else name[:limit - 1] + "…"
 
 
 # ----------------------------------------------------------------------------------- writing
@@ -219,11 +244,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> F
     """A ready model in eval mode on `device`; every tensor checked against the configuration."""
     header, metadata = read_header(path)
     config = _config_from_metadata(path, metadata)
-    check_state_dict({k: tuple(v["shape"]) for k, v in header.items()}, config, str(path))
-    other = sorted({v["dtype"] for v in header.values()} - set(WEIGHT_DTYPES))
-    if other:
-        raise ModelFileError(f"{path} holds {', '.join(other)} tensors; this program reads weights stored as "
-                             f"{' or '.join(WEIGHT_DTYPES)} (convert the model again)")
+    check_model_header(header, config, str(path))
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
