@@ -39,6 +39,9 @@ from fractal_studio.training.interrupt import StopRequest
 from fractal_studio.training.options import OVERRIDABLE, TrainOptions, check_options, state_path
 from fractal_studio.training.state import (
     EMA,
+    check_optimizer_state,
+    check_state,
+    check_state_weights,
     load_state,
     save_checkpoint,
     seed_all,
@@ -202,6 +205,8 @@ def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> di
     per_rank_batch = opts.batch_size // env.world
 
     resume_state = load_state(state_path(opts.out)) if opts.resume else None
+    if resume_state is not None:
+        check_state(resume_state, state_path(opts.out))  # its structure, before the data is loaded
 
     size = preset(opts.preset).resolution
     if env.enabled and not env.main:
@@ -219,6 +224,7 @@ def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> di
     model = FractalModel(config).to(device)
     model.train()
     if resume_state is not None:
+        check_state_weights(resume_state, state_path(opts.out), model)
         model.load_state_dict(resume_state["model"])
     elif opts.init_from is not None:
         start_from_weights(model, opts.init_from)
@@ -237,6 +243,7 @@ def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> di
                                   lr=opts.lr, betas=opts.betas, fused=device.type == "cuda")
     ema = EMA(model, opts.ema) if opts.ema > 0 else None
     if resume_state is not None:
+        check_optimizer_state(resume_state, state_path(opts.out), model, optimizer)
         optimizer.load_state_dict(resume_state["optimizer"])
         if ema is not None and resume_state["ema"] is not None:
             ema.shadow = {k: v.to(device) for k, v in resume_state["ema"].items()}

@@ -20,7 +20,7 @@ from fractal_studio.files import atomic_write
 from fractal_studio.model.fractal import FractalModel
 from fractal_studio.model.weights import save_model
 from fractal_studio.training.options import state_path
-from fractal_studio.untrusted import check_torch_file
+from fractal_studio.untrusted import check_torch_file, printable
 
 
 class EMA:
@@ -105,6 +105,137 @@ def load_state(path: Path) -> dict:
                         "version of fractal-studio, or it was altered") from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         raise UserError(f"--resume: cannot read the training state {path}: {error}") from None
+
+
+# ------------------------------------------------------------------------- checking a state
+# What save_checkpoint writes, key by key: the types each value may have.
+_STATE_FIELDS = {"step": int, "epoch": int, "batch_in_epoch": int, "total_steps": (int, type(None)),
+                 "model": dict, "optimizer": dict, "ema": (dict, type(None)), "rng": dict, "history": list,
+                 "config": str}
+
+
+def _kind(value) -> str:
+    return "nothing" if value is None else f"a {type(value).__name__}"
+
+
+def check_state(state, path) -> None:
+    """Refuses, before anything is built, a training state whose structure is not what
+    save_checkpoint writes: a missing key, a value of the wrong type, a negative count, history
+    that is not a list of records, RNG states that cannot be restored. One line naming the first
+    problem (a state of another model is refused next, by its configuration)."""
+    def refuse(problem: str) -> UserError:
+        return UserError(f"--resume: the training state {printable(path)} {problem}; it was not written by "
+                         "this version of fractal-studio, or it is damaged (start without --resume, or "
+                         "restore the state the interrupted run wrote)")
+
+    if not isinstance(state, dict):
+        raise refuse(f"is {_kind(state)}, not a table of the run's state")
+    missing = [key for key in _STATE_FIELDS if key not in state]
+    if missing:
+        raise refuse(f"has no {', '.join(missing)}")
+    for key, kinds in _STATE_FIELDS.items():
+        value = state[key]
+        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            wanted = " or ".join("nothing" if k is type(None) else k.__name__ for k in kinds)
+            raise refuse(f"has {key} as {_kind(value)}, not {wanted}")
+    for key in ("step", "epoch", "batch_in_epoch", "total_steps"):
+        if state[key] is not None and state[key] < 0:
+            raise refuse(f"has a negative {key} ({state[key]})")
+    if state["total_steps"] == 0:
+        raise refuse("has total_steps 0")
+    elapsed = state.get("elapsed", 0.0)
+    if isinstance(elapsed, bool) or not isinstance(elapsed, (int, float)) or not 0 <= elapsed < 1e12:
+        raise refuse(f"has elapsed as {printable(repr(elapsed))[:40]}, not a number of seconds")
+    for record in state["history"]:  # {"step", "loss" or "heldout_bpd", "elapsed"}
+        if (not isinstance(record, dict) or not isinstance(record.get("step"), int)
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in record.values())):
+            raise refuse("has a history entry that is not a record of a step and its numbers")
+    for key in ("model", "ema"):
+        tensors = state[key] or {}
+        if not all(isinstance(name, str) and isinstance(value, torch.Tensor)
+                   for name, value in tensors.items()):
+            raise refuse(f"has {key} weights that are not a table of named tensors")
+    optimizer = state["optimizer"]
+    if not isinstance(optimizer.get("state"), dict) or not isinstance(optimizer.get("param_groups"), list):
+        raise refuse("has an optimizer state without its state and param_groups")
+    _check_rng(state["rng"], refuse)
+
+
+def _check_rng(rng: dict, refuse) -> None:
+    """Restores the saved RNG states and puts the current ones back: what cannot be restored now
+    would otherwise fail after the model and data were built."""
+    current = rng_state(torch.device("cpu"))
+    try:
+        set_rng_state(rng, torch.device("cpu"))
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError):
+        raise refuse("has random-number generator states that cannot be restored") from None
+    finally:
+        set_rng_state(current, torch.device("cpu"))
+
+
+def _misfit(path, model: nn.Module):
+    def refuse(problem: str) -> UserError:
+        return UserError(f"--resume: the training state {printable(path)} does not fit the model "
+                         f"{model.config.name}: {problem}; it is damaged or was altered (start without "
+                         "--resume)")
+    return refuse
+
+
+def check_state_weights(state: dict, path, model: nn.Module) -> None:
+    """Refuses weights or EMA weights whose names, shapes or types are not the model's
+    (load_state_dict would stop with a traceback)."""
+    refuse = _misfit(path, model)
+    expected = model.state_dict()
+    for key in ("model", "ema"):
+        tensors = state[key]
+        if tensors is None:
+            continue
+        missing = sorted(expected.keys() - tensors.keys())
+        unexpected = sorted(tensors.keys() - expected.keys())
+        if missing or unexpected:
+            parts = ([f"{len(missing)} missing (e.g. {_name(missing[0])})"] if missing else []) + (
+                [f"{len(unexpected)} unexpected (e.g. {_name(unexpected[0])})"] if unexpected else [])
+            raise refuse(f"its {key} weights have " + " and ".join(parts))
+        for name, value in tensors.items():
+            want = expected[name]
+            if tuple(value.shape) != tuple(want.shape) or value.dtype != want.dtype:
+                raise refuse(f"its {key} weight {_name(name)} is {_tensor(value)}, not {_tensor(want)}")
+
+
+def check_optimizer_state(state: dict, path, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Refuses optimizer moments for other parameters or of other shapes (the first step would
+    stop with a traceback)."""
+    refuse = _misfit(path, model)
+    saved = state["optimizer"]
+    groups = optimizer.state_dict()["param_groups"]
+    saved_groups = saved["param_groups"]
+    if (len(saved_groups) != len(groups)
+            or not all(isinstance(g, dict) and isinstance(g.get("params"), list) for g in saved_groups)
+            or [len(g["params"]) for g in saved_groups] != [len(g["params"]) for g in groups]):
+        raise refuse("its optimizer state is for another set of parameters")
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    ids = [i for group in saved_groups for i in group["params"]]
+    for index, moments in saved["state"].items():
+        if index not in ids or not isinstance(moments, dict):
+            raise refuse(f"its optimizer state holds an entry {printable(repr(index))[:20]} of no parameter")
+        param = params[ids.index(index)]
+        for name, value in moments.items():
+            if not isinstance(value, torch.Tensor):
+                raise refuse(f"its optimizer's {printable(name)[:20]} is {_kind(value)}, not a tensor")
+            if name != "step" and (tuple(value.shape) != tuple(param.shape)
+                                   or not value.dtype.is_floating_point):
+                raise refuse(f"its optimizer's {printable(name)[:20]} for a {list(param.shape)} parameter is "
+                             f"{_tensor(value)}")
+
+
+def _name(name: str) -> str:
+    name = printable(name)
+    return name if len(name) <= 80 else name[:79] + "…"
+
+
+def _tensor(value: torch.Tensor) -> str:
+    return f"{list(value.shape)} {str(value.dtype).removeprefix('torch.')}"
 
 
 def start_from_weights(model: FractalModel, path: str) -> None:
