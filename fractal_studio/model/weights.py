@@ -11,7 +11,8 @@ import json
 import os
 import struct
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import BinaryIO
 
 import torch
 import torch.nn as nn
@@ -112,6 +113,12 @@ def _short_name(name: str, limit: int = 80) -> str:
 def write_safetensors(path: str | os.PathLike, tensors: Iterable[tuple[str, torch.Tensor]],
                       metadata: dict[str, str]) -> None:
     """Writes the safetensors layout (8-byte header size, JSON header, raw data) one tensor at a time."""
+    atomic_write(path, safetensors_writer(tensors, metadata))
+
+
+def safetensors_writer(tensors: Iterable[tuple[str, torch.Tensor]],
+                       metadata: dict[str, str]) -> Callable[[BinaryIO], None]:
+    """What writes a safetensors file to an open file (for atomic_write_all, with other files)."""
     items = list(tensors)
     header: dict[str, object] = {"__metadata__": metadata}
     offset = 0
@@ -129,7 +136,12 @@ def write_safetensors(path: str | os.PathLike, tensors: Iterable[tuple[str, torc
         for _, tensor in items:
             out.write(_tensor_bytes(tensor))
 
-    atomic_write(path, write)
+    return write
+
+
+def model_writer(model: FractalModel) -> Callable[[BinaryIO], None]:
+    """What writes `model` as a self-describing file (weights and configuration)."""
+    return safetensors_writer(model.state_dict().items(), model_metadata(model.config))
 
 
 def _tensor_bytes(tensor: torch.Tensor) -> memoryview:
@@ -149,7 +161,7 @@ def model_metadata(config: ModelConfig, **extra: str) -> dict[str, str]:
 def save_model(model: FractalModel, path: str | os.PathLike) -> None:
     """Saves weights and configuration (a self-describing file)."""
     try:
-        write_safetensors(path, model.state_dict().items(), model_metadata(model.config))
+        atomic_write(path, model_writer(model))
     except OSError as error:
         raise ModelFileError(f"could not write {path}: {error.strerror or error}") from error
 

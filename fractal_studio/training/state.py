@@ -6,6 +6,7 @@ A checkpoint writes the model file (the EMA weights when EMA is on) and, atomica
 
 from __future__ import annotations
 
+import errno
 import random
 from copy import deepcopy
 from dataclasses import asdict
@@ -16,9 +17,9 @@ import torch
 import torch.nn as nn
 
 from fractal_studio.errors import UserError
-from fractal_studio.files import atomic_write
+from fractal_studio.files import atomic_write_all
 from fractal_studio.model.fractal import FractalModel
-from fractal_studio.model.weights import save_model
+from fractal_studio.model.weights import model_writer
 from fractal_studio.training.options import state_path
 from fractal_studio.untrusted import check_torch_file, printable
 
@@ -78,9 +79,11 @@ def weights_model(model: FractalModel, ema: EMA | None) -> FractalModel:
 
 def save_checkpoint(opts, model, ema, optimizer, step, epoch, batch_in_epoch, total_steps, history,
                     device, elapsed) -> None:
+    """Writes the model file and its state together, all or nothing: on a full disk (or any other
+    write failure) both files stay as the last checkpoint left them, no temporary file remains, and
+    the UserError says so."""
     out = Path(opts.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_model(weights_model(model, ema), out)
     state = {
         "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "total_steps": total_steps,
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -89,7 +92,47 @@ def save_checkpoint(opts, model, ema, optimizer, step, epoch, batch_in_epoch, to
         "options": {k: v for k, v in asdict(opts).items() if k not in ("resume", "stop_after")},
         "config": model.config.to_json(), "class_names": list(model.config.class_names),
     }
-    atomic_write(state_path(out), lambda f: torch.save(state, f))
+    try:
+        atomic_write_all([(out, model_writer(weights_model(model, ema))),
+                          (state_path(out), lambda f: _torch_save(state, f))])
+    except OSError as error:
+        raise checkpoint_error(out, step, error) from None
+
+
+def _torch_save(state: dict, file) -> None:
+    """torch.save, with a failed write raised as the OSError it was: torch reports it as a
+    RuntimeError ("file write failed") and loses the reason (a full disk)."""
+    recorded: list[OSError] = []
+
+    class Recording:
+        def write(self, data):
+            try:
+                return file.write(data)
+            except OSError as error:
+                recorded.append(error)
+                raise
+
+        def flush(self):
+            return file.flush()
+
+    try:
+        torch.save(state, Recording())
+    except RuntimeError as error:
+        if recorded:
+            raise recorded[0] from None
+        raise OSError(errno.EIO, f"writing the training state failed ({error})") from None
+
+
+def checkpoint_error(out: Path, step: int, error: OSError) -> UserError:
+    previous = ("the previous checkpoint is intact" if out.exists() or state_path(out).exists()
+                else "nothing was written")
+    if error.errno == errno.ENOSPC:
+        reason = f"the disk is full ({out.parent} has no room for it)"
+    else:
+        reason = error.strerror or str(error)
+    return UserError(f"could not write the checkpoint at step {step} ({printable(out)} and "
+                     f"{state_path(out).name}): {reason}; {previous} (no partial file is left): free "
+                     "some space or choose another --out, then --resume")
 
 
 def load_state(path: Path) -> dict:
