@@ -51,14 +51,8 @@ def _is_progress(event) -> bool:
 
 class GenerationMixin:
     def edit_options(self):
-        from fractal_studio.editing.engine import EditOptions
-
-        p = self.params_panel.params()
-        return EditOptions(class_id=self.class_picker.current(), cfg=p.cfg, cfg_schedule=p.cfg_schedule,
-                           temperature=p.temperature, spread=p.spread, iterations=p.iterations_tuple(),
-                           seed=self.params_panel.seed_for_run(), candidates=p.candidates,
-                           margin=p.margin or None, feather=p.feather, seamless=p.seamless,
-                           precision=p.precision, detail=p.detail, detail_spread=p.detail_spread)
+        return self.params_panel.params().edit_options(self.class_picker.current(),
+                                                       self.params_panel.seed_for_run())
 
     def generate(self) -> asyncio.Task | None:
         """Starts a run (Ctrl+Enter); returns its task, or None when nothing can start (told why)."""

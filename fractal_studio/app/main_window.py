@@ -429,8 +429,9 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWi
         self._mask_op(lambda: self.session.grow_mask(pixels))
 
     def feather_dialog(self) -> None:
+        box = self.params_panel.feather
         value, ok = QInputDialog.getInt(self, "Feather", "Blend width at the mask border (pixels):",
-                                        self.params_panel.feather.value(), 0, 256)
+                                        box.value(), box.minimum(), box.maximum())
         if ok:
             self.params_panel.feather.setValue(value)
 

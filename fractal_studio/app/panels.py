@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
 
@@ -26,10 +27,10 @@ from PySide6.QtWidgets import (
 )
 
 from fractal_studio.app.settings import Params
-from fractal_studio.devices import DEVICE_CHOICES, PRECISIONS
+from fractal_studio.devices import DEVICE_CHOICES
+from fractal_studio.editing.options import MAX_SEED, OPTIONS
 
-SCHEDULES = ("constant", "linear")
-MAX_SEED = 2**31 - 1
+MARGIN_BOX_MAX = 4096  # the margin's limit depends on the model (half a window): checked at the run
 
 
 class ParamsPanel(QGroupBox):
@@ -39,20 +40,14 @@ class ParamsPanel(QGroupBox):
         super().__init__("Parameters", parent)
         self.defaults = None  # the model's SamplingDefaults
         form = QFormLayout(self)
-        self.cfg = _double(0.0, 50.0, 0.1, "Guidance scale (classifier-free guidance): "
-                                            "higher follows the class more")
-        self.schedule = QComboBox()
-        self.schedule.addItems(SCHEDULES)
-        self.schedule.setToolTip("How guidance changes over the steps: constant, or rising linearly")
-        self.temperature = _double(0.05, 5.0, 0.01, "Sampling temperature: lower is more conservative")
-        self.spread = _double(0.0, 1.0, 0.05, "How far each pixel may stray from the middle of what the "
-                                              "model expects: 1 = the model's own samples (more detail and "
-                                              "specks), 0 = the most typical value (smooth)")
+        # Each control's range, step and tooltip are its option's (editing/options.py).
+        self.cfg = _option_double("cfg")
+        self.schedule = _choice("cfg_schedule")
+        self.temperature = _option_double("temperature")
+        self.spread = _option_double("spread")
         self.iterations = QLineEdit()
-        self.iterations.setToolTip("Steps per generator level, comma separated (empty = model default)")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, MAX_SEED)
-        self.seed.setToolTip("Seed of the run; the same seed and settings reproduce a result exactly")
+        self.iterations.setToolTip(_tip("iterations") + " (empty = the model's)")
+        self.seed = _option_int("seed")
         self.random_seed = QCheckBox("random")
         self.random_seed.setToolTip("Draw a new seed for every run")
         dice = QToolButton()
@@ -64,30 +59,19 @@ class ParamsPanel(QGroupBox):
             seed_row.addWidget(w)
         self.last_seed = QLabel("last seed: –")
         self.last_seed.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.candidates = _int(1, 16, "Number of candidates generated per run")
-        self.margin = _int(0, 4096, "Context margin around the mask, in model pixels "
-                           "(0 = automatic: a quarter of the resolution)")
+        self.candidates = _option_int("candidates")
+        self.margin = _option_int("margin", high=MARGIN_BOX_MAX)
+        self.margin.setToolTip(_tip("margin") + "; 0 = auto")
         self.margin.setSpecialValueText("auto")
-        self.feather = _int(0, 256, "Blend width in pixels at the mask border "
-                                    "(0 = hard edge, bit-exact outside)")
-        self.seamless = QCheckBox("Match colours at the border")
-        self.seamless.setToolTip("Adjust the fill's colour so it continues the photo at the mask's border, "
-                                 "keeping the fill's own detail (gradient-domain blending)")
-        self.detail = QCheckBox("Fine detail")
-        self.detail.setToolTip("Fill at a coarse scale for the layout, then again at finer scales guided "
-                               "by it, so the fill gets the photo's grain instead of a scaled-up blur "
-                               "(models that support it). It takes 2-4 times as long as the coarse fill "
-                               "alone on a stroke, up to 8 times on a small hole (still about a second)")
-        self.detail_spread = _double(0.0, 1.0, 0.05, "Spread of the finer scales' pixels: higher gives "
-                                                     "more grain, lower a smoother fill")
+        self.feather = _option_int("feather")
+        self.seamless = _check("seamless")
+        self.detail = _check("detail")
+        self.detail_spread = _option_double("detail_spread")
         self.device = QComboBox()
         self.device.addItems(DEVICE_CHOICES)
         self.device.setToolTip("Compute device (auto picks CUDA, then Apple MPS, then CPU)")
-        self.precision = QComboBox()
-        self.precision.addItems(PRECISIONS)
-        self.precision.setToolTip("Number format of the model's matrix products: auto measures once per "
-                                  "machine and model whether bf16 is faster here (CUDA: bf16)")
-        self.precision.setAccessibleName("Precision")
+        self.precision = _choice("precision")
+        self.precision.setAccessibleName(OPTIONS["precision"].title)
         reset = QPushButton("Reset to model defaults")
         reset.clicked.connect(self.reset)
         # The controls of every run first (they fit on a 1366x768 screen), the finer ones after.
@@ -351,6 +335,42 @@ class TaskPanel(QGroupBox):
         holder = QWidget()
         holder.setLayout(presets)
         grid.addWidget(holder, 3, 0, 1, 4)
+
+
+def _tip(name: str) -> str:
+    help = OPTIONS[name].help
+    return help[0].upper() + help[1:]
+
+
+def _option_double(name: str) -> QDoubleSpinBox:
+    option = OPTIONS[name]
+    box = QDoubleSpinBox()
+    box.setDecimals(max(2, math.ceil(-math.log10(option.low))) if option.low else 2)
+    box.setRange(option.low, option.high)
+    box.setSingleStep(option.step)
+    box.setToolTip(_tip(name))
+    return box
+
+
+def _option_int(name: str, high: int | None = None) -> QSpinBox:
+    option = OPTIONS[name]
+    box = QSpinBox()  # 32-bit: the options' whole numbers fit it (MAX_SEED is 2**31 - 1)
+    box.setRange(int(option.low), int(option.high if high is None else high))
+    box.setToolTip(_tip(name))
+    return box
+
+
+def _choice(name: str) -> QComboBox:
+    box = QComboBox()
+    box.addItems(OPTIONS[name].choices)
+    box.setToolTip(_tip(name))
+    return box
+
+
+def _check(name: str) -> QCheckBox:
+    box = QCheckBox(OPTIONS[name].title)
+    box.setToolTip(_tip(name))
+    return box
 
 
 def _double(low: float, high: float, step: float, tip: str) -> QDoubleSpinBox:

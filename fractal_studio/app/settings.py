@@ -5,40 +5,55 @@ Tests pass their own `QSettings(path, IniFormat)`; the app uses the organisation
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, field, fields, make_dataclass, replace
 
 from PySide6.QtCore import QSettings
+
+from fractal_studio.editing.options import OPTIONS, EditOptions
 
 ORG = "FractalStudio"
 APP = "Fractal Studio"
 MAX_RECENT = 10
 
 
-@dataclass(frozen=True)
-class Params:
-    """What the parameters panel shows. None in a model field means "the model's default"."""
+# The panel's own representation of some options (text, 0 for automatic) and its own defaults.
+APP_DEFAULTS = {"iterations": "", "margin": 0, "candidates": 2}
 
-    cfg: float | None = None
-    cfg_schedule: str | None = None
-    temperature: float | None = None
-    spread: float | None = None
-    iterations: str = ""  # "64,16" or "" for the model's default
-    seed: int = 0
-    random_seed: bool = True
-    candidates: int = 2
-    margin: int = 0  # 0 = automatic context margin
-    feather: int = 0
-    seamless: bool = True  # match the fill's colour to the photo at its border
-    detail: bool = True  # coarse to fine: fill again at finer scales guided by the coarse fill
-    detail_spread: float | None = None
-    device: str = "auto"
-    precision: str = "auto"  # auto (measured per machine and model), fp32 or bf16
 
-    def iterations_tuple(self) -> tuple[int, ...] | None:
-        """None for an empty box (the model's defaults); a UserError for text such as "8,x" or "0"."""
-        from fractal_studio.sampling.validation import parse_iterations
+def _params_fields():
+    """What the parameters panel shows: the EditOptions fields it offers (editing/options.py),
+    None in a `from_model` one meaning "the model's default", then the window's own two."""
+    defaults = {f.name: f.default for f in fields(EditOptions)}
+    for name, option in OPTIONS.items():
+        if option.app:
+            yield name, object, field(default=APP_DEFAULTS.get(name, defaults[name]))
+    yield "random_seed", bool, field(default=True)  # draw a new seed for every run
+    yield "device", str, field(default="auto")
 
-        return parse_iterations(self.iterations)
+
+def _edit_options(self, class_id: int | None, seed: int) -> EditOptions:
+    """The options of a run with these parameters (the panel's seed for it, the picked class),
+    checked: a UserError for text such as "8,x" in the Iterations box or a value out of range."""
+    from fractal_studio.sampling.validation import parse_iterations
+
+    values = {name: getattr(self, name) for name, option in OPTIONS.items() if option.app}
+    values["iterations"] = parse_iterations(self.iterations)
+    values["margin"] = self.margin or None  # 0 = automatic
+    values.update(class_id=class_id, seed=seed)
+    names = {name: option.title or option.label for name, option in OPTIONS.items()}
+    return EditOptions(**values).validate(names)
+
+
+def _iterations_tuple(self) -> tuple[int, ...] | None:
+    """None for an empty box (the model's defaults); a UserError for text such as "8,x" or "0"."""
+    from fractal_studio.sampling.validation import parse_iterations
+
+    return parse_iterations(self.iterations)
+
+
+Params = make_dataclass("Params", list(_params_fields()), frozen=True,
+                        namespace={"edit_options": _edit_options, "iterations_tuple": _iterations_tuple,
+                                   "__module__": __name__})
 
 
 def open_settings(path: str | None = None) -> QSettings:
@@ -94,10 +109,14 @@ class Store:
 
 
 def _coerce(name: str, raw):
-    if name in ("cfg", "temperature", "spread", "detail_spread"):
+    """A persisted value (QSettings gives text in an ini file) as the field's type, by its option's kind."""
+    if name == "iterations":
+        return str(raw)  # the box's text
+    kind = OPTIONS[name].kind if name in OPTIONS else {"random_seed": "bool"}.get(name)
+    if kind == "float":
         return float(raw)
-    if name in ("seed", "candidates", "margin", "feather"):
+    if kind == "int":
         return int(raw)
-    if name in ("random_seed", "seamless", "detail"):
+    if kind == "bool":
         return raw if isinstance(raw, bool) else str(raw).lower() == "true"
     return str(raw)

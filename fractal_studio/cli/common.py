@@ -12,8 +12,10 @@ import math
 import re
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
+from fractal_studio.editing.options import OPTIONS, EditOptions
 from fractal_studio.errors import UserError
 from fractal_studio.model.catalog import DEFAULT_MODEL, MODELS_DIR, resolve_model
 from fractal_studio.untrusted import check_path, printable
@@ -100,43 +102,17 @@ def add_model_options(parser) -> None:
                                         f"model (default {DEFAULT_MODEL})")
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                        help="number format of the matrix products: auto measures once per machine and "
-                             "model whether bf16 is faster (CUDA: bf16); fp32 or bf16 to choose")
+    add_options(parser, "model")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_sampling_options(parser, candidates: bool = True, class_required: bool = False) -> None:
-    parser.add_argument("--class", dest="class_", required=class_required, metavar="ID_OR_NAME",
-                        help="class id or name (case-insensitive; a unique prefix is enough)")
-    parser.add_argument("--cfg", type=float, help="guidance scale (>= 1; default: the model's)")
-    parser.add_argument("--temperature", type=float, help="sampling temperature (default: the model's)")
-    parser.add_argument("--spread", type=float,
-                        help="0..1: draw each pixel from this central share of its distribution; 1 = the "
-                             "model's own samples, lower = smoother, no specks (default: the model's)")
-    parser.add_argument("--iterations", help="steps per level, e.g. 64,16 (default: the model's)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    if candidates:
-        parser.add_argument("--candidates", type=int, default=1,
-                            help="results to make; N > 1 writes OUT-1.png … OUT-N.png (default 1)")
+    add_options(parser, "sampling", skip=() if candidates else ("candidates",),
+                required=("class_id",) if class_required else ())
 
 
 def add_edit_options(parser) -> None:
-    parser.add_argument("--margin", type=int, help="known context per window in model pixels "
-                                                   "(default: half a window)")
-    parser.add_argument("--work-scale", default="auto",
-                        help="auto (default), native (1:1 pixels) or a downscale factor such as 2")
-    parser.add_argument("--feather", type=int, default=0,
-                        help="blend band in pixels inside the mask edge (default 0)")
-    parser.add_argument("--seamless", action=argparse.BooleanOptionalAction, default=True,
-                        help="match the fill's colour to the photo at the mask's border, keeping the "
-                             "fill's own detail (gradient-domain blending; default on)")
-    parser.add_argument("--detail", action=argparse.BooleanOptionalAction, default=True,
-                        help="coarse to fine: after the fill at a coarse scale, fill again at finer "
-                             "scales guided by it, so the fill gets the photo's grain instead of a "
-                             "scaled-up blur (models that support it, --work-scale auto; default on)")
-    parser.add_argument("--detail-spread", type=float,
-                        help="0..1: the spread of the finer scales' pixels (default: the model's)")
+    add_options(parser, "edit")
     parser.add_argument("--overwrite", action="store_true", help="allow writing over the input image")
     parser.add_argument("--vary-detail-of", metavar="RESULT.png",
                         help="a result this command wrote before from the same image, mask and model: "
@@ -144,8 +120,60 @@ def add_edit_options(parser) -> None:
                              "gives the options; --seed seeds the new detail)")
 
 
+def option_flag(name: str) -> str:
+    """The command-line flag of an EditOptions field (--work-scale for work_scale)."""
+    return OPTIONS[name].flag or "--" + name.replace("_", "-")
+
+
+def add_options(parser, group: str, skip=(), required=()) -> None:
+    """The EditOptions fields of `group` (their `cli`) as options: flag, type, range and help come
+    from the field's declaration (editing/options.py); the value lands in args under the field's name."""
+    defaults = {f.name: f.default for f in fields(EditOptions)}
+    for name, option in OPTIONS.items():
+        if option.cli != group or name in skip:
+            continue
+        default = defaults[name]
+        shown = "the model's" if option.from_model else ("none" if default is None else _shown(default))
+        if name == "margin":
+            shown = "half a window"
+        kwargs = {"dest": name, "help": f"{option.help} (default: {shown})"}
+        if option.kind == "bool":
+            kwargs.update(action=argparse.BooleanOptionalAction, default=default)
+        elif option.kind == "choice" and option.cli:
+            kwargs.update(choices=option.choices, default=default)
+        elif option.kind in ("int", "float"):
+            kwargs.update(type=int if option.kind == "int" else float, default=default)
+        else:  # a class (an id or a name), iterations ("64,16"), a work scale: text the commands parse
+            kwargs.update(default=default)
+        if option.metavar:
+            kwargs["metavar"] = option.metavar
+        if name in required:
+            kwargs["required"] = True
+        parser.add_argument(option_flag(name), **kwargs)
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def options_from_args(args, **given) -> EditOptions:
+    """The EditOptions of the command's options (those it has), with `given` fields on top
+    (the class once matched, iterations once parsed), checked: a UserError names the flag."""
+    names = {f.name for f in fields(EditOptions)}
+    values = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    values.pop("class_id", None)  # text until the model is loaded (match_class)
+    values["iterations"] = parse_iterations(values.get("iterations"))
+    values.update(given)
+    flags = {name: option_flag(name) for name in names}
+    if "candidates" in given and not hasattr(args, "candidates"):
+        flags["candidates"] = "--count"
+    return EditOptions(**values).validate(flags)
+
+
 MAX_THREADS = 1024  # beyond this OpenMP fails (a segfault in libgomp at 100000)
-MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit seed
+MAX_TORCH_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit seed (likelihood's, training's)
 
 
 def check_threads(threads: int | None) -> None:
@@ -154,7 +182,8 @@ def check_threads(threads: int | None) -> None:
 
 
 def check_seed(seed: int) -> None:
-    if not 0 <= seed <= MAX_SEED:
+    """A seed given to torch directly (an edit's seed is an EditOptions field: its own range)."""
+    if not 0 <= seed <= MAX_TORCH_SEED:
         raise UserError(f"--seed must be between 0 and 2**63 - 1, got {seed}")
 
 

@@ -58,21 +58,18 @@ def add_parser(subparsers, name: str) -> None:
 
 def run(args) -> int:
     from fractal_studio.editing.document import Document
-    from fractal_studio.editing.engine import EditOptions
     from fractal_studio.editing.imageio import load_mask, save_pngs
     from fractal_studio.editing.session import EditSession, LoadedModel
     from fractal_studio.errors import UserError
     from fractal_studio.untrusted import check_outputs
 
     task = args.task
-    count = args.count if task == "generate" else args.candidates
-    option = "--count" if task == "generate" else "--candidates"
-    if not 1 <= count <= MAX_RESULTS:
-        raise UserError(f"{option} must be between 1 and {MAX_RESULTS}, got {count}")
-    common.check_seed(args.seed)
+    # Every option checked first (its flag named): `generate` runs its --count at native pixels.
+    given = {"candidates": args.count, "work_scale": "native"} if task == "generate" else {}
+    options = common.options_from_args(args, **given)
+    count = options.candidates
     grid = task == "generate" and args.grid
     outputs = common.output_paths(args.out, 1 if grid else count)
-    iterations = common.parse_iterations(args.iterations)
     source = None if task == "generate" else common.input_path(args.image, "image")
     mask = getattr(args, "mask", None)
     mask = None if mask is None else common.input_path(mask, "--mask")
@@ -110,7 +107,7 @@ def run(args) -> int:
     model, model_hash = common.load_model_file(model_path, args.device, args.threads)
     session.loaded = LoadedModel(path=str(model_path), model=model, sha256=model_hash,
                                  device=next(model.parameters()).device)
-    class_id = common.match_class(model.config, args.class_)
+    options = replace(options, class_id=common.match_class(model.config, args.class_id))
     resolution = model.config.resolution
 
     if task == "generate":
@@ -118,9 +115,6 @@ def run(args) -> int:
         session.set_document(Document(np.zeros((*side, 3), np.uint8), np.ones(side, bool)),
                              blank=np.ones(side, bool))
         doc = session.doc
-        options = EditOptions(class_id=class_id, cfg=args.cfg, temperature=args.temperature,
-                              spread=args.spread, iterations=iterations, seed=args.seed, candidates=count,
-                              work_scale="native", precision=args.precision)
     else:
         if task in ("inpaint", "edit"):
             session.set_mask(doc.mask | mask_file, "Mask file")  # transparent pixels are generated too
@@ -130,17 +124,12 @@ def run(args) -> int:
             session.extend(*extend)
         elif task == "uncrop":
             session.uncrop(args.scale)
-        options = EditOptions(class_id=class_id, cfg=args.cfg, temperature=args.temperature,
-                              spread=args.spread, iterations=iterations, seed=args.seed, candidates=count,
-                              margin=args.margin,
-                              work_scale=args.work_scale, feather=args.feather, seamless=args.seamless,
-                              precision=args.precision, detail=args.detail, detail_spread=args.detail_spread)
     for note in doc.notes:
         if not args.quiet:
             print(f"note: {note}", file=sys.stderr)
 
     if varied_from is not None:
-        options, chosen = options_from_record(varied_from, session, model_hash)
+        options, chosen = options_from_record(varied_from, session, model.config, model_hash)
     run = finished(session, session.start_run(options), args.quiet)
     result = run.result
     if varied_from is not None:  # the earlier run again, then its detail redrawn
@@ -205,42 +194,42 @@ def finished(session, run, quiet: bool):
     return run
 
 
-def options_from_record(path: str, session, model_hash: str):
+def options_from_record(path, session, config, model_hash: str):
     """(the EditOptions of the run that wrote the result at `path`, which of its candidates it is),
-    after checking that it was made from this image, mask and model."""
-    from fractal_studio.editing.engine import EditOptions
+    after checking that it was made from this image, mask and model, and that its record holds
+    options this model can run (a record is text anyone can write: each field is checked as the
+    command's own options are, before any sampling)."""
     from fractal_studio.editing.imageio import array_sha256, read_png_metadata
+    from fractal_studio.editing.options import EditOptions
     from fractal_studio.errors import UserError
+    from fractal_studio.untrusted import printable
 
     record = read_png_metadata(path)
-    needed = ("seed", "candidates", "cfg", "cfg_schedule", "temperature", "spread", "filter_threshold",
-              "iterations", "work_scale_option", "margin", "feather", "seamless", "precision", "class",
-              "mask_sha256", "model_sha256")
+    needed = (*EditOptions.record_keys(), "mask_sha256", "model_sha256")
     missing = [key for key in needed if key not in record]
     if missing:
-        raise UserError(f"{path} has no record of the run that made it ({', '.join(missing[:3])} …): "
-                        f"only results written by fractal-studio can have their detail varied")
+        raise UserError(f"{printable(path)} has no record of the run that made it ({', '.join(missing[:3])} "
+                        f"…): only results written by fractal-studio can have their detail varied")
     if record["model_sha256"] != model_hash:
-        raise UserError(f"{path} was made with another model ({record.get('model', '?')}); "
-                        f"pass that one with --model")
+        raise UserError(f"{printable(path)} was made with another model "
+                        f"({printable(record.get('model', '?'))[:80]}); pass that one with --model")
     if record["mask_sha256"] != array_sha256(session.doc.mask):
-        raise UserError(f"{path} was made from another image or mask: give the same ones")
-    options = EditOptions(
-        class_id=None if record["class"] == "none" else int(record["class"]), cfg=float(record["cfg"]),
-        cfg_schedule=record["cfg_schedule"], temperature=float(record["temperature"]),
-        spread=float(record["spread"]), filter_threshold=float(record["filter_threshold"]),
-        iterations=tuple(int(i) for i in record["iterations"].split(",")), seed=int(record["seed"]),
-        candidates=int(record["candidates"]), margin=int(record["margin"]),
-        work_scale=record["work_scale_option"], feather=int(record["feather"]),
-        seamless=record["seamless"] == "on", precision=record["precision"],
-        # Records from before coarse to fine have no "detail": those runs filled at one scale.
-        detail=record.get("detail", "off") == "on",
-        detail_spread=float(record["detail_spread"]) if "detail_spread" in record else None)
-    chosen = int(record.get("candidate", "1/1").split("/")[0]) - 1
-    return options, chosen
-
-
-MAX_RESULTS = 256  # candidates per run, or images in `generate --count`
+        raise UserError(f"{printable(path)} was made from another image or mask: give the same ones")
+    where = f"the record of {printable(Path(path).name)}"
+    try:
+        options = EditOptions.from_record(record, where).resolved(config)
+    except UserError as error:
+        message = str(error)
+        if where not in message:
+            message = f"{where}: {message}"
+        raise UserError(f"{message}; its detail cannot be varied") from None
+    text = record.get("candidate", f"1/{options.candidates}")
+    parts = text.split("/")
+    if len(parts) != 2 or not all(part.isascii() and part.isdigit() and len(part) <= 4 for part in parts) \
+            or int(parts[1]) != options.candidates or not 1 <= int(parts[0]) <= options.candidates:
+        raise UserError(f"{where} has a bad 'candidate' field ({printable(text)[:40]!r}): expected which of "
+                        f"its {options.candidates} candidates it is, such as 1/{options.candidates}")
+    return options, int(parts[0]) - 1
 
 
 def check_result_size(width: int, height: int, option: str) -> None:

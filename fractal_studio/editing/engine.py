@@ -28,17 +28,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fractal_studio.devices import PRECISIONS
 from fractal_studio.editing.candidates import CandidateImages
 from fractal_studio.editing.deblock import deep_fill_weight, soften_deep_fill
 from fractal_studio.editing.planning import (
     MAX_AUTO_WINDOWS,
     EditOptions,
     EditPlan,
-    context_margin,
     default_margin,
     detail_plans,
-    parse_work_scale,
     plan_edit,
 )
 from fractal_studio.editing.seamless import seamless_fills
@@ -166,43 +163,22 @@ def _check_inputs(model, image, mask, options: EditOptions, blank):
         raise UserError("the blank-area mask must have the image's size")
     if not mask.any():
         raise UserError("the mask is empty: mark the area to generate first")
-    if not isinstance(options.candidates, int | np.integer) or options.candidates < 1:
-        raise UserError(f"the number of candidates must be at least 1, got {options.candidates}")
-    if not isinstance(options.seed, int | np.integer) or options.seed < 0:
-        raise UserError(f"the seed must be a whole number >= 0, got {options.seed}")
-    if options.precision not in PRECISIONS:
-        raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {options.precision!r}")
-    if not isinstance(options.feather, int | np.integer) or options.feather < 0:
-        raise UserError(f"feather must be a whole number of pixels >= 0, got {options.feather}")
-    spread = options.detail_spread
-    if spread is not None and (not isinstance(spread, int | float) or not 0.0 <= spread <= 1.0):
-        raise UserError(f"the detail spread must be between 0 (each pixel's median) and 1 (the model's "
-                        f"distribution), got {spread}")
-    resolution = model.config.resolution
-    context_margin(options, resolution)
-    parse_work_scale(options.work_scale)
     settings = _resolve(model, options)
     validate_request(model.config, settings)
     return settings
 
 
 def _resolve(model, options: EditOptions):
-    """The options with the model's defaults filled in, as a request for an empty window."""
+    """The options checked and with the model's defaults filled in (EditOptions.resolved), as a
+    request for an empty window: the request's fields are taken from the options of the same name."""
+    from dataclasses import fields
+
     from fractal_studio.sampling.request import SampleRequest
 
-    defaults = model.config.sampling
+    resolved = options.resolved(model.config)
     side = model.config.resolution
-    return SampleRequest(
-        canvas=np.zeros((side, side, 3), np.uint8), known=np.zeros((side, side), bool),
-        class_id=None if options.class_id is None else int(options.class_id),
-        cfg=float(defaults.cfg if options.cfg is None else options.cfg),
-        cfg_schedule=defaults.cfg_schedule if options.cfg_schedule is None else options.cfg_schedule,
-        temperature=float(defaults.temperature if options.temperature is None else options.temperature),
-        spread=float(defaults.spread if options.spread is None else options.spread),
-        filter_threshold=float(defaults.filter_threshold if options.filter_threshold is None
-                               else options.filter_threshold),
-        iterations=None if options.iterations is None else tuple(int(i) for i in options.iterations),
-        seed=int(options.seed), candidates=int(options.candidates), precision=options.precision)
+    return SampleRequest(canvas=np.zeros((side, side, 3), np.uint8), known=np.zeros((side, side), bool),
+                         **resolved.sampling_values(f.name for f in fields(SampleRequest)))
 
 
 # ------------------------------------------------------------------------------------- running
@@ -221,6 +197,7 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
     vary: vary the detail of an earlier run of these same inputs and options (see Vary).
     """
     settings = _check_inputs(model, image, mask, options, blank)
+    options = options.resolved(model.config)  # every default filled: the plans, the windows and the record
     if vary is not None and (vary.result.cancelled or len(vary.result.made_as) != options.candidates):
         raise UserError("only a finished run's candidates can have their detail varied (same options)")
     if weights is not None and (not isinstance(weights, np.ndarray) or weights.shape != mask.shape
@@ -767,12 +744,17 @@ class _Edit:
     def _metadata(self) -> dict[str, str]:
         from fractal_studio import __version__
         from fractal_studio.editing.imageio import array_sha256
-        from fractal_studio.sampling.validation import resolved_iterations
 
         config = self.model.config
         request = self.settings
-
-        class_id = self.options.class_id
+        # The options as this edit ran them (the sampling settings as the request had them), every
+        # default filled: what --vary-detail-of reads back (EditOptions.from_record).
+        sampled = ("cfg", "cfg_schedule", "temperature", "spread", "filter_threshold", "iterations")
+        options = replace(self.options, **{name: getattr(request, name) for name in sampled})
+        options = options.resolved(config, check=False)  # checked before the run
+        record = options.to_record()
+        record.pop("detail_spread", None)  # the coarse-to-fine record says which spread the finer scales had
+        class_id = options.class_id
         plan = self.plan
         width, height = self.size
         meta = {
@@ -781,27 +763,15 @@ class _Edit:
             "model": config.name,
             "model_sha256": self.model_hash or "unknown",
             "resolution": str(self.R),
-            "class": "none" if class_id is None else str(int(class_id)),
-            "seed": str(int(self.options.seed)),
-            "candidates": str(int(self.options.candidates)),
-            "cfg": f"{request.cfg:g}",
-            "cfg_schedule": request.cfg_schedule,
-            "temperature": f"{request.temperature:g}",
-            "spread": f"{request.spread:g}",
-            "filter_threshold": f"{request.filter_threshold:g}",
-            "iterations": ",".join(str(i) for i in resolved_iterations(config, request)),
+            **record,
             "mask_sha256": array_sha256(self.mask),
             "image_size": f"{width}x{height}",
             "work_scale": "native" if self.native else f"{plan.scale:g}",
-            "work_scale_option": str(self.options.work_scale),
             "working_size": f"{plan.working_size[0]}x{plan.working_size[1]}",
             "windows": str(len(plan.windows)),
             "window_rects": ";".join(f"{r.left},{r.top},{r.width},{r.height}" for r in plan.windows),
-            "margin": str(context_margin(self.options, self.R)),
-            "feather": str(int(self.options.feather)),
-            "seamless": "on" if self.options.seamless else "off",
-            "precision": self.precision,
-            "detail": "off",
+            "precision": self.precision,  # what `auto` chose
+            "detail": "off",  # what this edit did (the coarse-to-fine record says "on")
         }
         if self.weights is not None:  # a soft brush: the blend changes the result, so record it too
             meta["blend_weights_sha256"] = array_sha256(self.weights)

@@ -1,4 +1,4 @@
-"""Planning an edit: its options, the working scale and the windows (no model, no pixels sampled).
+"""Planning an edit: the working scale and the windows (no model, no pixels sampled).
 
 `plan_edit` picks the working scale (native pixels, or a downscale so the region fits in a few
 windows) and places the model-sized windows over the region to generate; `engine.run_edit` then
@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from fractal_studio.editing.options import EditOptions
 from fractal_studio.editing.windows import (
     Rect,
     anchor_windows,
@@ -31,30 +32,6 @@ MAX_AUTO_WINDOWS = 6  # `auto` stays native while the region needs at most this 
 DEPTH_MEASURE_PIXELS = 4_000_000  # deepest_hole measures larger boxes at a reduced size
 AUTO_FACTORS = (1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 14.0, 16.0,
                 20.0, 24.0, 28.0, 32.0, 40.0, 48.0, 56.0, 64.0)
-
-
-@dataclass(frozen=True)
-class EditOptions:
-    """How to run an edit; None takes the model's default."""
-
-    class_id: int | None = None
-    cfg: float | None = None
-    cfg_schedule: str | None = None
-    temperature: float | None = None
-    spread: float | None = None
-    filter_threshold: float | None = None
-    iterations: tuple[int, ...] | None = None
-    seed: int = 0
-    candidates: int = 1
-    margin: int | None = None  # context margin in model pixels; None = resolution // 2
-    work_scale: str | float = "auto"  # "auto", "native" or a downscale factor >= 1
-    feather: int = 0  # blend band (image pixels) inside the mask edge; 0 = hard edge
-    seamless: bool = True  # match the fill's colour to the known pixels at its border (seamless.py)
-    precision: str = "auto"  # the model's matrix products: auto (sampling/precision.py), fp32 or bf16
-    # Coarse to fine (models with sampling.detail_spread, `auto` work scale): the downscaled fill
-    # guides fills at finer scales, down to native pixels where the time allows (detail_plans).
-    detail: bool = True
-    detail_spread: float | None = None  # None = the model's sampling.detail_spread
 
 
 @dataclass(frozen=True)

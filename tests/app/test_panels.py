@@ -11,6 +11,7 @@ from fractal_studio.app.panels import ClassPicker
 from fractal_studio.app.settings import Params, Store
 from fractal_studio.editing.history import pack, unpack
 from fractal_studio.editing.session import grown as grow
+from fractal_studio.errors import UserError
 
 from .helpers import drag, open_at_100_percent, paint, run_to_end
 
@@ -464,3 +465,43 @@ def test_scroll_bars_show_only_when_the_image_is_larger_than_the_view(window, qt
     canvas.fit()
     qtbot.wait(20)
     assert not canvas.horizontalScrollBar().isVisible()
+
+
+def test_the_panel_and_the_command_line_take_one_set_of_limits_from_the_options(window):
+    import argparse
+
+    from fractal_studio.cli import common
+    from fractal_studio.editing.options import MAX_CANDIDATES, MAX_FEATHER, MAX_SEED, OPTIONS
+
+    panel = window.params_panel
+    boxes = {"cfg": panel.cfg, "temperature": panel.temperature, "spread": panel.spread, "seed": panel.seed,
+             "candidates": panel.candidates, "feather": panel.feather, "detail_spread": panel.detail_spread}
+    for name, box in boxes.items():
+        option = OPTIONS[name]
+        assert (box.minimum(), box.maximum()) == pytest.approx((option.low, option.high)), name
+    assert (panel.seed.maximum(), panel.candidates.maximum(), panel.feather.maximum()) == (
+        MAX_SEED, MAX_CANDIDATES, MAX_FEATHER)
+    assert [panel.schedule.itemText(i) for i in range(panel.schedule.count())] == ["constant", "linear"]
+    assert [panel.precision.itemText(i) for i in range(panel.precision.count())] == ["auto", "fp32", "bf16"]
+
+    parser = argparse.ArgumentParser()
+    common.add_model_options(parser)
+    common.add_sampling_options(parser)
+    common.add_edit_options(parser)
+    for name, option in OPTIONS.items():
+        if option.app and option.cli:  # what the panel offers, the command line offers too
+            assert common.option_flag(name) in parser.format_help(), name
+    # The largest values the panel's boxes hold are what the command line accepts, and one more is not.
+    top = ["--seed", str(MAX_SEED), "--candidates", str(MAX_CANDIDATES), "--feather", str(MAX_FEATHER)]
+    options = common.options_from_args(parser.parse_args(top))
+    assert (options.seed, options.candidates, options.feather) == (MAX_SEED, MAX_CANDIDATES, MAX_FEATHER)
+    for flag, box in (("--seed", panel.seed), ("--candidates", panel.candidates),
+                      ("--feather", panel.feather)):
+        with pytest.raises(UserError, match=f"^{flag} must be between"):
+            common.options_from_args(parser.parse_args([flag, str(box.maximum() + 1)]))
+    # The panel's parameters become the same options, checked the same way.
+    panel.candidates.setValue(MAX_CANDIDATES)
+    panel.seed.setValue(MAX_SEED)
+    assert window.params_panel.params().edit_options(None, MAX_SEED).candidates == MAX_CANDIDATES
+    with pytest.raises(UserError, match="Seed must be between 0 and 2"):
+        window.params_panel.params().edit_options(None, MAX_SEED + 1)

@@ -131,8 +131,8 @@ BAD_NUMBERS = [
     ("--temperature", "-1", "temperature"),
     ("--spread", "nan", "spread must be"),
     ("--spread", "-0.1", "spread must be"),
-    ("--detail-spread", "nan", "detail spread"),
-    ("--detail-spread", "2", "detail spread"),
+    ("--detail-spread", "nan", "--detail-spread must be between"),
+    ("--detail-spread", "2", "--detail-spread must be between"),
     ("--margin", "-1", "margin"),
     ("--feather", "-1", "feather"),
     ("--work-scale", "0", "work scale"),
@@ -182,7 +182,7 @@ BAD = [
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--threads", "100000"],
      "--threads must be between 1 and 1024"),
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--seed", str(2**70)],
-     "--seed must be between 0 and 2**63 - 1"),
+     "--seed must be between 0 and 2**31 - 1"),
     (["inpaint", "{image}", "--mask", "{mask}", "--out", "{dir}/o.png", "--seed", "-1"], "--seed must be"),
     (["generate", "--count", "100000000", "--grid", "--out", "{dir}/o.png"],
      "--count must be between 1 and 256"),
@@ -396,3 +396,39 @@ def test_vary_detail_of_an_earlier_result(files, capsys):
     assert cli(files, "inpaint", files["image"], "--mask", files["mask"], "--out", files["dir"] / "y.png",
                "--vary-detail-of", files["image"]) == 2
     assert "no record" in capsys.readouterr().err
+
+
+# A record is text anyone can write: each field is checked as the command's own options are.
+HOSTILE_RECORDS = [
+    ({"candidates": "1000000"}, "candidates in the record of first-2.png must be between 1 and 256"),
+    ({"seed": "abc"}, "the record of first-2.png has a bad 'seed' field ('abc'): expected a whole number"),
+    ({"seed": str(2**40)}, "seed in the record of first-2.png must be between 0 and 2**31 - 1"),
+    ({"iterations": ""}, "bad 'iterations' field"),
+    ({"iterations": "2,1,1"}, "give 2 iteration counts"),
+    ({"candidate": "7/3"}, "bad 'candidate' field ('7/3')"),
+    ({"candidate": "2/2"}, "bad 'candidate' field"),
+    ({"class": "5000"}, "class 5000 is out of range"),
+    ({"feather": "-4"}, "feather in the record of first-2.png must be between 0 and 256"),
+]
+
+
+@pytest.mark.parametrize("change,message", HOSTILE_RECORDS)
+def test_vary_detail_of_a_hostile_record_is_refused_in_one_line_before_sampling(files, capsys, monkeypatch,
+                                                                                 change, message):
+    from fractal_studio.editing.imageio import save_png
+    from fractal_studio.editing.session import EditSession
+
+    assert cli(files, "inpaint", files["image"], "--mask", files["mask"], "--out", files["dir"] / "first.png",
+               "--candidates", "3", "--work-scale", "native") == 0
+    chosen = files["dir"] / "first-2.png"
+    record = {**read_png_metadata(chosen), **change}
+    save_png(chosen, np.asarray(Image.open(chosen).convert("RGB")), record)
+    started = []
+    monkeypatch.setattr(EditSession, "start_run", lambda self, options: started.append(options))
+    capsys.readouterr()
+    varied = files["dir"] / "varied.png"
+    assert cli(files, "inpaint", files["image"], "--mask", files["mask"], "--out", varied,
+               "--vary-detail-of", chosen) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fractal-studio: error: ") and err.count("\n") == 1, err
+    assert message in err and not started and not varied.exists()
