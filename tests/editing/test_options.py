@@ -145,3 +145,22 @@ def test_a_hostile_record_is_refused_in_one_line(key, value, message):
     del record[key]
     with pytest.raises(UserError, match=f"the record has no '{key}' field"):
         EditOptions.from_record(record)
+
+
+def test_the_largest_seed_accepted_runs_an_edit_of_many_windows():
+    """Later windows' seeds are derived from the run's seed (crc32 + seed << 32): the largest seed
+    validate() accepts must still make seeds torch takes (2**33 failed here before the limit)."""
+    import torch
+
+    from fractal_studio.editing.engine import EditResult, run_edit
+    from fractal_studio.model import FractalModel
+
+    torch.manual_seed(0)
+    model = FractalModel(preset("tiny_mar_in16")).eval()
+    image = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    mask = np.zeros((40, 40), bool)
+    mask[5:35, 5:35] = True
+    options = EditOptions(seed=MAX_SEED, iterations=(1, 1), work_scale="native")
+    result = list(run_edit(model, image, mask, options))[-1]
+    assert isinstance(result, EditResult) and int(result.metadata["windows"]) > 1
+    assert result.metadata["seed"] == str(MAX_SEED) and not result.cancelled
