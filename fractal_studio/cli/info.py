@@ -59,6 +59,9 @@ def print_model(path: Path) -> None:
         lock = "off" if s.detail_lock is None else f"{s.detail_lock:g} px"
         print(f"detail:      coarse to fine, finer scales at spread {s.detail_spread:g}, iterations {steps}, "
               f"shade lock {lock}; layout the mean of {s.layout_samples} sample(s)")
+        if s.guide_classical is not None:
+            print(f"guides:      {s.guide_classical:.0%} a classical continuation (Navier-Stokes) of the "
+                  f"known pixels, the rest the model's fill")
     if config.conditional:
         names = ", ".join(f"{i}: {printable(config.class_name(i))}" for i in range(min(config.class_num, 10)))
         more = f" … ({config.class_num} classes)" if config.class_num > 10 else ""

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from fractal_studio.editing.candidates import CandidateImages
+from fractal_studio.editing.continuation import continuation, mixed_guides
 from fractal_studio.editing.deblock import deep_fill_weight, soften_deep_fill
 from fractal_studio.editing.planning import (
     MAX_AUTO_WINDOWS,
@@ -44,6 +45,7 @@ from fractal_studio.editing.windows import (
     bounding_rect,
     downscale,
     feather_alpha,
+    mirrored,
     padded_shape,
     to_image_rect,
     union_rect,
@@ -271,7 +273,8 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
         edit = _Edit(model, image, mask, stage, stage_settings, plan, cancel, model_hash, blank,
                      weights if last else None, guides=guides, rank=plan is coarse, compose=last,
                      samples=defaults.layout_samples if plan is coarse else 1,
-                     lock=None if plan is coarse else defaults.detail_lock)
+                     lock=None if plan is coarse else defaults.detail_lock,
+                     classical=defaults.guide_classical)
         done, share = sum(costs[:k]) / total, costs[k] / total
         for event in edit.events():
             if isinstance(event, EditResult):
@@ -307,6 +310,7 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
         "detail_windows": ",".join(str(len(p.windows)) for p in finer),
         "detail_lock": "off" if defaults.detail_lock is None else f"{defaults.detail_lock:g}",
         "layout_samples": str(defaults.layout_samples),
+        "guide_classical": "off" if defaults.guide_classical is None else f"{defaults.guide_classical:g}",
     })
     yield replace(result, elapsed=time.perf_counter() - started, metadata=metadata, options=options,
                   plan=layout_result.plan, bits=layout_result.bits, made_as=layout_result.made_as,
@@ -317,7 +321,7 @@ class _Edit:
     def __init__(self, model, image, mask, options: EditOptions, settings, plan: EditPlan, cancel, model_hash,
                  blank, weights=None, vary: Vary | None = None, guides: Sequence[np.ndarray] | None = None,
                  guide_stride: int = 2, rank: bool = True, compose: bool = True, samples: int = 1,
-                 lock: float | None = None):
+                 lock: float | None = None, classical: float | None = None):
         self.model, self.options, self.plan = model, options, plan
         # Without compose (a coarse-to-fine scale before the last) the finished run's candidates
         # are left on the working canvases, for guides(): only a cancelled run composites them.
@@ -327,6 +331,7 @@ class _Edit:
         # per candidate and batch again); one canvas per candidate remains at the end.
         self.samples = int(samples)
         self.lock = lock  # the guided detail keeps the guides' colours (SamplingDefaults.detail_lock)
+        self.classical = classical  # guides()'s share from a continuation (SamplingDefaults.guide_classical)
         self.vary = vary
         self.window_runs: list[tuple] = []  # per window: (candidates batched, the pixels they got)
         self.settings = settings  # the resolved, validated sampling settings (a SampleRequest)
@@ -354,11 +359,8 @@ class _Edit:
             Rect(-reach, -reach, pw + 2 * reach, ph + 2 * reach))
         self.area = area
         rows, cols = area.slices
-        canvas = np.zeros((area.height, area.width, 3), np.uint8)
         inside = Rect(0, 0, w, h).intersect(area)
-        canvas[inside.shifted(-area.left, -area.top).slices] = work[inside.slices]
-        known = np.zeros((area.height, area.width), bool)
-        known[inside.shifted(-area.left, -area.top).slices] = ~unknown[inside.slices]
+        canvas, known = mirrored(work, ~unknown, area)  # past the image: mirrored, never output
         # A coarser scale's fill as guide pixels (coarse_to_fine): every guide_stride-th pixel of
         # the hole each way is known, from that fill, and the model draws this scale's detail
         # between them.
@@ -707,7 +709,8 @@ class _Edit:
     def guides(self, size: tuple[int, int]) -> list[np.ndarray]:
         """Each finished candidate as the next coarse-to-fine scale's guide: the whole working image
         of `size` (w, h), the image downscaled with the hole (its pixels with any masked source
-        pixel) filled from this scale's canvas, scaled up and colour matched there. The same as
+        pixel) filled from this scale's canvas, scaled up and colour matched there, and mixed with
+        a classical continuation there where the model asks for one (continuation.py). The same as
         compositing at the image's size and downscaling, without the image-sized work (a stroke
         across a 12-MP photo)."""
         known = downscale(self.image, size)
@@ -727,6 +730,8 @@ class _Edit:
         if self.options.seamless:
             empty = None if self.blank is None else working_unknown(self.blank, size)[around.slices]
             fills = seamless_fills(fills, known[around.slices], region, empty)
+        if self.classical is not None:
+            fills = mixed_guides(fills, continuation(known, hole, around), region, self.classical)
         guides = []
         for fill in fills:
             guide = known.copy()

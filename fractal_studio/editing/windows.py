@@ -127,6 +127,23 @@ def padded_shape(shape: tuple[int, int], resolution: int) -> tuple[int, int]:
     return max(shape[0], resolution), max(shape[1], resolution)
 
 
+def mirrored(image: np.ndarray, known: np.ndarray, area: Rect) -> tuple[np.ndarray, np.ndarray]:
+    """`image` (uint8 [H, W, 3]) and `known` (bool [H, W]) over `area`, which may reach past the
+    image on any side: there as the image mirrored at its edges (the edge pixel not repeated).
+    Windows reach past a working image smaller than a window or at its border; a mirror there
+    gives the model context like its training crops had, and pixels it need not draw, where
+    padding it had to invent slowed the fill and could lead it astray."""
+    def mirror(start: int, stop: int, size: int) -> np.ndarray:
+        period = max(2 * size - 2, 1)
+        index = np.abs(np.arange(start, stop)) % period
+        return np.where(index >= size, period - index, index)
+
+    height, width = known.shape
+    rows = mirror(area.top, area.bottom, height)
+    cols = mirror(area.left, area.right, width)
+    return image[rows][:, cols], known[rows][:, cols]
+
+
 def lower_bound_windows(unknown: np.ndarray, resolution: int) -> int:
     return math.ceil(int(unknown.sum()) / (resolution * resolution))
 

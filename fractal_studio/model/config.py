@@ -76,6 +76,10 @@ class SamplingDefaults:
     # Coarse to fine: each candidate's layout (the coarse fill) is the mean of this many samples
     # of it, drawn together: nearer the colours and shapes the known pixels imply than one sample.
     layout_samples: int = 1
+    # Coarse to fine: this share of every guide a finer scale gets is a classical continuation of
+    # the known pixels at that scale (editing/continuation.py), the rest the model's fill: they err
+    # in different ways, and their mean is the nearer layout. None = the model's fill alone.
+    guide_classical: float | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,9 @@ class ModelConfig:
             raise ValueError(f"sampling.detail_lock must be empty or in (0, {MAX_DETAIL_LOCK:g}], "
                              f"got {sampling.detail_lock!r}")
         _check_int("sampling.layout_samples", sampling.layout_samples, 1, MAX_LAYOUT_SAMPLES)
+        share = sampling.guide_classical
+        if share is not None and (not _finite_number(share) or not 0 < share <= 1):
+            raise ValueError(f"sampling.guide_classical must be empty or in (0, 1], got {share!r}")
         if not _finite_number(sampling.filter_threshold) or not 0 <= sampling.filter_threshold < 1:
             raise ValueError(f"sampling.filter_threshold must be in [0, 1), "
                              f"got {sampling.filter_threshold!r}")

@@ -72,6 +72,7 @@ def test_an_edit_fills_coarse_to_fine_and_keeps_every_pixel_outside_the_mask():
     meta = result.metadata
     assert meta["detail"] == "on" and meta["detail_spread"] == "0.5"
     assert meta["detail_lock"] == "off" and meta["layout_samples"] == "1"  # the model's (none set)
+    assert meta["guide_classical"] == "off"
     # The rest of the record is the coarse scale's, so that a rerun from it makes the same layout.
     assert meta["spread"] == f"{model.config.sampling.spread:g}" and meta["iterations"] == "16,4"
     assert meta["seed"] == "3" and meta["work_scale_option"] == "auto"
@@ -142,6 +143,40 @@ def test_a_scales_guides_for_the_next_are_its_composite_downscaled_without_image
         assert same < 0.5 * other
 
 
+def test_a_classical_share_of_the_guides_mixes_in_a_continuation_of_the_known_pixels():
+    """guide_classical: inside the hole each guide is that share of a Navier-Stokes continuation
+    and the rest the model's fill (rounded); outside it, the downscaled image as before."""
+    model = detail_model()
+    image = cv2.GaussianBlur(photo(), (0, 0), 3)
+    mask = stroke((120, 160), 9)
+    options = EditOptions(work_scale=8, seed=2, candidates=2)
+    size = (40, 30)
+    alone = stage(model, image, mask, options, compose=False)
+    *_, _ = alone.events()
+    mixed = stage(model, image, mask, options, compose=False, classical=0.4)
+    *_, _ = mixed.events()
+    model_guides, mixed_guides = alone.guides(size), mixed.guides(size)
+    hole = working_unknown(mask, size)
+    known = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    holed = known.copy()
+    holed[hole] = 0
+    continued = cv2.inpaint(holed, hole.astype(np.uint8), 3.0, cv2.INPAINT_NS).astype(float)
+    for fill, guide in zip(model_guides, mixed_guides, strict=True):
+        assert np.array_equal(guide[~hole], known[~hole])
+        expected = 0.6 * fill[hole].astype(float) + 0.4 * continued[hole]
+        assert np.abs(guide[hole] - expected).max() <= 1.0  # rounding, and the context's edge
+        assert np.abs(guide[hole].astype(float) - fill[hole]).mean() > 2.0  # it did change
+    # The same share in a whole run: the record says so, and the fill differs from the model's alone.
+    share = dataclasses.replace(model.config.sampling, guide_classical=0.4)
+    shared = detail_model()
+    shared.config = dataclasses.replace(shared.config, sampling=share)
+    *_, with_share = run_edit(shared, image, mask, EditOptions(seed=3))
+    *_, without = run_edit(model, image, mask, EditOptions(seed=3))
+    assert with_share.metadata["guide_classical"] == "0.4"
+    assert not np.array_equal(with_share.candidates[0], without.candidates[0])
+    assert np.array_equal(with_share.candidates[0][~mask], image[~mask])
+
+
 def test_candidates_with_their_own_canvases_keep_their_own_known_pixels_in_one_batch():
     model = random_model("tiny_mar_in16")
     rng = np.random.default_rng(2)
@@ -185,8 +220,12 @@ def test_the_detail_spread_is_checked_and_the_settings_survive_the_file_format()
     sampling = dataclasses.replace(sampling, detail_lock=1.5, layout_samples=4)
     loaded = ModelConfig.from_json(dataclasses.replace(config, sampling=sampling).to_json()).sampling
     assert loaded.detail_lock == 1.5 and loaded.layout_samples == 4
+    sampling = dataclasses.replace(sampling, guide_classical=0.4)
+    loaded = ModelConfig.from_json(dataclasses.replace(config, sampling=sampling).to_json()).sampling
+    assert loaded.guide_classical == 0.4
     for bad in ({"detail_lock": 0.0}, {"detail_lock": float("nan")}, {"layout_samples": 0},
-                {"layout_samples": 2.5}, {"layout_samples": 1000}):
+                {"layout_samples": 2.5}, {"layout_samples": 1000}, {"guide_classical": 0.0},
+                {"guide_classical": 1.5}, {"guide_classical": float("inf")}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             dataclasses.replace(config, sampling=dataclasses.replace(sampling, **bad))
 

@@ -23,7 +23,7 @@ from fractal_studio.editing.engine import (
     run_edit,
 )
 from fractal_studio.editing.imageio import array_sha256
-from fractal_studio.editing.windows import Rect, place_windows, working_unknown
+from fractal_studio.editing.windows import Rect, mirrored, place_windows, working_unknown
 from fractal_studio.errors import UserError
 from fractal_studio.sampling import SampleRequest, sample_all
 
@@ -135,6 +135,41 @@ def test_images_smaller_than_a_window_are_padded():
     mask = np.ones((7, 9), bool)
     plan = plan_edit(mask.shape, mask, 16, EditOptions(work_scale="native"))
     assert plan.windows == [Rect(0, 0, 16, 16)]
+
+
+def test_past_its_edges_the_working_image_is_mirrored_without_repeating_the_edge():
+    image = np.arange(4 * 3, dtype=np.uint8).reshape(3, 4)[..., None].repeat(3, -1)
+    known = np.ones((3, 4), bool)
+    known[0, 0] = False
+    pixels, seen = mirrored(image, known, Rect(-2, -1, 8, 6))
+    assert pixels.shape == (6, 8, 3) and seen.shape == (6, 8)
+    cols, rows = [2, 1, 0, 1, 2, 3, 2, 1], [1, 0, 1, 2, 1, 0]
+    assert np.array_equal(pixels[..., 0], image[..., 0][rows][:, cols])
+    assert np.array_equal(seen, known[rows][:, cols])  # an unknown pixel's mirror images are unknown
+    assert (~seen).sum() == 2  # rows 0 and 5 of the area are the image's row 0
+
+
+def test_a_window_past_a_small_image_sees_it_mirrored_and_draws_only_the_hole(toy_model):
+    """A 10x12 image in a 16-pixel window: the window's other pixels are the image mirrored, known,
+    so the sampler draws the hole and its mirror images only, and the result is the image's size."""
+    from fractal_studio.editing.engine import _check_inputs, _Edit
+
+    image = noise_image(12, 10, seed=3)
+    mask = np.zeros((10, 12), bool)
+    mask[3:7, 4:9] = True
+    options = EditOptions(work_scale="native", seed=1, iterations=FAST, seamless=False)
+    settings = _check_inputs(toy_model, image, mask, options, None)
+    plan = plan_edit(image.shape, mask, 16, options)
+    edit = _Edit(toy_model, image, mask, options, settings, plan, None, None, None)
+    # Past the image only the hole's mirror images are left to draw, not the whole padding.
+    past = ~edit.in_image
+    _, seen = mirrored(image, ~mask, edit.area)
+    assert (edit.unknown_at_start & edit.in_image).sum() == mask.sum()
+    assert np.array_equal(edit.unknown_at_start & past, ~seen & past)
+    assert (edit.unknown_at_start & past).sum() < 0.25 * past.sum()
+    *_, result = edit.events()
+    _check_outside(result, image, mask)
+    assert not np.array_equal(result.candidates[0][mask], image[mask])
 
 
 # ------------------------------------------------------------------------- outside the mask
