@@ -11,6 +11,13 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from .conftest import REFERENCE
+
+# The authors' tiny FractalMAR checkpoint, served as a published model would be.
+TINY = REFERENCE / "tiny_fractalmar"
+CONFIG = str(TINY / "config.json")
+DATA = (TINY / "checkpoint-last.pth").read_bytes()
+
 
 @dataclass
 class Route:

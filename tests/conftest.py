@@ -121,3 +121,13 @@ def pasted_toy_image() -> np.ndarray:
     wrong = PAIRS[0][1] if tuple(image[0, 15]) != PAIRS[0][1] else PAIRS[1][1]
     image[PATCH] = wrong  # a right-half colour of another pair
     return image
+
+
+@pytest.fixture
+def server():
+    """A local checkpoint server on 127.0.0.1 for one test (tests/checkpoint_server.py)."""
+    from .checkpoint_server import CheckpointServer
+
+    running = CheckpointServer()
+    yield running
+    running.close()

@@ -9,19 +9,7 @@ from fractal_studio.cli.main import main
 from fractal_studio.model import download
 from fractal_studio.model.weights import load_model
 
-from ..checkpoint_server import CheckpointServer
-from ..conftest import REFERENCE
-
-TINY = REFERENCE / "tiny_fractalmar"
-CONFIG = str(TINY / "config.json")
-DATA = (TINY / "checkpoint-last.pth").read_bytes()
-
-
-@pytest.fixture
-def server():
-    server = CheckpointServer()
-    yield server
-    server.close()
+from ..checkpoint_server import CONFIG, DATA
 
 
 @pytest.fixture

@@ -17,20 +17,9 @@ from fractal_studio.model import download, published
 from fractal_studio.model.catalog import available_models, resolve_model
 from fractal_studio.model.download import DownloadCancelled, DownloadProgress, get_model
 
-from ..checkpoint_server import CheckpointServer
-from ..conftest import REFERENCE
+from ..checkpoint_server import CONFIG, DATA
 
-TINY = REFERENCE / "tiny_fractalmar"
-CONFIG = str(TINY / "config.json")
-DATA = (TINY / "checkpoint-last.pth").read_bytes()
 HALF = len(DATA) // 2
-
-
-@pytest.fixture
-def server():
-    server = CheckpointServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture(autouse=True)

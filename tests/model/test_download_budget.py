@@ -16,19 +16,7 @@ from fractal_studio.errors import UserError
 from fractal_studio.model import download, published
 from fractal_studio.model.download import get_model
 
-from ..checkpoint_server import CheckpointServer
-from ..conftest import REFERENCE
-
-TINY = REFERENCE / "tiny_fractalmar"
-CONFIG = str(TINY / "config.json")
-DATA = (TINY / "checkpoint-last.pth").read_bytes()
-
-
-@pytest.fixture
-def server():
-    server = CheckpointServer()
-    yield server
-    server.close()
+from ..checkpoint_server import CONFIG, DATA
 
 
 @pytest.fixture
