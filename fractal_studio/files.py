@@ -67,41 +67,55 @@ def _real_target(path: Path) -> Path:
 
 
 def _keep_mode(target: Path, tmp: Path, private: bool) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    try:
         mode = stat.S_IMODE(os.stat(target).st_mode)
         os.chmod(tmp, mode & 0o600 if private else mode)
+    except FileNotFoundError:
+        pass
+    except OSError as error:  # FAT and exFAT keep one mode for every file and refuse another one
+        if error.errno not in _MODE_REFUSED:
+            raise
+
+
+# What chmod of a file we have just created can only get from its file system
+_MODE_REFUSED = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
 def _replace_all(temps: list[Path], targets: list[Path]) -> None:
     """Renames every temp onto its target; if one rename fails, the targets already replaced get
-    their old files back (kept as hard links until the end), and new ones are removed.
+    their old files back (kept as hard links until the end, or copies where links are refused),
+    and new ones are removed. The last rename needs nothing kept: nothing after it can fail, and a
+    rename that fails leaves its target as it was. So a single file is a plain rename, whether or
+    not the file system allows hard links.
 
     A target with other hard links (the same file under several names) is written in place
     instead, so every name sees the new content: its old content is copied aside first and copied
     back on failure. (A rename would give this name a new file and leave the others behind.)"""
-    backups: list[tuple[Path, Path | None, bool]] = []  # (target, its old file or None, in place)
+    # (target, its old file kept aside or None, written in place, existed before)
+    backups: list[tuple[Path, Path | None, bool, bool]] = []
     try:
-        for tmp, target in zip(temps, targets, strict=True):
-            in_place = target.exists() and os.stat(target).st_nlink > 1
-            if in_place:
-                backups.append((target, _copy_aside(target), True))
+        for k, (tmp, target) in enumerate(zip(temps, targets, strict=True)):
+            existed = target.exists()
+            if existed and os.stat(target).st_nlink > 1:
+                backups.append((target, _copy_aside(target), True, True))
                 _copy_into(tmp, target)
                 os.unlink(tmp)
             else:
-                backups.append((target, _hard_link_aside(target) if target.exists() else None, False))
+                keep = existed and k < len(targets) - 1
+                backups.append((target, _hard_link_aside(target) if keep else None, False, existed))
                 os.replace(tmp, target)
     except BaseException:
-        for target, backup, in_place in reversed(backups):
+        for target, backup, in_place, existed in reversed(backups):
             with contextlib.suppress(OSError):
                 if in_place:
                     _copy_into(backup, target)
                 elif backup is not None:
                     os.replace(backup, target)
-                elif target.exists():
+                elif not existed and target.exists():
                     os.unlink(target)
         raise
     finally:
-        for _, backup, _ in backups:
+        for _, backup, _, _ in backups:
             if backup is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(backup)

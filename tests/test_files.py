@@ -1,5 +1,6 @@
 """Atomic writes: permissions, and nothing half-written or left over after a failure."""
 
+import errno
 import os
 import stat
 import sys
@@ -169,22 +170,92 @@ def test_a_hard_linked_file_is_written_in_place_so_every_name_sees_it(tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.png", "photo.png", "same-photo.png"]
 
 
-def test_where_hard_links_are_refused_a_file_is_still_replaced_and_put_back(tmp_path, monkeypatch):
-    """FAT and exFAT cards and many network shares refuse os.link: the old file is copied aside."""
+LINK_REFUSALS = [(errno.EPERM, "Operation not permitted"),  # FAT, exFAT on Linux
+                 (errno.EOPNOTSUPP, "Operation not supported"),  # SMB and FUSE file systems
+                 (errno.EXDEV, "Invalid cross-device link"),  # union mounts
+                 (errno.EMLINK, "Too many links"), (errno.EACCES, "Permission denied"),
+                 (errno.ENOSYS, "Function not implemented")]
+
+
+def refusing_links(code, message):
+    calls = []
+
+    def link(*args, **_kwargs):
+        calls.append(args)
+        raise OSError(code, message)
+
+    return link, calls
+
+
+@pytest.mark.parametrize(("code", "message"), LINK_REFUSALS)
+def test_where_hard_links_are_refused_a_file_is_replaced_by_a_plain_rename(tmp_path, monkeypatch,
+                                                                          code, message):
+    """A single file needs nothing kept aside (a rename that fails leaves the old file): no link,
+    and no copy either, which on a full stick would not fit."""
     import fractal_studio.files as files
 
-    def refuse(*_args, **_kwargs):
-        raise PermissionError(1, "Operation not permitted")
+    link, calls = refusing_links(code, message)
+    monkeypatch.setattr(files.os, "link", link)
+    monkeypatch.setattr(files, "_copy_aside", lambda *_: pytest.fail("copied a single file aside"))
+    target = tmp_path / "model.safetensors"
+    target.write_bytes(b"old")
+    files.atomic_write(target, lambda f: f.write(b"new"))
+    assert target.read_bytes() == b"new" and not calls
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+    monkeypatch.setattr(files.os, "replace", replace_failing_on(target))
+    with pytest.raises(OSError, match="Input/output"):
+        files.atomic_write(target, lambda f: f.write(b"newer"))
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
 
-    monkeypatch.setattr(files.os, "link", refuse)
+
+@pytest.mark.parametrize(("code", "message"), LINK_REFUSALS)
+def test_where_hard_links_are_refused_several_files_are_still_replaced_and_put_back(
+        tmp_path, monkeypatch, code, message):
+    """FAT and exFAT cards and many network shares refuse os.link: a file that may have to be put
+    back (one written before another of the same all-or-nothing write) is copied aside instead."""
+    import fractal_studio.files as files
+
+    link, calls = refusing_links(code, message)
+    monkeypatch.setattr(files.os, "link", link)
     first, second = tmp_path / "a.png", tmp_path / "b.png"
     first.write_bytes(b"old a")
     second.write_bytes(b"old b")
-    files.atomic_write(first, lambda f: f.write(b"new a"))
-    assert first.read_bytes() == b"new a"
+    files.atomic_write_all([(first, lambda f: f.write(b"new a")), (second, lambda f: f.write(b"new b"))])
+    assert first.read_bytes() == b"new a" and second.read_bytes() == b"new b" and len(calls) == 1
     monkeypatch.setattr(files.os, "replace", replace_failing_on(second))
     with pytest.raises(OSError, match="Input/output"):
         files.atomic_write_all([(first, lambda f: f.write(b"newer a")),
-                                (second, lambda f: f.write(b"new b"))])
-    assert first.read_bytes() == b"new a" and second.read_bytes() == b"old b"
+                                (second, lambda f: f.write(b"newer b"))])
+    assert first.read_bytes() == b"new a" and second.read_bytes() == b"new b"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+
+
+def test_where_links_work_a_file_that_may_be_put_back_is_linked_aside_not_copied(tmp_path, monkeypatch):
+    import fractal_studio.files as files
+
+    monkeypatch.setattr(files, "_copy_aside", lambda *_: pytest.fail("copied instead of linking"))
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    first.write_bytes(b"old a")
+    second.write_bytes(b"old b")
+    monkeypatch.setattr(files.os, "replace", replace_failing_on(second))
+    with pytest.raises(OSError, match="Input/output"):
+        files.atomic_write_all([(first, lambda f: f.write(b"new a")), (second, lambda f: f.write(b"new b"))])
+    assert first.read_bytes() == b"old a" and second.read_bytes() == b"old b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]
+
+
+@posix_only
+def test_where_the_file_system_refuses_a_mode_the_file_is_still_written(tmp_path, monkeypatch):
+    """FAT and exFAT give every file one mode and refuse chmod to another (a private autosave)."""
+    import fractal_studio.files as files
+
+    def chmod(*_args, **_kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    target = tmp_path / "autosave.png"
+    target.write_bytes(b"old")
+    monkeypatch.setattr(files.os, "chmod", chmod)
+    files.atomic_write(target, lambda f: f.write(b"new"), private=True)
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["autosave.png"]
