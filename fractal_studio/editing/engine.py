@@ -19,7 +19,6 @@ own canvas (candidates whose context is identical share one batched run).
 
 from __future__ import annotations
 
-import bisect
 import threading
 import time
 import zlib
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from fractal_studio.editing.candidates import CandidateImages
+from fractal_studio.editing.compositing import blend, match_colours
 from fractal_studio.editing.continuation import continuation, mixed_guides
 from fractal_studio.editing.deblock import deep_fill_weight, soften_deep_fill
 from fractal_studio.editing.planning import (
@@ -39,12 +39,13 @@ from fractal_studio.editing.planning import (
     detail_plans,
     plan_edit,
 )
+from fractal_studio.editing.record import coarse_to_fine_record, edit_record
 from fractal_studio.editing.seamless import seamless_fills
+from fractal_studio.editing.timing import EditSpeeds, MeasuredSpeed, PreviewPacer, TimeLeft, compose_units
 from fractal_studio.editing.windows import (
     Rect,
     bounding_rect,
     downscale,
-    feather_alpha,
     mirrored,
     padded_shape,
     to_image_rect,
@@ -54,42 +55,9 @@ from fractal_studio.editing.windows import (
 )
 from fractal_studio.errors import UserError
 
-__all__ = ["Rect", "EditOptions", "EditPlan", "EditProgress", "EditResult", "Vary", "plan_edit", "run_edit",
-           "MAX_AUTO_WINDOWS", "default_margin"]
+__all__ = ["Rect", "EditOptions", "EditPlan", "EditProgress", "EditResult", "EditSpeeds", "MeasuredSpeed",
+           "Vary", "plan_edit", "run_edit", "MAX_AUTO_WINDOWS", "default_margin"]
 
-class MeasuredSpeed:
-    """This machine's measured time per unit of some work, kept across edits in this process (a
-    first guess until measured): the parts of a run after the last sampling step, which the
-    time-left estimate must include (up to half of a small edit)."""
-
-    def __init__(self, seconds_per_unit: float, least_units: float = 0.0):
-        self.seconds_per_unit = seconds_per_unit
-        # Smaller pieces of work are not measured: fixed costs dominate them (and they are quick).
-        self.least_units = least_units
-
-    def measured(self, seconds: float, units: float) -> None:
-        if units > 0 and units >= self.least_units:
-            self.seconds_per_unit = 0.5 * self.seconds_per_unit + 0.5 * seconds / units
-
-
-def compose_units(box_pixels: int, solved_pixels: int) -> float:
-    """The work of compositing one candidate: every pixel of the mask's box is upscaled and copied;
-    every pixel the colour matching solves for costs several times as much (a first guess, which
-    COMPOSE_SPEED corrects from each run; benchmarks/edit_time.py measures whole edits)."""
-    return box_pixels + SOLVED_PIXEL_COST * solved_pixels
-
-
-SOLVED_PIXEL_COST = 6.0
-COMPOSE_SPEED = MeasuredSpeed(0.33e-6, least_units=50_000)  # per compose_units
-# Ranking candidates runs the model's objective over each window's candidates: per window and
-# candidate, 8 ms for the bundled photo model, 12 ms for the class model (2-core Xeon).
-RANK_SPEED = MeasuredSpeed(8e-3)  # per window x candidate
-PREVIEW_RATE = 20.0  # previews per second at most (the app shows them as they come)
-PREVIEW_SHARE = 0.2  # the most of a run's time spent making previews
-# The sampling rate is measured from this share of the time so far on: not from the start, where
-# a run is slower while memory is first touched, nor only over the last moments, which in a short
-# run are too few steps to go by.
-RATE_SINCE = 0.25
 WINDOW_SECONDS = 0.02  # a window's time outside the sampler (crops, previews), as sampling/cost.py counts
 PREVIEW_CONTEXT = 3  # working pixels around a window used when upscaling its preview (cubic support)
 
@@ -188,7 +156,8 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
              cancel: CancelCheck = None, model_hash: str | None = None, *,
              blank: np.ndarray | None = None,
              weights: np.ndarray | None = None,
-             vary: Vary | None = None) -> Iterator[EditProgress | EditResult]:
+             vary: Vary | None = None,
+             speeds: EditSpeeds | None = None) -> Iterator[EditProgress | EditResult]:
     """Validates at once (UserError), then returns the generator of events; the last is an EditResult.
 
     blank: optional bool [H, W], pixels with no original content (new outpainting area); feathering
@@ -197,6 +166,8 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
     all, as without weights): a soft brush's coverage, so soft stroke edges blend into the photo.
     Outside the mask nothing changes whatever the weights say.
     vary: vary the detail of an earlier run of these same inputs and options (see Vary).
+    speeds: the measured speeds of ranking and compositing that the time left counts on, kept
+    across the runs of one session (and measured again by this one); a first guess without.
     """
     settings = _check_inputs(model, image, mask, options, blank)
     options = options.resolved(model.config)  # every default filled: the plans, the windows and the record
@@ -206,21 +177,23 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
                                 or weights.dtype != np.uint8):
         raise UserError("the blend weights must be a uint8 array of the image's size")
     config = model.config
+    speeds = EditSpeeds() if speeds is None else speeds
     if vary is not None and vary.result.layouts:  # vary a coarse-to-fine fill: redraw its detail
         finer = detail_plans(image.shape, mask, config.resolution, vary.result.plan, options,
                              patches=config.patch_sizes)
         if not finer:
             raise UserError("this result's detail cannot be varied with these options: run it again")
         return _coarse_to_fine(model, image, mask, options, settings, None, finer, cancel, model_hash,
-                               blank, weights, vary)
+                               blank, weights, vary, speeds)
     plan = plan_edit(image.shape, mask, config.resolution, options, patches=config.patch_sizes,
                      hole_depth=config.sampling.hole_depth)
     finer = _detail_plans(model, image.shape, mask, plan, options, blank)
     if not finer:
-        edit = _Edit(model, image, mask, options, settings, plan, cancel, model_hash, blank, weights, vary)
+        edit = _Edit(model, image, mask, options, settings, plan, cancel, model_hash, blank, weights, vary,
+                     speeds=speeds)
         return edit.events()
     return _coarse_to_fine(model, image, mask, options, settings, plan, finer, cancel, model_hash,
-                           blank, weights, None)
+                           blank, weights, None, speeds)
 
 
 def _detail_plans(model, image_shape, mask, plan: EditPlan, options: EditOptions,
@@ -240,7 +213,7 @@ def _detail_plans(model, image_shape, mask, plan: EditPlan, options: EditOptions
 
 def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: EditPlan | None,
                     finer: list[EditPlan], cancel, model_hash, blank, weights,
-                    vary: Vary | None) -> Iterator[EditProgress | EditResult]:
+                    vary: Vary | None, speeds: EditSpeeds) -> Iterator[EditProgress | EditResult]:
     """Fills the hole at the coarse plan's scale (the layout), then again at each finer scale with
     every second pixel each way known from the last scale's fill (guide pixels): the model draws
     each scale's detail around the layout instead of the layout being scaled up as a blur. The
@@ -274,7 +247,7 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
                      weights if last else None, guides=guides, rank=plan is coarse, compose=last,
                      samples=defaults.layout_samples if plan is coarse else 1,
                      lock=None if plan is coarse else defaults.detail_lock,
-                     classical=defaults.guide_classical)
+                     classical=defaults.guide_classical, speeds=speeds)
         done, share = sum(costs[:k]) / total, costs[k] / total
         for event in edit.events():
             if isinstance(event, EditResult):
@@ -295,23 +268,7 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
     if layout_result is None:  # cancelled at the coarse scale
         yield replace(result, elapsed=time.perf_counter() - started)
         return
-    # The record: the coarse scale's (its plan, seed and sampling settings), with the last scale's
-    # blend settings and what the finer scales did.
-    metadata = dict(layout_result.metadata)
-    for key in ("feather", "blend_weights_sha256"):
-        metadata.pop(key, None)
-        if key in result.metadata:
-            metadata[key] = result.metadata[key]
-    metadata.update({
-        "detail": "on",
-        "detail_scales": ",".join("native" if p.scale == 1.0 else f"{p.scale:g}" for p in finer),
-        "detail_spread": f"{detail.spread:g}",
-        "detail_iterations": ",".join(str(i) for i in detail.iterations or ()),
-        "detail_windows": ",".join(str(len(p.windows)) for p in finer),
-        "detail_lock": "off" if defaults.detail_lock is None else f"{defaults.detail_lock:g}",
-        "layout_samples": str(defaults.layout_samples),
-        "guide_classical": "off" if defaults.guide_classical is None else f"{defaults.guide_classical:g}",
-    })
+    metadata = coarse_to_fine_record(layout_result.metadata, result.metadata, finer, detail, defaults)
     yield replace(result, elapsed=time.perf_counter() - started, metadata=metadata, options=options,
                   plan=layout_result.plan, bits=layout_result.bits, made_as=layout_result.made_as,
                   layouts=layout_result.layouts, window_runs=())
@@ -321,8 +278,10 @@ class _Edit:
     def __init__(self, model, image, mask, options: EditOptions, settings, plan: EditPlan, cancel, model_hash,
                  blank, weights=None, vary: Vary | None = None, guides: Sequence[np.ndarray] | None = None,
                  guide_stride: int = 2, rank: bool = True, compose: bool = True, samples: int = 1,
-                 lock: float | None = None, classical: float | None = None):
+                 lock: float | None = None, classical: float | None = None,
+                 speeds: EditSpeeds | None = None):
         self.model, self.options, self.plan = model, options, plan
+        self.speeds = EditSpeeds() if speeds is None else speeds
         # Without compose (a coarse-to-fine scale before the last) the finished run's candidates
         # are left on the working canvases, for guides(): only a cancelled run composites them.
         self.compose = compose
@@ -395,10 +354,7 @@ class _Edit:
                     guide_area[local_inside.slices] = guide_work[inside.slices]
                     self.guide_areas.append(guide_area)
         self.shares = self._window_shares()
-        self.start = 0.0
-        self.sampled = 0.0  # the share of the sampling done (from the windows' and levels' work)
-        self.history: list[tuple[float, float]] = []  # (seconds since the start, sampled)
-        self.fraction = 0.0  # the share of the whole run's time done, as reported
+        self.clock = TimeLeft()
         box_pixels = 0 if self.box is None else self.box.width * self.box.height
         # Colour matching solves for the mask's pixels, unless nothing around them is known.
         solved = int(self.mask.sum()) if options.seamless and not self.mask.all() else 0
@@ -447,7 +403,7 @@ class _Edit:
         # runs here (sampling/precision.py): before the clock starts, so that the time-left
         # estimate does not count it as sampling.
         self.precision = self._precision()
-        self.start = time.perf_counter()
+        self.clock.begin()
         windows = self.plan.windows
         cancelled = False
         last, shown = None, None  # the latest sampler event and preview, shown while compositing
@@ -468,7 +424,7 @@ class _Edit:
                     reference = self.vary.result.window_runs[index][g][1]
                     request = replace(request, reference=reference,
                                       detail_seed=zlib.crc32(f"{self.vary.detail_seed}/{seed}".encode()))
-                preview_cache, previewed, preview_cost = None, 0.0, 0.0
+                preview_cache, pacer = None, PreviewPacer()
                 for event in sample(self.model, request, self.cancel):
                     if isinstance(event, Finished):
                         for k, pixels in zip(members, event.candidates, strict=True):
@@ -477,18 +433,12 @@ class _Edit:
                         cancelled = event.cancelled
                         break
                     start, width = self.shares[index]
-                    sampled = start + width * (g + event.fraction) / len(groups)
-                    self.sampled = max(self.sampled, min(1.0, sampled))
-                    # Candidate 0's pixels as they change, at most PREVIEW_RATE times a second and
-                    # in at most PREVIEW_SHARE of the time: a preview is upscaled to the image,
-                    # which at a coarse work scale costs more than the sampling step it shows
-                    # (a 13-MP photo in one window: 0.3 s for a 10 ms step).
+                    self.clock.advance(start + width * (g + event.fraction) / len(groups))
+                    # Candidate 0's pixels as they change, as often as the pacer allows.
                     now = time.perf_counter()
-                    wait = max(1.0 / PREVIEW_RATE, preview_cost / PREVIEW_SHARE)
-                    if 0 in members and (preview_cache is None or now - previewed >= wait):
+                    if 0 in members and (preview_cache is None or pacer.due(now)):
                         preview_cache = self._preview(local, event.canvas[members.index(0)])
-                        previewed = time.perf_counter()
-                        preview_cost = previewed - now
+                        pacer.made(now)
                     elif preview_cache is None:
                         preview_cache = self._preview(local, self.canvases[0][rows, cols])
                     last, shown = event, preview_cache
@@ -506,11 +456,11 @@ class _Edit:
         bits = None
         made_as = tuple(range(len(self.canvases)))
         if not cancelled:
-            self.sampled = 1.0
+            self.clock.advance(1.0)
             if self.ranked:
                 started = time.perf_counter()
                 bits, made_as = self._rank()
-                RANK_SPEED.measured(time.perf_counter() - started, self.rank_units)
+                self.speeds.rank.measured(time.perf_counter() - started, self.rank_units)
             elif self.vary is not None:  # in the earlier result's order
                 made_as = self.vary.result.made_as
                 self.canvases = [self.canvases[k] for k in made_as]
@@ -521,43 +471,30 @@ class _Edit:
                 yield self._progress(len(windows) - 1, last, *shown, self.compose_left(len(self.canvases)))
             started = time.perf_counter()
             crops = self._composite(self.canvases)
-            COMPOSE_SPEED.measured((time.perf_counter() - started) / len(crops), self.compose_units)
+            self.speeds.compose.measured((time.perf_counter() - started) / len(crops), self.compose_units)
             if report:
                 yield self._progress(len(windows) - 1, last, *shown, 0.0)
             candidates = CandidateImages(self.image, self.box, crops)
-        elapsed = time.perf_counter() - self.start
-        yield EditResult(candidates=candidates, cancelled=cancelled, elapsed=elapsed,
+        yield EditResult(candidates=candidates, cancelled=cancelled, elapsed=self.clock.elapsed(),
                          metadata=self._metadata(), options=self.options, plan=self.plan, bits=bits,
                          window_runs=tuple(self.window_runs), made_as=made_as)
 
     # ------------------------------------------------------------------------------ progress
     def _sampling_eta(self) -> float | None:
-        """Time left: the sampling still to do at the rate measured over the last three quarters of
-        the time so far (see RATE_SINCE), then the ranking and compositing of the candidates at
-        this machine's measured speeds."""
-        elapsed = time.perf_counter() - self.start
-        self.history.append((elapsed, self.sampled))
-        if self.sampled <= 0.01:
-            return None
-        since = bisect.bisect_left(self.history, (elapsed * RATE_SINCE, -1.0))
-        then, sampled_then = self.history[since]
-        if self.sampled - sampled_then < 0.005 or elapsed - then <= 0:  # too little to go by
-            then, sampled_then = 0.0, 0.0
-        rate = (self.sampled - sampled_then) / (elapsed - then)
-        rank = self.rank_units * RANK_SPEED.seconds_per_unit
-        return (1.0 - self.sampled) / rate + rank + self.compose_left(len(self.canvases))
+        """Time left: the sampling still to do (TimeLeft), then the ranking and compositing of the
+        candidates at this machine's measured speeds."""
+        rank = self.rank_units * self.speeds.rank.seconds_per_unit
+        return self.clock.sampling_eta(rank + self.compose_left(len(self.canvases)))
 
     def compose_left(self, candidates: int) -> float:
-        return candidates * self.compose_units * COMPOSE_SPEED.seconds_per_unit
+        return candidates * self.compose_units * self.speeds.compose.seconds_per_unit
 
     def _progress(self, index: int, event, rect: Rect, preview: np.ndarray,
                   eta: float | None) -> EditProgress:
-        elapsed = time.perf_counter() - self.start
-        if eta is not None:  # the share of the whole run's time done, never going back
-            self.fraction = max(self.fraction, min(1.0, elapsed / max(elapsed + eta, 1e-9)))
+        elapsed, fraction = self.clock.report(eta)
         return EditProgress(window=index + 1, windows=len(self.plan.windows), level=event.level,
-                            step=event.step, steps=event.steps, fraction=self.fraction, rect=rect,
-                            preview=preview, elapsed=elapsed, eta=eta, sampled=self.sampled)
+                            step=event.step, steps=event.steps, fraction=fraction, rect=rect,
+                            preview=preview, elapsed=elapsed, eta=eta, sampled=self.clock.sampled)
 
     def _rank(self) -> tuple[tuple[float, ...] | None, tuple[int, ...]]:
         """Orders the candidates best first by the model's likelihood of their fill: their bits, and
@@ -641,8 +578,10 @@ class _Edit:
         """Each candidate's pixels inside the mask's bounding box (outside the mask: the input's)."""
         generated = [self._generated(canvas) for canvas in canvases]
         if self.options.seamless:  # one solve for all candidates: the region is the same
-            generated = self._match_colours(generated)
-        return [self._blend(fill) for fill in generated]
+            generated = match_colours(self.image, self.mask, self.box, generated, self.blank)
+        feather = int(self.options.feather)
+        return [blend(self.image, self.mask, self.box, fill, feather, self.blank, self.weights)
+                for fill in generated]
 
     def _generated(self, canvas: np.ndarray) -> np.ndarray:
         """The candidate's working canvas as the mask's box of the image (upscaled where the work
@@ -661,50 +600,6 @@ class _Edit:
         w, h = self.plan.working_size
         inside = Rect(0, 0, w, h).intersect(self.area)
         return canvas[inside.shifted(-self.area.left, -self.area.top).slices], (inside.left, inside.top)
-
-    def _blend(self, generated: np.ndarray) -> np.ndarray:
-        """The generated box put into the image's box: inside the mask, feathered at its edge and
-        weighted by a soft brush's coverage."""
-        box = self.box
-        rows, cols = box.slices
-        mask = self.mask[rows, cols]
-        target = self.image[rows, cols].copy()
-        if self.options.feather > 0:
-            # The ramp needs the keep pixels within `feather` of the box around it.
-            feather = int(self.options.feather)
-            around = box.expanded(feather + 1).intersect(Rect(0, 0, *self.size))
-            blank = None if self.blank is None else self.blank[around.slices]
-            alpha = feather_alpha(self.mask[around.slices], feather, blank)
-            inner = box.shifted(-around.left, -around.top)
-            alpha = alpha[inner.slices][..., None]
-            mixed = np.rint(alpha * generated + (1.0 - alpha) * target).astype(np.uint8)
-            target[mask] = mixed[mask]
-        else:
-            target[mask] = generated[mask]
-        if self.weights is not None:
-            weight = self.weights[rows, cols].astype(np.float32) / 255.0
-            if self.blank is not None:  # nothing to blend with where there was no picture
-                weight = np.where(self.blank[rows, cols], 1.0, weight)
-            weight = weight[..., None]
-            original = self.image[rows, cols]
-            mixed = np.rint(weight * target + (1.0 - weight) * original).astype(np.uint8)
-            target[mask] = mixed[mask]
-        return target
-
-    def _match_colours(self, generated: list[np.ndarray]) -> list[np.ndarray]:
-        """The candidates' generated boxes with their colour matched to the known pixels around the
-        mask (seamless.seamless_fills); the known pixels one step outside the box take part too."""
-        box = self.box
-        around = box.expanded(1).intersect(Rect(0, 0, *self.size))
-        inner = box.shifted(-around.left, -around.top)
-        fills = []
-        for pixels_in_box in generated:
-            pixels = self.image[around.slices].copy()
-            pixels[inner.slices] = pixels_in_box
-            fills.append(pixels)
-        empty = None if self.blank is None else self.blank[around.slices]
-        matched = seamless_fills(fills, self.image[around.slices], self.mask[around.slices], empty)
-        return [fill[inner.slices] for fill in matched]
 
     def guides(self, size: tuple[int, int]) -> list[np.ndarray]:
         """Each finished candidate as the next coarse-to-fine scale's guide: the whole working image
@@ -747,39 +642,5 @@ class _Edit:
         return sampling_precision(self.model, self.model.fake_latent.device, request.precision, request.rows)
 
     def _metadata(self) -> dict[str, str]:
-        from fractal_studio import __version__
-        from fractal_studio.editing.imageio import array_sha256
-
-        config = self.model.config
-        request = self.settings
-        # The options as this edit ran them (the sampling settings as the request had them), every
-        # default filled: what --vary-detail-of reads back (EditOptions.from_record).
-        sampled = ("cfg", "cfg_schedule", "temperature", "spread", "filter_threshold", "iterations")
-        options = replace(self.options, **{name: getattr(request, name) for name in sampled})
-        options = options.resolved(config, check=False)  # checked before the run
-        record = options.to_record()
-        record.pop("detail_spread", None)  # the coarse-to-fine record says which spread the finer scales had
-        class_id = options.class_id
-        plan = self.plan
-        width, height = self.size
-        meta = {
-            "software": f"fractal-studio {__version__}",
-            "version": __version__,
-            "model": config.name,
-            "model_sha256": self.model_hash or "unknown",
-            "resolution": str(self.R),
-            **record,
-            "mask_sha256": array_sha256(self.mask),
-            "image_size": f"{width}x{height}",
-            "work_scale": "native" if self.native else f"{plan.scale:g}",
-            "working_size": f"{plan.working_size[0]}x{plan.working_size[1]}",
-            "windows": str(len(plan.windows)),
-            "window_rects": ";".join(f"{r.left},{r.top},{r.width},{r.height}" for r in plan.windows),
-            "precision": self.precision,  # what `auto` chose
-            "detail": "off",  # what this edit did (the coarse-to-fine record says "on")
-        }
-        if self.weights is not None:  # a soft brush: the blend changes the result, so record it too
-            meta["blend_weights_sha256"] = array_sha256(self.weights)
-        if class_id is not None:
-            meta["class_name"] = config.class_name(int(class_id))
-        return meta
+        return edit_record(self.model.config, self.options, self.settings, self.plan, self.size, self.mask,
+                           self.precision, self.model_hash, self.weights)

@@ -32,6 +32,7 @@ import numpy as np
 from fractal_studio.editing.document import Document
 from fractal_studio.editing.engine import EditOptions, EditResult, Vary, run_edit
 from fractal_studio.editing.history import ApplyStep, ExtendStep, History, MaskStep, SnapshotStep
+from fractal_studio.editing.timing import EditSpeeds
 from fractal_studio.editing.windows import Rect, bounding_rect
 from fractal_studio.errors import UserError
 
@@ -86,12 +87,14 @@ class Run:
     cancel: threading.Event = field(default_factory=threading.Event)
     result: EditResult | None = None
     vary: Vary | None = None  # "vary detail" of an earlier run (engine.Vary)
+    # The session's measured ranking and compositing speeds, which the time left counts on
+    speeds: EditSpeeds = field(default_factory=EditSpeeds)
 
     def events(self) -> Iterator:
         """run_edit's events (EditProgress..., then the EditResult); the result is kept on the run."""
         events = run_edit(self.loaded.model, self.image, self.mask, self.options, cancel=self.cancel,
                           model_hash=self.loaded.sha256, blank=self.blank, weights=self.weights,
-                          vary=self.vary)
+                          vary=self.vary, speeds=self.speeds)
         for event in events:
             if isinstance(event, EditResult):
                 self.result = event
@@ -108,6 +111,7 @@ class EditSession:
         self.revision = 0  # bumps on every change of the document (autosave compares it)
         self._exported_at = None  # the history step that was last when the image was exported
         self._listeners: list[Listener] = []
+        self.speeds = EditSpeeds()  # measured by this session's runs, for their time left
 
     # ---------------------------------------------------------------------------- listeners
     def listen(self, callback: Listener) -> None:
@@ -219,7 +223,8 @@ class EditSession:
         rect = bounding_rect(doc.mask).expanded(int(options.feather) + 1).intersect(doc.rect)
         # The image is shared, not copied: the document replaces its image array, never writes into it.
         run = Run(number=next(_RUN_NUMBERS), loaded=self.loaded, options=options, image=doc.image,
-                  mask=doc.mask.copy(), blank=doc.blank.copy(), weights=doc.blend_weights(), rect=rect)
+                  mask=doc.mask.copy(), blank=doc.blank.copy(), weights=doc.blend_weights(), rect=rect,
+                  speeds=self.speeds)
         self.run, self.running = run, True
         return run
 
@@ -233,7 +238,7 @@ class EditSession:
             raise UserError("the image changed since these candidates were made; generate again")
         run = Run(number=next(_RUN_NUMBERS), loaded=earlier.loaded, options=earlier.options,
                   image=earlier.image, mask=earlier.mask, blank=earlier.blank, weights=earlier.weights,
-                  rect=earlier.rect, vary=Vary(earlier.result, int(detail_seed)))
+                  rect=earlier.rect, vary=Vary(earlier.result, int(detail_seed)), speeds=self.speeds)
         self.run, self.running = run, True
         return run
 

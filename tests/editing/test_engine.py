@@ -42,10 +42,10 @@ def same_up_to_order(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
     return sorted(x.tobytes() for x in a) == sorted(x.tobytes() for x in b)
 
 
-def run(model, image, mask, vary=None, **options) -> tuple[EditResult, list[EditProgress]]:
+def run(model, image, mask, vary=None, speeds=None, **options) -> tuple[EditResult, list[EditProgress]]:
     options.setdefault("iterations", FAST)
     progress, result = [], None
-    for event in run_edit(model, image, mask, EditOptions(**options), vary=vary):
+    for event in run_edit(model, image, mask, EditOptions(**options), vary=vary, speeds=speeds):
         if isinstance(event, EditResult):
             assert result is None
             result = event
@@ -493,22 +493,24 @@ def test_progress_gives_each_window_its_share_of_the_new_pixels(toy_model):
 def test_the_time_left_counts_the_ranking_of_the_candidates(toy_model, monkeypatch):
     """Ranking runs after the last sampling step and before the compositing: the estimate made
     at the last step includes it, at the measured speed per window and candidate."""
-    from fractal_studio.editing import engine
+    from fractal_studio.editing.timing import EditSpeeds, MeasuredSpeed
 
-    monkeypatch.setattr(engine, "RANK_SPEED", engine.MeasuredSpeed(5.0))  # 5 s per window x candidate
+    speeds = EditSpeeds(rank=MeasuredSpeed(5.0))  # 5 s per window x candidate
     image = noise_image(40, 24, seed=5)
     mask = np.zeros((24, 40), bool)
     mask[4:20, 8:30] = True
-    result, progress = run(toy_model, image, mask, candidates=3, work_scale="native")
+    result, progress = run(toy_model, image, mask, candidates=3, work_scale="native", speeds=speeds)
     last_step = [p for p in progress if p.sampled < 1.0 and p.eta is not None][-1]
     ranking = 5.0 * len(result.plan.windows) * 3
     assert ranking <= last_step.eta < ranking + 5.0
     # The measured time replaced half of the guess: ranking this toy takes well under a second.
-    assert engine.RANK_SPEED.seconds_per_unit < 2.6
+    assert speeds.rank.seconds_per_unit < 2.6
+    # Only the speeds that this run was given: a run without starts from the first guess.
+    assert EditSpeeds().rank.seconds_per_unit == pytest.approx(8e-3)
 
 
 def test_measured_speeds_ignore_small_pieces_of_work():
-    from fractal_studio.editing.engine import MeasuredSpeed
+    from fractal_studio.editing.timing import MeasuredSpeed
 
     speed = MeasuredSpeed(1e-6, least_units=1000)
     speed.measured(1.0, 10)  # 0.1 s a unit: fixed costs of a tiny piece, not its speed

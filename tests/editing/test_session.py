@@ -138,3 +138,21 @@ def test_start_run_explains_what_is_missing(session):
         EditSession().invert_mask()
     with pytest.raises(UserError, match="no candidate"):
         session.apply(0)
+
+
+def test_a_sessions_runs_share_its_measured_speeds_and_another_session_keeps_its_own(session, loaded):
+    """The ranking and compositing speeds a run measures are kept for the session's next runs
+    (their time left counts on them); a second session in the same process starts from the guess."""
+    from fractal_studio.editing.timing import EditSpeeds
+
+    guess = EditSpeeds().rank.seconds_per_unit
+    session.rectangle(Rect(6, 4, 10, 8))
+    run = session.start_run(EditOptions(iterations=FAST, candidates=3, seed=1))
+    assert run.speeds is session.speeds
+    assert finish(session, run)
+    measured = session.speeds.rank.seconds_per_unit
+    assert measured != guess  # the ranking of three candidates was measured
+    varied = session.vary_detail(5)
+    assert varied.speeds is session.speeds
+    other = EditSession()
+    assert other.speeds is not session.speeds and other.speeds.rank.seconds_per_unit == guess
