@@ -13,14 +13,16 @@ written unless the whole run succeeds. The generation parameters go into the PNG
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from fractal_studio.cli import common
+
+log = logging.getLogger(__name__)
 
 DESCRIPTIONS = {
     "inpaint": "fill the white area of a mask image with generated pixels",
@@ -56,10 +58,21 @@ def add_parser(subparsers, name: str) -> None:
     parser.set_defaults(run=run, task=name)
 
 
+def task_of(args):
+    """The Task of an editing command's arguments (--extend, --scale), checked."""
+    from fractal_studio.editing.tasks import Task
+
+    extend = None
+    if args.task == "outpaint":
+        extend = common.parse_ints(args.extend, 4, "--extend", "0,0,256,0")
+    return Task(args.task, extend=extend, scale=getattr(args, "scale", None)).checked()
+
+
 def run(args) -> int:
     from fractal_studio.editing.document import Document
     from fractal_studio.editing.imageio import load_mask, save_pngs
     from fractal_studio.editing.session import EditSession, LoadedModel
+    from fractal_studio.editing.tasks import Task, prepare, records
     from fractal_studio.errors import UserError
     from fractal_studio.untrusted import check_outputs
 
@@ -81,15 +94,7 @@ def run(args) -> int:
                   source=source, overwrite=getattr(args, "overwrite", False))
 
     # Inputs, then the model: every check before any work.
-    extend = None
-    if task == "outpaint":
-        extend = common.parse_ints(args.extend, 4, "--extend", "0,0,256,0")
-        if any(v < 0 for v in extend):
-            raise UserError(f"--extend values must be >= 0, got {args.extend}")
-        if not any(extend):
-            raise UserError("--extend adds nothing; give the pixels to add, e.g. 0,0,256,0")
-    if task == "uncrop" and not (math.isfinite(args.scale) and args.scale > 1):
-        raise UserError(f"--scale must be greater than 1 (e.g. 1.5 or 2), got {args.scale:g}")
+    edit = None if task == "generate" else task_of(args)
     session = EditSession()
     doc = None
     mask_file = None
@@ -97,12 +102,8 @@ def run(args) -> int:
         if not Path(source).exists():
             raise UserError(f"image not found: {source}")
         doc = session.open(source)
-        width, height = doc.size
-        if task == "outpaint":
-            check_result_size(width + extend[0] + extend[2], height + extend[1] + extend[3], "--extend")
-        elif task == "uncrop":
-            check_result_size(math.ceil(width * args.scale), math.ceil(height * args.scale), "--scale")
-    if task in ("inpaint", "edit"):
+        edit.check_size(*doc.size)
+    if edit is not None and edit.masked:
         mask_file = load_mask(mask, size=doc.size)
     model, model_hash = common.load_model_file(model_path, args.device, args.threads)
     session.loaded = LoadedModel(path=str(model_path), model=model, sha256=model_hash,
@@ -116,17 +117,9 @@ def run(args) -> int:
                              blank=np.ones(side, bool))
         doc = session.doc
     else:
-        if task in ("inpaint", "edit"):
-            session.set_mask(doc.mask | mask_file, "Mask file")  # transparent pixels are generated too
-            if not doc.mask.any():
-                raise UserError(f"the mask {args.mask} is all black: nothing to generate (white = generate)")
-        elif task == "outpaint":
-            session.extend(*extend)
-        elif task == "uncrop":
-            session.uncrop(args.scale)
+        prepare(session, edit, mask_file, f"the mask {getattr(args, 'mask', None)}")
     for note in doc.notes:
-        if not args.quiet:
-            print(f"note: {note}", file=sys.stderr)
+        log.info("note: %s", note)
 
     if varied_from is not None:
         options, chosen = options_from_record(varied_from, session, model.config, model_hash)
@@ -137,44 +130,36 @@ def run(args) -> int:
         result = replace(result, candidates=[result.candidates[chosen]], bits=None)
         outputs = outputs[:1]
 
-    metadata = dict(result.metadata)
-    metadata["task"] = task
-    metadata["model_file"] = model_path.name
-    if source is not None:
-        metadata["source"] = Path(source).name
-    if task == "outpaint":
-        metadata["extend"] = ",".join(map(str, extend))
-    if task == "uncrop":
-        metadata["uncrop_scale"] = f"{args.scale:g}"
+    metas = records(result, edit or Task("inpaint"), model_path.name,
+                    None if source is None else Path(source).name)
+    if task == "generate":
+        for meta in metas:
+            meta["task"] = "generate"
     if grid:
-        pictures = [(outputs[0], make_grid(result.candidates), metadata)]
+        meta = metas[0]
+        meta.pop("candidate")
+        pictures = [(outputs[0], make_grid(result.candidates), meta)]
     else:
         pictures = []
-        for k, (path, pixels) in enumerate(zip(outputs, result.candidates, strict=True)):
-            meta = dict(metadata)
-            meta["candidate"] = f"{k + 1}/{count}"
+        for path, pixels, meta in zip(outputs, result.candidates, metas, strict=True):
             if varied_from is not None:  # the earlier run's candidate, with new detail
                 meta["candidate"] = f"{chosen + 1}/{options.candidates}"
                 meta["varied_from"] = Path(varied_from).name
                 meta["detail_seed"] = str(int(args.seed))
-            if result.bits is not None:  # written best first by the model's likelihood of the fill
-                meta["fill_bits"] = f"{result.bits[k]:.4f}"
             pictures.append((path, pixels, meta))
     # All or nothing: if one file cannot be written, none is, and files that were there stay.
     save_pngs(pictures, source=source, overwrite_source=getattr(args, "overwrite", False))
     for path, _, _ in pictures:
         print(path)
-    if result.bits is not None and not grid and not args.quiet:
-        print("best first by the model's likelihood of the fill: "
-              + ", ".join(f"{Path(path).name} {bits:.3f}" for (path, _, _), bits in zip(pictures, result.bits,
-                                                                                           strict=True))
-              + " bits per generated value", file=sys.stderr)
-    if not args.quiet:
-        plan = result.plan
-        scale = "native" if plan is None or plan.native else f"1/{plan.scale:g}"
-        windows = 0 if plan is None else len(plan.windows)
-        print(f"{task}: {len(pictures)} file(s) in {result.elapsed:.1f}s "
-              f"({windows} window(s), scale {scale})", file=sys.stderr)
+    if result.bits is not None and not grid:
+        log.info("best first by the model's likelihood of the fill: %s bits per generated value",
+                 ", ".join(f"{Path(path).name} {bits:.3f}"
+                           for (path, _, _), bits in zip(pictures, result.bits, strict=True)))
+    plan = result.plan
+    scale = "native" if plan is None or plan.native else f"1/{plan.scale:g}"
+    windows = 0 if plan is None else len(plan.windows)
+    log.info("%s: %d file(s) in %.1fs (%d window(s), scale %s)", task, len(pictures), result.elapsed, windows,
+             scale)
     return 0
 
 
@@ -230,17 +215,6 @@ def options_from_record(path, session, config, model_hash: str):
         raise UserError(f"{where} has a bad 'candidate' field ({printable(text)[:40]!r}): expected which of "
                         f"its {options.candidates} candidates it is, such as 1/{options.candidates}")
     return options, int(parts[0]) - 1
-
-
-def check_result_size(width: int, height: int, option: str) -> None:
-    """A result must be an image this program can open again (and that fits in memory)."""
-    from fractal_studio.editing.imageio import MAX_PIXELS, MAX_SIDE
-    from fractal_studio.errors import UserError
-
-    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
-        raise UserError(f"{option} would make a {width}x{height} image; results are limited to "
-                        f"{MAX_SIDE} pixels a side and {MAX_PIXELS // 1_000_000} megapixels (the largest "
-                        "image Fractal Studio opens)")
 
 
 def make_grid(images: list[np.ndarray], gap: int = 2) -> np.ndarray:

@@ -32,6 +32,7 @@ COMMANDS = {
     "uncrop": "edit_commands",
     "edit": "edit_commands",
     "generate": "edit_commands",
+    "batch": "batch",
 }
 
 
