@@ -19,6 +19,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # user's cache.
 os.environ["FRACTAL_STUDIO_CACHE"] = tempfile.mkdtemp(prefix="fractal-studio-test-cache-")
 # Installed models (model/download.py) likewise: the user's own never show in a test.
+# Every other folder of the app (settings, autosave, logs; fractal_studio/paths.py) too, and the
+# command line never moves the user's files from older versions' folders.
+os.environ["FRACTAL_STUDIO_HOME"] = tempfile.mkdtemp(prefix="fractal-studio-test-home-")
 os.environ["FRACTAL_STUDIO_MODELS"] = tempfile.mkdtemp(prefix="fractal-studio-test-models-")
 
 FIXTURES = Path(__file__).parent / "fixtures"

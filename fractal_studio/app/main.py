@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from fractal_studio.app.settings import APP, ORG
+from fractal_studio.app.settings import APP
 
 
 def _resolve_model(model: str | None) -> str | None:
@@ -90,8 +90,9 @@ def launch(image: str | None = None, model: str | None = None) -> int:
     return_large_buffers_to_the_system()
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication.instance() or QApplication(sys.argv)
-    app.setOrganizationName(ORG)
-    app.setApplicationName(APP)
+    from fractal_studio import paths
+
+    app.setApplicationName(paths.APP_NAME)  # Qt's own folders, if anything asks for them, are ours
     app.setApplicationDisplayName(APP)
     from fractal_studio.app.main_window import MainWindow
 

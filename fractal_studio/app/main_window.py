@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QLockFile, QObject, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QEvent, QLockFile, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fractal_studio import paths
 from fractal_studio.app.autosave import Autosave
 from fractal_studio.app.candidates import CandidateStrip
 from fractal_studio.app.canvas import CanvasView
@@ -84,8 +85,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWi
         super().__init__()
         self.store = Store(settings if settings is not None else open_settings())
         self.models_dir = Path(models_dir) if models_dir else MODELS_DIR
-        location = QStandardPaths.StandardLocation.AppDataLocation
-        data_dir = data_dir or QStandardPaths.writableLocation(location)
+        data_dir = data_dir or paths.autosave_dir()
         self.instance_lock = None  # held while this window autosaves into data_dir
         self.autosave = self._claim_autosave(Path(data_dir)) if autosave else None
         self.generation = self.model_loading = self.converting = None  # asyncio tasks

@@ -1,6 +1,7 @@
 """Persisted preferences (QSettings): generation parameters, recent files and classes, window state.
 
-Tests pass their own `QSettings(path, IniFormat)`; the app uses the organisation/application names.
+Tests pass their own `QSettings(path, IniFormat)`; the app's is `settings.ini` in the user's config
+folder (fractal_studio.paths).
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from PySide6.QtCore import QSettings
 
 from fractal_studio.editing.options import OPTIONS, EditOptions
 
-ORG = "FractalStudio"
-APP = "Fractal Studio"
+APP = "Fractal Studio"  # the name the window and the About box show
 MAX_RECENT = 10
 
 
@@ -59,7 +59,9 @@ Params = make_dataclass("Params", list(_params_fields()), frozen=True,
 def open_settings(path: str | None = None) -> QSettings:
     if path:
         return QSettings(str(path), QSettings.Format.IniFormat)
-    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORG, APP)
+    from fractal_studio import paths
+
+    return QSettings(str(paths.settings_file()), QSettings.Format.IniFormat)
 
 
 class Store:

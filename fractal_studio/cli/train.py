@@ -63,8 +63,9 @@ def add_parser(subparsers, name: str) -> None:
     parser.add_argument("--unconditional", action="store_true", help="ignore the dataset's classes")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a config field: dropout, label_drop_prob, r_weight")
-    parser.add_argument("--data-cache", help="the data cache folder (default $FRACTAL_STUDIO_DATA or "
-                                             "~/.cache/fractal-studio/data)")
+    parser.add_argument("--data-cache", help="the data cache folder (default $FRACTAL_STUDIO_DATA or the "
+                                             "user cache folder's data/: ~/.cache/fractal-studio/data "
+                                             "on Linux)")
     parser.set_defaults(run=run)
 
 

@@ -106,14 +106,14 @@ Progress = Callable[[DownloadProgress], None] | None
 
 # ------------------------------------------------------------------------------------ the folder
 def models_dir() -> Path:
-    """Where installed models live: $FRACTAL_STUDIO_MODELS, else the platform's per-user data folder
-    (e.g. ~/.local/share/fractal-studio/models on Linux)."""
+    """Where installed models live: $FRACTAL_STUDIO_MODELS, else the user's data folder's models/
+    (paths.py; e.g. ~/.local/share/fractal-studio/models on Linux)."""
     override = os.environ.get(ENV_VAR, "").strip()
     if override:
         return Path(override).expanduser()
-    import platformdirs
+    from fractal_studio import paths
 
-    return platformdirs.user_data_path("fractal-studio") / "models"
+    return paths.models_dir()
 
 
 def installed_models(folder: Path | None = None) -> list[InstalledModel]:

@@ -108,9 +108,9 @@ def cache_folder() -> Path:
     override = os.environ.get(CACHE_ENV)
     if override:
         return Path(override)
-    import platformdirs
+    from fractal_studio import paths
 
-    return platformdirs.user_cache_path("fractal-studio")
+    return paths.cache_dir()
 
 
 def _cache_key(config, rows: int) -> str:

@@ -8,8 +8,8 @@ in the cache directory:
 
     <cache>/packages/<package>/<path inside the package>
 
-The cache directory is `cache_dir` when given, else `$FRACTAL_STUDIO_DATA`, else
-`~/.cache/fractal-studio/data`.
+The cache directory is `cache_dir` when given, else `$FRACTAL_STUDIO_DATA`, else the user cache
+folder's `data/` (`fractal_studio.paths`; `~/.cache/fractal-studio/data` on Linux).
 
 Photos ("photos" source, for the unconditional 64x64 photo model): 43 real colour photographs,
 4 of which (`HELDOUT_PHOTOS`, from four different packages) are held out whole for evaluation.
@@ -36,13 +36,16 @@ class DataSourceError(UserError):
 
 
 def data_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The cache directory: `cache_dir`, else `$FRACTAL_STUDIO_DATA`, else ~/.cache/fractal-studio/data."""
+    """The cache directory: `cache_dir`, else `$FRACTAL_STUDIO_DATA`, else the user cache folder's data/
+    (paths.py; ~/.cache/fractal-studio/data on Linux)."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env).expanduser()
-    return Path.home() / ".cache" / "fractal-studio" / "data"
+    from fractal_studio import paths
+
+    return paths.training_data_dir()
 
 
 def package_dir(package: str, cache_dir: str | os.PathLike | None = None) -> Path:
