@@ -159,3 +159,11 @@ def test_nothing_moves_for_a_portable_install_or_when_there_is_nothing_old(home,
     assert paths.migrate_old_folders() == []
     assert (home / ".config/FractalStudio/Fractal Studio.ini").exists()
 
+
+def test_the_command_line_moves_old_folders_before_a_command_runs(home, capsys):
+    from fractal_studio.cli.main import main
+
+    old_files(home)
+    assert main(["models", "list"]) == 0
+    assert paths.settings_file().exists()
+    assert f"Installed in {paths.models_dir()}" in capsys.readouterr().out

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import math
 import re
-import sys
-import time
 from dataclasses import fields
 from pathlib import Path
 
+from fractal_studio.cli.output import Progress
 from fractal_studio.editing.options import OPTIONS, EditOptions
 from fractal_studio.errors import UserError
 from fractal_studio.model.catalog import DEFAULT_MODEL, MODELS_DIR, resolve_model
@@ -103,7 +101,6 @@ def add_model_options(parser) -> None:
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     add_options(parser, "model")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_sampling_options(parser, candidates: bool = True, class_required: bool = False) -> None:
@@ -226,62 +223,9 @@ def input_path(path: str | Path, what: str) -> Path:
 
 
 # ------------------------------------------------------------------------------------ progress
-class ProgressBar:
-    """One self-updating line on stderr (or occasional lines when stderr is not a terminal)."""
-
-    def __init__(self, quiet: bool = False, stream=None, width: int = 28):
-        self.quiet = quiet
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.last = 0.0
-        self.last_tenth = -1
-        self.shown = False
+class ProgressBar(Progress):
+    """An edit's progress (the sampler's events) on the command's progress line (cli/output.py)."""
 
     def update(self, event) -> None:
-        if self.quiet:
-            return
-        now = time.perf_counter()
-        tenth = int(event.fraction * 10)
-        if self.tty:
-            if now - self.last < 0.1:
-                return
-        elif tenth == self.last_tenth:
-            return
-        self.last, self.last_tenth = now, tenth
-        filled = int(round(event.fraction * self.width))
-        bar = "#" * filled + "-" * (self.width - filled)
-        eta = "" if event.eta is None else f" ETA {_duration(event.eta)}"
-        self.show(f"[{bar}] {event.fraction * 100:5.1f}% window {event.window}/{event.windows} "
-                  f"level {event.level} step {event.step}/{event.steps}{eta}")
-
-    def show(self, line: str) -> None:
-        """Writes `line` over the last one on a terminal, as a new line elsewhere."""
-        if self.tty:
-            self.stream.write("\r" + line + "\033[K")
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-        self.shown = True
-
-    def done(self, message: str | None = None) -> None:
-        if self.quiet:
-            return
-        if self.shown and self.tty:
-            self.stream.write("\r\033[K")
-        if message:
-            self.stream.write(message + "\n")
-        self.stream.flush()
-
-
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+        self.step(event.fraction, f"window {event.window}/{event.windows} level {event.level} "
+                                  f"step {event.step}/{event.steps}", eta=event.eta)

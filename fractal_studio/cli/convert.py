@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 import time
 
 
@@ -36,7 +36,7 @@ def run(args) -> int:
                                    ("--class-names", args.class_names)])
     start = time.perf_counter()
     config = convert_checkpoint(src, dst, args.config, args.class_names,
-                                log=lambda message: print(message, file=sys.stderr))
+                                log=logging.getLogger(__name__).info)
     print(f"converted {args.src} -> {dst} ({config.name}, {len(config.generators)} levels + head, "
           f"{config.class_num} classes) in {time.perf_counter() - start:.1f}s")
     return 0

@@ -10,13 +10,18 @@ import argparse
 import contextlib
 import difflib
 import importlib
+import logging
 import os
+import platform
 import signal
 import sys
 
-from fractal_studio import __version__
+from fractal_studio import __version__, paths
+from fractal_studio.cli import output
 from fractal_studio.errors import UserError
 from fractal_studio.untrusted import printable
+
+log = logging.getLogger(__name__)
 
 # command name -> module under fractal_studio.cli
 COMMANDS = {
@@ -55,7 +60,25 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"fractal_studio.cli.{module_name}")
         module.add_parser(subparsers, name)
+    add_verbosity(parser)
     return parser
+
+
+def add_verbosity(parser: argparse.ArgumentParser) -> None:
+    """-v/--verbose and -q/--quiet on this parser and every (sub)command's, before or after the
+    command's name (their values default to nothing, so a command's parser cannot reset them)."""
+    taken = parser._option_string_actions
+    if not {"-v", "--verbose"} & taken.keys():
+        parser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                            help="more detail on stderr (-vv: also from the libraries)")
+    names = [name for name in ("-q", "--quiet") if name not in taken]
+    if names:
+        parser.add_argument(*names, dest="quiet", action="store_true", default=argparse.SUPPRESS,
+                            help="no progress line and no notes: only warnings and errors")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in dict.fromkeys(action.choices.values()):
+                add_verbosity(subparser)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,24 +95,46 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui", *argv])
+    args.verbose, args.quiet = getattr(args, "verbose", 0), bool(getattr(args, "quiet", False))
     if args.command != "gui":
         stop_on_sigterm()
+    console = output.start_console(args.verbose, args.quiet)
+    try:
+        return run_command(args)
+    finally:
+        output.stop_console(console)
+
+
+def gui_main() -> int:
+    """The `fractal-studio-gui` entry point ([project.gui-scripts]: no console window on Windows)."""
+    return main(["gui", *sys.argv[1:]])
+
+
+def run_command(args) -> int:
+    log.debug("fractal-studio %s, Python %s on %s; settings in %s, data in %s, logs in %s", __version__,
+              platform.python_version(), platform.platform(), paths.config_dir(), paths.data_dir(),
+              paths.log_dir())
+    with contextlib.suppress(OSError):  # what older versions wrote elsewhere, before anything reads it
+        paths.migrate_old_folders()
     try:
         return int(args.run(args) or 0)
     except UserError as error:
         # The message may quote a file's name or content: no escape sequence reaches the terminal.
-        print(f"fractal-studio: error: {printable(error)}", file=sys.stderr)
-        return 2
+        return _fail(f"fractal-studio: error: {printable(error)}", 2)
     except Terminated:
-        print("fractal-studio: terminated; nothing half-written was left", file=sys.stderr)
-        return 143
+        return _fail("fractal-studio: terminated; nothing half-written was left", 143)
     except KeyboardInterrupt:
-        print("fractal-studio: interrupted", file=sys.stderr)
-        return 130
+        return _fail("fractal-studio: interrupted", 130)
     except BrokenPipeError:  # the reader went away (`fractal-studio models list | head`): stop quietly
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (so that the exit flush cannot fail again)
         return 141
+
+
+def _fail(message: str, code: int) -> int:
+    output.Progress.clear_line(sys.stderr)  # a progress line left by the command is cleared first
+    print(message, file=sys.stderr)
+    return code
 
 
 class Terminated(KeyboardInterrupt):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fractal_studio.cli.common import ProgressBar, _duration
+from fractal_studio.cli.output import Progress, duration
 from fractal_studio.untrusted import printable
 
 
@@ -24,7 +24,6 @@ def add_parser(subparsers, name: str) -> None:
                                     "link's file name)")
     get.add_argument("--keep-checkpoint", action="store_true",
                      help="keep the downloaded .pth next to the converted model")
-    get.add_argument("--quiet", action="store_true", help="no progress line")
     remove = actions.add_parser("remove", help="delete an installed model",
                                 description="Delete an installed model, with any partial download.")
     remove.add_argument("model", metavar="NAME", help="the installed model's name")
@@ -87,31 +86,24 @@ def remove_model(args) -> int:
     return 0
 
 
-class DownloadLine(ProgressBar):
-    """The installation's progress on stderr: one self-updating line (a line per tenth when stderr is
-    not a terminal)."""
+class DownloadLine(Progress):
+    """The installation's progress on the command's progress line (cli/output.py)."""
 
     def __init__(self, quiet: bool, what: str, stream=None):
         super().__init__(quiet, stream)
         self.what = what
 
     def update(self, event) -> None:
-        if self.quiet:
-            return
         if event.stage == "convert":
             if event.total is None:
-                self.show(f"converting {self.what} to .safetensors…")
+                self.step(None, f"converting {self.what} to .safetensors…", new_stage=True)
             return
-        tenth = int((event.fraction or 0) * 10)
-        if not self.tty and tenth == self.last_tenth:
-            return
-        self.last_tenth = tenth
-        self.show(self._download_text(event))
+        self.step(event.fraction if event.total else None, self._download_text(event))
 
     def _download_text(self, event) -> str:
         from fractal_studio.model.published import format_bytes
 
         done = format_bytes(event.done)
-        amount = f"{done} of {format_bytes(event.total)} ({event.fraction:.0%})" if event.total else done
-        left = "" if event.seconds_left is None else f", {_duration(event.seconds_left)} left"
+        amount = f"{done} of {format_bytes(event.total)}" if event.total else done
+        left = "" if event.seconds_left is None else f", {duration(event.seconds_left)} left"
         return f"downloading {self.what}: {amount}, {format_bytes(event.speed)}/s{left}"

@@ -8,9 +8,13 @@ dimension, as its metadata says. With --mask-out, MASK.png is white where the su
 
 from __future__ import annotations
 
-import sys
+import logging
+
+from fractal_studio.cli.output import Progress
 
 SCALE_BITS = 12.0  # white in the map (a uniformly random value costs 8 bits; a surprising one more)
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers, name: str) -> None:
@@ -31,7 +35,6 @@ def add_parser(subparsers, name: str) -> None:
                              "downscale factor")
     parser.add_argument("--device", default="auto", help="auto|cpu|cuda|mps (default auto)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.add_argument("--overwrite", action="store_true", help="allow writing over the input image")
     parser.set_defaults(run=run)
 
@@ -67,13 +70,12 @@ def run(args) -> int:
     image = load_image(source).pixels
     model, model_hash = common.load_model_file(model_path, args.device, args.threads)
 
-    def progress(fraction: float) -> None:
-        if not args.quiet:
-            print(f"\rsurprise map: {fraction:.0%}", end="", file=sys.stderr, flush=True)
-
-    bits, used = surprise_map(model, image, orders=args.orders, work_scale=scale, progress=progress)
-    if not args.quiet:
-        print(file=sys.stderr)
+    line = Progress(args.quiet)
+    try:
+        bits, used = surprise_map(model, image, orders=args.orders, work_scale=scale,
+                                  progress=lambda fraction: line.step(fraction, "surprise map"))
+    finally:
+        line.done()
     grey = np.clip(np.rint(bits / SCALE_BITS * 255), 0, 255).astype(np.uint8)
     record = {"software": "fractal-studio", "model": model.config.name, "model_sha256": model_hash,
               "surprise_scale": f"0 = 0 bits per dimension, 255 = {SCALE_BITS:g}",
@@ -89,7 +91,6 @@ def run(args) -> int:
     save_pngs(pictures, source=source, overwrite_source=args.overwrite)
     for path, _, _ in pictures:
         print(path)
-    if not args.quiet:
-        print(f"surprise: mean {bits.mean():.2f}, max {bits.max():.2f} bits per dimension "
-              f"(work scale {used:g})", file=sys.stderr)
+    log.info("surprise: mean %.2f, max %.2f bits per dimension (work scale %g)",
+             bits.mean(), bits.max(), used)
     return 0

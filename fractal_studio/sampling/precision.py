@@ -14,9 +14,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import platform
-import sys
 import threading
 import time
 from pathlib import Path
@@ -28,6 +28,8 @@ from fractal_studio.devices import PRECISIONS, resolve_precision
 from fractal_studio.errors import UserError
 from fractal_studio.files import atomic_write
 from fractal_studio.untrusted import MAX_JSON_BYTES, load_json_file, printable
+
+log = logging.getLogger(__name__)
 
 CACHE_ENV = "FRACTAL_STUDIO_CACHE"  # overrides the cache folder (tests, portable installs)
 BF16_MARGIN = 0.9  # bf16 must be at least this much faster: a tie is not worth its rounding
@@ -146,7 +148,7 @@ def _read_cache() -> dict:
     try:
         data = load_json_file(path, "the precision cache", MAX_JSON_BYTES)
     except UserError as error:
-        print(f"note: {printable(error)}; measuring again", file=sys.stderr)
+        log.warning("%s; measuring again", printable(error))
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -20,10 +20,10 @@ length for other crops in later epochs (see `loaders`, whose `make_loader` is re
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import struct
-import sys
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +49,8 @@ from fractal_studio.training.sources import (
     package_dir,
 )
 from fractal_studio.untrusted import MAX_GZIP_INFLATED_BYTES, read_bytes, read_gzip
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DATA_ENV",
@@ -420,8 +422,7 @@ class ImageFolderDataset(Dataset):
                 return load_rgb(path)
             except (OSError, ValueError, Image.DecompressionBombError) as error:
                 self._undecodable.add(path)
-                print(f"warning: skipping {path}: it cannot be decoded ({error})", file=sys.stderr,
-                      flush=True)
+                log.warning("skipping %s: it cannot be decoded (%s)", path, error)
         raise UserError(f"none of the training images in {self.root} can be decoded")
 
     def _crop(self, im: Image.Image, scale: int, y_pick: float, x_pick: float, flip: bool) -> torch.Tensor:

@@ -9,6 +9,7 @@ half-written file, and a failure says what to do.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -30,6 +31,8 @@ from fractal_studio.training.sources import (
     licence_summary,
     package_dir,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def _entry_path(entry: tuple[str, str], cache_dir: str | os.PathLike | None) -> Path:
@@ -117,7 +120,7 @@ def _write_stamp(dest: Path, fetched: str) -> None:
 
 
 def ensure_packages(
-    entries: Iterable[tuple[str, str]], cache_dir: str | os.PathLike | None = None, log: Log = print
+    entries: Iterable[tuple[str, str]], cache_dir: str | os.PathLike | None = None, log: Log = logger.info
 ) -> list[Path]:
     """Make sure every (package, path) entry, and each package's licence files, is in the cache.
 
@@ -147,7 +150,7 @@ def ensure_packages(
     return [_entry_path(e, cache_dir) for e in entries]
 
 
-def ensure_photo_sources(cache_dir: str | os.PathLike | None = None, log: Log = print) -> list[Path]:
+def ensure_photo_sources(cache_dir: str | os.PathLike | None = None, log: Log = logger.info) -> list[Path]:
     """Fetch what is missing of the "photos" source; returns the paths of all PHOTO_FILES, in order."""
     paths = ensure_packages(PHOTO_FILES, cache_dir, log)
     log(licence_summary(PHOTO_FILES))
@@ -155,7 +158,8 @@ def ensure_photo_sources(cache_dir: str | os.PathLike | None = None, log: Log = 
 
 
 def photo_files(
-    split: str = "train", cache_dir: str | os.PathLike | None = None, download: bool = True, log: Log = print
+    split: str = "train", cache_dir: str | os.PathLike | None = None, download: bool = True,
+    log: Log = logger.info,
 ) -> list[Path]:
     """The paths of the training photos (all but HELDOUT_PHOTOS) or of the held-out ones.
 
@@ -177,7 +181,7 @@ def photo_files(
     return paths
 
 
-def ensure_fashion_mnist(cache_dir: str | os.PathLike | None = None, log: Log = print) -> Path:
+def ensure_fashion_mnist(cache_dir: str | os.PathLike | None = None, log: Log = logger.info) -> Path:
     """Fetch Debian's dataset-fashion-mnist if missing; returns the folder holding its 4 idx .gz files."""
     paths = ensure_packages(FASHION_MNIST_FILES, cache_dir, log)
     return paths[0].parent

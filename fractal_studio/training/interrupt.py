@@ -3,9 +3,11 @@ a checkpoint, so that `--resume` continues exactly."""
 
 from __future__ import annotations
 
+import logging
 import signal
-import sys
 import threading
+
+log = logging.getLogger(__name__)
 
 
 class StopRequest:
@@ -24,8 +26,8 @@ class StopRequest:
         if self.requested and number == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
-        print("stopping after this step (a checkpoint will be written); press Ctrl+C again to stop "
-              "at once", file=sys.stderr, flush=True)
+        log.warning("stopping after this step (a checkpoint will be written); press Ctrl+C again to stop "
+                    "at once")
 
     def uninstall(self) -> None:
         for number, handler in self.previous.items():

@@ -14,8 +14,8 @@ size is the global one, split evenly. Only rank 0 logs and writes files.
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -54,6 +54,8 @@ PHOTO_SCALES = (1, 2, 4, 8)
 
 Log = Callable[[str], None]
 
+logger = logging.getLogger(__name__)
+
 
 # ------------------------------------------------------------------------------------ data
 @dataclass
@@ -65,9 +67,10 @@ class TrainData:
     description: str
 
 
-def load_data(opts: TrainOptions, size: int, log: Log = print) -> TrainData:
+def load_data(opts: TrainOptions, size: int, log: Log | None = None) -> TrainData:
     from fractal_studio.training import data as d
 
+    log = log or logger.info
     if opts.data == "photos":
         train_files = d.photo_files("train", cache_dir=opts.cache_dir, log=log)
         held_files = d.photo_files("heldout", cache_dir=opts.cache_dir, log=log)
@@ -195,8 +198,7 @@ def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> di
     check_options(opts)
     env, device = init_distributed(opts.device)
     if log is None:
-        def log(message: str) -> None:
-            print(message, file=sys.stderr, flush=True)
+        log = logger.info
     say = log if env.main else (lambda message: None)
     if opts.threads:
         torch.set_num_threads(opts.threads)
