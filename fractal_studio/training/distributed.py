@@ -6,13 +6,18 @@ One process (no WORLD_SIZE, or 1) needs none of this: every helper then returns 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 
 from fractal_studio.devices import pick_device
+from fractal_studio.errors import UserError
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -60,6 +65,28 @@ def any_rank(flag: bool, env: Dist, device) -> bool:
     t = torch.tensor([int(flag)], dtype=torch.long, device=device if device.type == "cuda" else "cpu")
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def together(action: Callable[[], _T], env: Dist, device, what: str, ranks: str = "all") -> _T | None:
+    """Runs `action` on every process (`ranks="all"`) or on process 0 alone (`"main"`), then makes
+    every process learn whether it failed anywhere, so that none goes on to wait forever in a
+    collective call for one that has stopped (a full disk at rank 0's checkpoint, a damaged data
+    file): where it failed its own error is raised, on every other process a UserError naming
+    `what`. Returns the action's result (None where it did not run)."""
+    if not env.enabled:
+        return action()
+    result, failure = None, None
+    if ranks == "all" or env.main:
+        try:
+            result = action()
+        except BaseException as error:  # Ctrl+C too: the others must not wait for this process
+            failure = error
+    if any_rank(failure is not None, env, device):
+        if failure is not None:
+            raise failure
+        raise UserError(f"another process failed while {what}, so process {env.rank} stops too (that "
+                        "process's message says why)")
+    return result
 
 
 def replica_difference(model: nn.Module) -> float:

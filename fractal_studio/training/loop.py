@@ -29,10 +29,12 @@ from fractal_studio.errors import UserError
 from fractal_studio.model.config import ModelConfig, preset
 from fractal_studio.model.fractal import FractalModel
 from fractal_studio.training.distributed import (
+    Dist,
     any_rank,
     broadcast_int,
     init_distributed,
     replica_difference,
+    together,
 )
 from fractal_studio.training.edit_masks import guided_batch, training_regions
 from fractal_studio.training.interrupt import StopRequest
@@ -179,6 +181,27 @@ def _same_model(saved_json: str, config: ModelConfig) -> bool:
     return replace(saved, sampling=config.sampling) == config
 
 
+def divergence(opts: TrainOptions, step: int, loss: float, norm: float | None,
+               saved_step: int | None) -> UserError:
+    """The error of a run whose loss or gradients stopped being finite at `step` (its update not
+    taken): what is kept, and what to do."""
+    if not math.isfinite(loss):
+        what = f"the loss became {loss}"
+    elif norm is not None and not math.isfinite(norm):
+        what = f"the gradients' norm became {norm}"
+    else:
+        what = "another process's loss became NaN or infinite"
+    out = state_path(opts.out)
+    if saved_step is None:
+        kept = "nothing was written"
+        then = "start again"
+    else:
+        kept = f"{opts.out} and {out.name} are kept as the checkpoint at step {saved_step} left them"
+        then = "--resume from there, or start again"
+    return UserError(f"training diverged at step {step}: {what}; {kept}. Lower --lr (it was {opts.lr:g}) "
+                     f"or lengthen --warmup, then {then}")
+
+
 def _fmt_time(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
@@ -187,16 +210,21 @@ def _fmt_time(seconds: float) -> str:
 def train(opts: TrainOptions, log: Log | None = None) -> dict:
     """Trains as `opts` says; returns a summary (steps, wall time, held-out bits/dim, ...).
     Ctrl+C or SIGTERM ends the run after the current step, with a checkpoint (StopRequest)."""
-    stop_request = StopRequest()
-    try:
-        return _train(opts, log, stop_request)
-    finally:
-        stop_request.uninstall()
-
-
-def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> dict:
     check_options(opts)
     env, device = init_distributed(opts.device)
+    stop_request = StopRequest()
+    try:
+        return _train(opts, log, stop_request, env, device)
+    finally:
+        stop_request.uninstall()
+        if env.owns_group and dist.is_initialized():
+            # Tearing the group down before exit avoids gloo aborting in its destructors; after a
+            # failure too, which every process has learnt of (`together`): none is left waiting.
+            dist.destroy_process_group()
+
+
+def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest, env: Dist,
+           device: torch.device) -> dict:
     if log is None:
         log = logger.info
     say = log if env.main else (lambda message: None)
@@ -211,11 +239,12 @@ def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> di
         check_state(resume_state, state_path(opts.out))  # its structure, before the data is loaded
 
     size = preset(opts.preset).resolution
-    if env.enabled and not env.main:
-        dist.barrier()  # rank 0 fetches the data first
-    data = load_data(opts, size, log=say)
-    if env.enabled and env.main:
-        dist.barrier()
+    # Rank 0 fetches the data first, then the others read it; a failure anywhere stops every process.
+    data = together(lambda: load_data(opts, size, log=say), env, device, "loading the data", ranks="main")
+    if env.enabled:
+        first = data
+        data = together(lambda: first if env.main else load_data(opts, size, log=say), env, device,
+                        "loading the data")
     config = model_config(opts, data.class_names)
     if resume_state is not None and not _same_model(resume_state["config"], config):
         raise UserError(f"--resume: {state_path(opts.out)} was written for another configuration; "
@@ -269,8 +298,10 @@ def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> di
     total_steps = opts.steps
     history: list[dict] = []
     elapsed_before = 0.0
+    saved_step = None  # the step of the last checkpoint of this run (or of the one it resumes)
     if resume_state is not None:
         step, epoch = resume_state["step"], resume_state["epoch"]
+        saved_step = step
         batch_in_epoch = resume_state["batch_in_epoch"]
         history = resume_state["history"]
         elapsed_before = resume_state.get("elapsed", 0.0)
@@ -296,9 +327,13 @@ def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> di
     done_reason = "steps"
 
     def checkpoint() -> None:
-        if env.main:
-            save_checkpoint(opts, model, ema, optimizer, step, epoch, batch_in_epoch, total_steps, history,
-                            device, elapsed_before + time.perf_counter() - start)
+        nonlocal saved_step
+        # On rank 0 alone, but a failed write (a full disk) stops every process, not only rank 0.
+        together(lambda: save_checkpoint(opts, model, ema, optimizer, step, epoch, batch_in_epoch,
+                                         total_steps, history, device,
+                                         elapsed_before + time.perf_counter() - start),
+                 env, device, f"writing the checkpoint at step {step}", ranks="main")
+        saved_step = step
 
     def evaluate() -> float:
         eval_model = weights_model(model, ema).to(device) if ema is not None else model
@@ -334,6 +369,11 @@ def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> di
             loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), opts.clip) if opts.clip > 0 \
                 else None
+            loss_value = float(loss.detach())
+            norm_value = None if grad_norm is None else float(grad_norm)
+            finite = math.isfinite(loss_value) and (norm_value is None or math.isfinite(norm_value))
+            if any_rank(not finite, env, device):  # before the step: the weights are still the last good ones
+                raise divergence(opts, step + 1, loss_value, norm_value, saved_step)
             optimizer.step()
             if ema is not None:
                 ema.update(model, step)
@@ -342,9 +382,6 @@ def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> di
             if batch_in_epoch >= batches_per_epoch:
                 epoch, batch_in_epoch = epoch + 1, 0
 
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                raise RuntimeError(f"the loss became {loss_value} at step {step}; lower --lr")
             window_loss += loss_value
             window_n += 1
             window_images += len(images) * env.world
@@ -371,15 +408,12 @@ def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> di
                     f"({nats / math.log(2):.3f} bits/dim, training weights) | "
                     f"{window_images / max(1e-9, now - window_start):.1f} img/s | "
                     f"lr {opts.lr * factor:.2e}"
-                    + (f" | grad {float(grad_norm):.2f}" if grad_norm is not None else "")
+                    + (f" | grad {norm_value:.2f}" if norm_value is not None else "")
                     + f" | {_fmt_time(elapsed_before + now - start)}")
                 history.append({"step": step, "loss": nats, "elapsed": elapsed_before + now - start})
                 window_start, window_images, window_loss, window_n = now, 0, 0.0, 0
             if opts.eval_every and step % opts.eval_every == 0 and step != total_steps:
-                if env.main:
-                    evaluate()
-                if env.enabled:
-                    dist.barrier()
+                together(evaluate, env, device, f"evaluating at step {step}", ranks="main")
             timed_out = deadline is not None and time.perf_counter() >= deadline
             if opts.stop_after is not None and step >= opts.stop_after:
                 timed_out, done_reason = True, "stop_after"
@@ -399,8 +433,8 @@ def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> di
                 break
 
     final_bpd = None
-    if done_reason not in ("stop_after", "interrupted") and env.main:
-        final_bpd = evaluate()
+    if done_reason not in ("stop_after", "interrupted"):
+        final_bpd = together(evaluate, env, device, f"evaluating at step {step}", ranks="main")
     checkpoint()
     if done_reason == "interrupted":
         say(f"interrupted: checkpoint at step {step} written; --resume continues from it")
@@ -414,9 +448,6 @@ def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest) -> di
         if difference != 0:
             raise RuntimeError("the processes ended with different parameters")
         dist.barrier()
-        if env.owns_group:
-            # Tearing the group down before exit avoids gloo aborting in its destructors.
-            dist.destroy_process_group()
     return {"steps": step, "epochs": epoch + batch_in_epoch / batches_per_epoch, "wall_seconds": wall,
             "heldout_bpd": final_bpd, "parameters": params, "config": config, "reason": done_reason,
             "model": model, "history": history}

@@ -83,6 +83,12 @@ def save_checkpoint(opts, model, ema, optimizer, step, epoch, batch_in_epoch, to
     write failure) both files stay as the last checkpoint left them, no temporary file remains, and
     the UserError says so."""
     out = Path(opts.out)
+    broken = nonfinite_weights(model, ema)
+    if broken:  # a diverged run never replaces a good checkpoint
+        shown = ", ".join(printable(name) for name in broken[:3]) + (" …" if len(broken) > 3 else "")
+        raise UserError(f"training diverged: the weights at step {step} hold NaN or infinite values "
+                        f"({len(broken)} tensors: {shown}), so no checkpoint was written; {_previous(out)}: "
+                        f"lower --lr (it was {opts.lr:g}), then --resume or start again")
     out.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "total_steps": total_steps,
@@ -121,6 +127,22 @@ def _torch_save(state: dict, file) -> None:
         if recorded:
             raise recorded[0] from None
         raise OSError(errno.EIO, f"writing the training state failed ({error})") from None
+
+
+def nonfinite_weights(model: nn.Module, ema: EMA | None = None) -> list[str]:
+    """The names of the model's (and the EMA's) floating-point tensors that hold NaN or infinity."""
+    tensors = list(model.state_dict().items()) + ([] if ema is None else [(f"EMA {name}", value) for
+                                                                          name, value in ema.shadow.items()])
+    return [name for name, value in tensors
+            if value.dtype.is_floating_point and not bool(torch.isfinite(value).all())]
+
+
+def _previous(out: Path) -> str:
+    """What a failed checkpoint left of `out`: the last one, or nothing."""
+    if out.exists() or state_path(out).exists():
+        names = f"{printable(out.name)} and {printable(state_path(out).name)}"
+        return f"{names} are as the last checkpoint left them"
+    return "nothing was written"
 
 
 def checkpoint_error(out: Path, step: int, error: OSError) -> UserError:
