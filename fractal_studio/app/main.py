@@ -64,16 +64,34 @@ XCB_LIBRARIES = (("xcb-cursor", "libxcb-cursor0"), ("xcb-icccm", "libxcb-icccm4"
                  ("xcb-keysyms", "libxcb-keysyms1"))
 
 
-def missing_display_packages(find=None) -> list[str]:
-    """The packages to install before Qt can open a window on X11 (Linux with the xcb plugin)."""
+def missing_display_packages(find=None, plugins=None) -> list[str]:
+    """The packages to install before Qt can open a window on X11 (Linux with the xcb plugin).
+
+    None in a Wayland session that Qt will open its window in: with WAYLAND_DISPLAY set and
+    QT_QPA_PLATFORM unset (Qt 6 then tries Wayland first) or naming wayland, where PySide6 has its
+    Wayland plugin. `plugins`: Qt's plugin folder (default: PySide6's)."""
     import ctypes.util
     import os
 
-    platform = os.environ.get("QT_QPA_PLATFORM", "xcb")
-    if not sys.platform.startswith("linux") or not platform.startswith("xcb"):
+    if not sys.platform.startswith("linux"):
+        return []
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if os.environ.get("WAYLAND_DISPLAY") and platform in ("", "wayland") and _has_wayland_plugin(plugins):
+        return []
+    if not (platform or "xcb").startswith("xcb"):
         return []
     find = find or ctypes.util.find_library
     return [package for library, package in XCB_LIBRARIES if find(library) is None]
+
+
+def _has_wayland_plugin(plugins=None) -> bool:
+    from pathlib import Path
+
+    if plugins is None:
+        from PySide6.QtCore import QLibraryInfo
+
+        plugins = QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)
+    return any((Path(plugins) / "platforms").glob("libqwayland*"))  # libqwayland(-generic, -egl).so
 
 
 def launch(image: str | None = None, model: str | None = None) -> int:

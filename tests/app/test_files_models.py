@@ -101,6 +101,7 @@ def test_missing_x11_libraries_are_named_in_one_line(monkeypatch):
 
     monkeypatch.setattr(main.sys, "platform", "linux")
     monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     found = {"xcb-icccm": "libxcb-icccm.so.4"}
     assert main.missing_display_packages(found.get) == ["libxcb-cursor0", "libxcb-keysyms1"]
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
@@ -110,6 +111,55 @@ def test_missing_x11_libraries_are_named_in_one_line(monkeypatch):
     with pytest.raises(UserError, match="libxcb-cursor0") as error:
         main.launch()
     assert "\n" not in str(error.value) and "apt-get install libxcb-cursor0" in str(error.value)
+
+
+def qt_plugins(folder, *names):
+    (folder / "platforms").mkdir(parents=True)
+    for name in names:
+        (folder / "platforms" / name).write_bytes(b"")
+    return folder
+
+
+@pytest.mark.parametrize("plugin", ["libqwayland.so", "libqwayland-generic.so", "libqwayland-egl.so"])
+def test_a_wayland_session_starts_without_the_x11_libraries(monkeypatch, tmp_path, plugin):
+    """Qt 6 opens its window through Wayland when WAYLAND_DISPLAY is set: libxcb-cursor0 is X11's."""
+    from fractal_studio.app import main
+
+    monkeypatch.setattr(main.sys, "platform", "linux")
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    plugins = qt_plugins(tmp_path, "libqxcb.so", plugin)
+    for platform in (None, "wayland"):
+        if platform is None:
+            monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+        else:
+            monkeypatch.setenv("QT_QPA_PLATFORM", platform)
+        assert main.missing_display_packages({}.get, plugins) == []
+
+
+def test_the_x11_check_stays_for_x11_and_where_qt_has_no_wayland_plugin(monkeypatch, tmp_path):
+    from fractal_studio.app import main
+
+    monkeypatch.setattr(main.sys, "platform", "linux")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    everything = ["libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1"]
+    with_wayland = qt_plugins(tmp_path / "with", "libqxcb.so", "libqwayland.so")
+    assert main.missing_display_packages({}.get, with_wayland) == everything  # an X11 session
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")  # X11 asked for (XWayland) in a Wayland session
+    assert main.missing_display_packages({}.get, with_wayland) == everything
+    monkeypatch.delenv("QT_QPA_PLATFORM")
+    without = qt_plugins(tmp_path / "without", "libqxcb.so")  # a PySide6 built without Wayland
+    assert main.missing_display_packages({}.get, without) == everything
+
+
+def test_pyside6s_own_plugin_folder_is_looked_in():
+    from PySide6.QtCore import QLibraryInfo
+
+    from fractal_studio.app import main
+
+    folder = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))
+    assert main._has_wayland_plugin() == any((folder / "platforms").glob("libqwayland*"))
 
 
 def test_convert_asks_for_the_model_when_the_checkpoint_does_not_say(make_window, qtbot, tmp_path, dialogs,
