@@ -11,3 +11,7 @@ class ModelFileError(UserError):
 
 class UnknownModel(UserError):
     """A checkpoint that does not name a published preset: the user must say which model it is."""
+
+
+class TooLarge(UserError):
+    """An input over one of the size limits (pixels, sides, bytes): the server answers 413."""

@@ -38,6 +38,7 @@ COMMANDS = {
     "edit": "edit_commands",
     "generate": "edit_commands",
     "batch": "batch",
+    "serve": "serve",
 }
 
 

@@ -48,7 +48,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageChops, ImageOps, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
-from fractal_studio.errors import UserError
+from fractal_studio.errors import TooLarge, UserError
 from fractal_studio.files import atomic_write_all
 from fractal_studio.untrusted import MAX_IMAGE_FILE_BYTES, check_file, check_path, load_json, read_bytes
 
@@ -241,12 +241,12 @@ def _check_size(p: Path, size: tuple[int, int]) -> None:
     if w < 1 or h < 1:
         raise UserError(f"{p} has no pixels ({w}×{h}); choose another image.")
     if w * h > MAX_PIXELS:
-        raise UserError(
+        raise TooLarge(
             f"{p} is {w}×{h} pixels ({_megapixels(w * h)} megapixels); Fractal Studio opens images up "
             f"to {_megapixels(MAX_PIXELS)} megapixels. Downscale it first."
         )
     if max(w, h) > MAX_SIDE:
-        raise UserError(
+        raise TooLarge(
             f"{p} is {w}×{h} pixels; Fractal Studio opens images up to {MAX_SIDE} pixels on a side. "
             "Downscale or crop it first."
         )
@@ -264,7 +264,7 @@ def _guarded(p: Path, action: Callable[[], _T]) -> _T:
     try:
         return action()
     except Image.DecompressionBombError as e:
-        raise UserError(_bomb_message(p, e)) from e
+        raise TooLarge(_bomb_message(p, e)) from e
     except UnidentifiedImageError as e:
         raise UserError(
             f"{p} is not an image Fractal Studio can read, or it is damaged; "

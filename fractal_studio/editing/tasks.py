@@ -24,7 +24,7 @@ from fractal_studio.editing.engine import EditProgress, EditResult
 from fractal_studio.editing.imageio import MAX_PIXELS, MAX_SIDE
 from fractal_studio.editing.options import EditOptions
 from fractal_studio.editing.session import EditSession, LoadedModel
-from fractal_studio.errors import UserError
+from fractal_studio.errors import TooLarge, UserError
 
 TASKS = ("inpaint", "outpaint", "uncrop", "edit")
 MASKED = ("inpaint", "edit")  # the tasks that take a mask
@@ -88,7 +88,7 @@ class Task:
 def check_result_size(width: int, height: int, option: str) -> None:
     """A result must be an image this program can open again (and that fits in memory)."""
     if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
-        raise UserError(f"{option} would make a {width}x{height} image; results are limited to "
+        raise TooLarge(f"{option} would make a {width}x{height} image; results are limited to "
                         f"{MAX_SIDE} pixels a side and {MAX_PIXELS // 1_000_000} megapixels (the largest "
                         "image Fractal Studio opens)")
 
