@@ -191,9 +191,10 @@ def read_text(path: str | os.PathLike, what: str, cap: int) -> str:
 
 
 def read_gzip(path: str | os.PathLike, what: str, cap: int | None = None,
-              inflated_cap: int | None = None) -> bytes:
+              inflated_cap: int | None = None, hint: str = "download it again") -> bytes:
     """A gzip file's content, inflated as a stream that stops at `inflated_cap` bytes (a small file
-    can claim gigabytes); by default MAX_GZIP_BYTES and MAX_GZIP_INFLATED_BYTES."""
+    can claim gigabytes); by default MAX_GZIP_BYTES and MAX_GZIP_INFLATED_BYTES. `hint` is what a
+    message about a damaged file says to do."""
     cap = MAX_GZIP_BYTES if cap is None else cap
     inflated_cap = MAX_GZIP_INFLATED_BYTES if inflated_cap is None else inflated_cap
     data = read_bytes(path, what, cap)
@@ -206,13 +207,13 @@ def read_gzip(path: str | os.PathLike, what: str, cap: int | None = None,
                 out += stream.decompress(chunk, inflated_cap + 1 - len(out))
                 if len(out) > inflated_cap:
                     raise UserError(f"{what} {printable(path)} inflates to more than {_size(inflated_cap)}; "
-                                    "it is not the right file (download it again)")
+                                    f"it is not the right file: {hint}")
                 chunk = stream.unconsumed_tail
         except zlib.error as error:
-            raise UserError(f"{what} {printable(path)} is not a valid gzip file ({error}); download it "
-                            "again") from None
+            raise UserError(f"{what} {printable(path)} is not a valid gzip file ({error}); "
+                            f"{hint}") from None
         if not stream.eof:
-            raise UserError(f"{what} {printable(path)} is truncated; download it again")
+            raise UserError(f"{what} {printable(path)} is truncated; {hint}")
         data = stream.unused_data
     return bytes(out)
 

@@ -486,23 +486,93 @@ def test_a_hostile_autosave_is_damaged_not_a_hang(damage, tmp_path, monkeypatch)
 
 
 # ---------------------------------------------------------------------------- training data
-@pytest.mark.parametrize("damage", ["bomb", "fifo", "truncated gzip", "short header", "not gzip"])
+def idx(array: np.ndarray) -> bytes:
+    return b"\0\0\x08" + bytes([array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
+IMAGES = np.full((4, 28, 28), 7, np.uint8)
+LABELS = np.arange(4, dtype=np.uint8)
+
+# damage: (the images file's bytes, the labels file's bytes, what the message says)
+FASHION_MNIST_DAMAGE = {
+    "bomb": (gzip.compress(b"\0\0\x08\x03" + bytes(32 << 20)), None, "inflates to more than 8 MiB"),
+    "fifo": ("fifo", None, "not a regular file"),
+    "not gzip": (b"\0\0\x08\x03 not gzip", None, "is not a valid gzip file"),
+    "truncated gzip": (gzip.compress(idx(IMAGES))[:-20], None, "is truncated"),
+    "empty": (gzip.compress(b""), None, "is not an idx file of unsigned bytes (it starts with nothing)"),
+    "wrong magic": (gzip.compress(b"\0\0\x0d\x03" + idx(IMAGES)[4:]), None,
+                    "is not an idx file of unsigned bytes (it starts with 00 00 0d 03)"),
+    "short header": (gzip.compress(b"\0\0\x08\x03\0\0"), None,
+                     "its header is cut short or names 3 dimensions"),
+    "truncated data": (gzip.compress(idx(IMAGES)[:-100]), None,
+                       "it holds 3036 values, but its header announces 4×28×28 = 3136"),
+    "count larger than the data": (
+        gzip.compress(idx(IMAGES)[:4] + struct.pack(">I", 10**6) + idx(IMAGES)[8:]), None,
+        "its header announces 1000000×28×28 = 784000000"),
+    "flat images": (gzip.compress(idx(IMAGES.reshape(4, 784))), None,
+                    "images of shape 784, not Fashion-MNIST's"),
+    "images of another size": (gzip.compress(idx(np.zeros((4, 300, 300), np.uint8))), None,
+                               "images of shape 300×300, not Fashion-MNIST's 28×28"),
+    "no images": (gzip.compress(idx(IMAGES[:0])), gzip.compress(idx(LABELS[:0])), "holds no images"),
+    "labels past the classes": (None, gzip.compress(idx(LABELS + 200)),
+                                "holds label 203; Fashion-MNIST's are 0 to 9"),
+    "labels of two dimensions": (None, gzip.compress(idx(LABELS.reshape(2, 2))), "2-dimensional labels"),
+    "fewer labels than images": (None, gzip.compress(idx(LABELS[:3])), "holds 4 images but "),
+}
+
+
+def write_fashion_mnist(folder, damage) -> None:
+    """The two files of the train split, one of them damaged as `damage` says."""
+    images, labels, _ = FASHION_MNIST_DAMAGE[damage]
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data, good in (("train-images-idx3-ubyte.gz", images, idx(IMAGES)),
+                             ("train-labels-idx1-ubyte.gz", labels, idx(LABELS))):
+        if data == "fifo":
+            os.mkfifo(folder / name)
+        else:
+            (folder / name).write_bytes(gzip.compress(good) if data is None else data)
+
+
+@pytest.mark.parametrize("damage", list(FASHION_MNIST_DAMAGE))
 def test_hostile_fashion_mnist_files_are_one_clear_error(damage, tmp_path, monkeypatch):
     from fractal_studio.training.data import fashion_mnist
     from fractal_studio.training.sources import DataSourceError
 
     monkeypatch.setattr("fractal_studio.untrusted.MAX_GZIP_INFLATED_BYTES", 8 << 20)
-    path = tmp_path / "train-images-idx3-ubyte.gz"
-    if damage == "bomb":  # 32 MB of zeros in 32 KB: over the (lowered) ceiling, stopped while inflating
-        path.write_bytes(gzip.compress(b"\0\0\x08\x03" + bytes(32 << 20)))
-    elif damage == "fifo":
-        os.mkfifo(path)
-    elif damage == "truncated gzip":
-        path.write_bytes(gzip.compress(b"\0\0\x08\x03" + bytes(1000))[:-20])
-    elif damage == "short header":
-        path.write_bytes(gzip.compress(b"\0\0\x08\x03\0\0"))
-    else:
-        path.write_bytes(b"\0\0\x08\x03 not gzip")
+    write_fashion_mnist(tmp_path, damage)
+    files = snapshot(tmp_path)
     with pytest.raises(DataSourceError) as error:
         fashion_mnist("train", root=tmp_path, download=False)
-    assert "\n" not in str(error.value)
+    message = str(error.value)
+    assert "\n" not in message and FASHION_MNIST_DAMAGE[damage][2] in message, message
+    if damage != "fifo":
+        assert "with Fashion-MNIST's original file" in message, message
+    assert snapshot(tmp_path) == files
+
+
+@pytest.mark.parametrize("damage", ["labels past the classes", "images of another size", "wrong magic"])
+def test_train_on_damaged_fashion_mnist_is_one_line_before_any_step(damage, tmp_path, capsys):
+    """Through the command, from the data cache: labels past the classes and images of another size
+    ended in a traceback in the first step, after the model was built."""
+    from fractal_studio.training.sources import FASHION_MNIST_FILES, PACKAGES, package_dir
+
+    package, path = FASHION_MNIST_FILES[0]
+    root = package_dir(package, tmp_path / "cache")
+    for name in PACKAGES[package].licence_files:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("licence")
+    folder = root / os.path.dirname(path)
+    write_fashion_mnist(folder, damage)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(folder / name.replace("t10k", "train"), folder / name)
+    files = snapshot(tmp_path)
+    code = main(["train", "--data", "fashion-mnist", "--data-cache", str(tmp_path / "cache"), "--preset",
+                 "small_mar_in32", "--out", str(tmp_path / "f.safetensors"), "--steps", "1", "--batch-size",
+                 "2", "--eval-count", "2", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("fractal-studio: error: ") and FASHION_MNIST_DAMAGE[damage][2] in last, err
+    assert last.endswith("and run the command again: Fashion-MNIST is fetched anew")
+    assert "step 1" not in err
+    assert snapshot(tmp_path) == files

@@ -48,7 +48,7 @@ from fractal_studio.training.sources import (
     licence_summary,
     package_dir,
 )
-from fractal_studio.untrusted import MAX_GZIP_INFLATED_BYTES, read_bytes, read_gzip
+from fractal_studio.untrusted import MAX_GZIP_INFLATED_BYTES, printable, read_bytes, read_gzip
 
 log = logging.getLogger(__name__)
 
@@ -442,30 +442,60 @@ class ImageFolderDataset(Dataset):
 _IDX_DTYPES = {0x08: np.uint8}
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    """Read an idx file (as in MNIST; gzip-compressed when the name ends in .gz)."""
+def _read_idx(path: Path, hint: str) -> np.ndarray:
+    """Read an idx file (as in MNIST; gzip-compressed when the name ends in .gz); every problem is a
+    DataSourceError that ends with `hint` (what to do)."""
     try:  # bounded: a small gzip file can inflate to gigabytes
         if path.suffix == ".gz":
-            data = read_gzip(path, "training data")
+            data = read_gzip(path, "training data", hint=hint)
         else:
             data = read_bytes(path, "training data", MAX_GZIP_INFLATED_BYTES)
     except UserError as error:
         raise DataSourceError(str(error)) from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise DataSourceError(f"{path} is not an idx file of unsigned bytes.")
+        raise DataSourceError(f"{printable(path)} is not an idx file of unsigned bytes (it starts with "
+                              f"{data[:4].hex(' ') or 'nothing'}); {hint}")
     ndim = data[3]
     if not 1 <= ndim <= 4 or len(data) < 4 + 4 * ndim:
-        raise DataSourceError(f"{path} is damaged: its header is cut short or names {ndim} dimensions.")
+        raise DataSourceError(f"{printable(path)} is damaged: its header is cut short or names {ndim} "
+                              f"dimensions; {hint}")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != math.prod(shape):
-        raise DataSourceError(f"{path} is truncated: {body.size} values for shape {shape}.")
+        raise DataSourceError(f"{printable(path)} is damaged: it holds {body.size} values, but its header "
+                              f"announces {'×'.join(map(str, shape))} = {math.prod(shape)}; {hint}")
     return body.reshape(shape)
+
+
+FASHION_MNIST_SIDE = 28
+
+
+def _check_fashion_mnist(images: np.ndarray, labels: np.ndarray, names: tuple[Path, Path],
+                         hint: str) -> None:
+    """The images and labels of one split are Fashion-MNIST's: 28×28 images, one label per image,
+    each label one of its classes, at least one image."""
+    image_file, label_file = (printable(name) for name in names)
+    side = FASHION_MNIST_SIDE
+    if images.ndim != 3 or images.shape[1:] != (side, side):
+        raise DataSourceError(f"{image_file} holds images of shape {'×'.join(map(str, images.shape[1:]))}, "
+                              f"not Fashion-MNIST's {side}×{side}; {hint}")
+    if labels.ndim != 1:
+        raise DataSourceError(f"{label_file} holds {labels.ndim}-dimensional labels, not one label per "
+                              f"image; {hint}")
+    if images.shape[0] != labels.shape[0]:
+        raise DataSourceError(f"{image_file} holds {images.shape[0]} images but {label_file} "
+                              f"{labels.shape[0]} labels; {hint.replace('it ', 'them ', 1)}")
+    if not len(labels):
+        raise DataSourceError(f"{image_file} holds no images; {hint}")
+    classes = len(FASHION_MNIST_CLASSES)
+    if int(labels.max()) >= classes:
+        raise DataSourceError(f"{label_file} holds label {int(labels.max())}; Fashion-MNIST's are 0 to "
+                              f"{classes - 1}; {hint}")
 
 
 def _idx_file(root: Path, name: str) -> Path:
     for candidate in (root / name, root / name.removesuffix(".gz")):
-        if candidate.is_file():
+        if os.path.lexists(candidate):  # a pipe or a folder there is refused by the reader, in words
             return candidate
     raise DataSourceError(f"Fashion-MNIST file {name} is not in {root}.")
 
@@ -491,14 +521,15 @@ def fashion_mnist(
         else:
             package, path = FASHION_MNIST_FILES[0]
             root = package_dir(package, cache_dir) / Path(path).parent
+        hint = "delete it and run the command again: Fashion-MNIST is fetched anew"
+    else:
+        hint = "replace it with Fashion-MNIST's original file"
     root = Path(root)
     prefix = "train" if split == "train" else "t10k"
-    images = _read_idx(_idx_file(root, f"{prefix}-images-idx3-ubyte.gz"))
-    labels = _read_idx(_idx_file(root, f"{prefix}-labels-idx1-ubyte.gz"))
-    if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
-        raise DataSourceError(
-            f"Fashion-MNIST files in {root} do not match: {images.shape} vs {labels.shape}."
-        )
+    names = (_idx_file(root, f"{prefix}-images-idx3-ubyte.gz"),
+             _idx_file(root, f"{prefix}-labels-idx1-ubyte.gz"))
+    images, labels = (_read_idx(name, hint) for name in names)
+    _check_fashion_mnist(images, labels, names, hint)
     padded = np.zeros((images.shape[0], images.shape[1] + 4, images.shape[2] + 4), dtype=np.uint8)
     padded[:, 2:-2, 2:-2] = images
     x = torch.from_numpy(padded).unsqueeze(1).repeat(1, 3, 1, 1)
