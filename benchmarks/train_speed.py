@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     def autocast():
         if args.bf16 and device.type == "cpu":
             return torch.autocast("cpu", dtype=torch.bfloat16)
-        return autocast_for(device)
+        return autocast_for(device, training=True)
 
     def step():
         unknown = training_regions(args.masks, args.batch_size, res, device)

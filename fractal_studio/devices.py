@@ -39,23 +39,43 @@ def pick_device(choice: str = "auto") -> torch.device:
     return torch.device(choice)
 
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+NATIVE_BF16 = (8, 0)  # CUDA compute capability with bf16 arithmetic (Ampere); before it, bf16 is emulated
+FP16_TENSOR_CORES = (7, 0)  # Volta and Turing: fp16 matrix products on tensor cores, no native bf16
 
 
-def resolve_precision(device: torch.device, precision: str = "auto") -> str:
-    """"auto" is bf16 on CUDA and fp32 elsewhere; sampling measures what pays on a CPU instead
-    (sampling.precision)."""
-    if precision not in PRECISIONS:
-        raise UserError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if precision != "auto":
-        return precision
-    return "bf16" if device.type == "cuda" else "fp32"
-
-
-def autocast_for(device: torch.device, precision: str = "auto"):
-    """bf16 autocast (weights stay fp32; the pixel logits are computed in fp32) or nothing."""
+def cuda_capability(device: torch.device) -> tuple[int, int]:
     import torch
 
-    if resolve_precision(device, precision) == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    major, minor = torch.cuda.get_device_capability(device)
+    return int(major), int(minor)
+
+
+def resolve_precision(device: torch.device, precision: str = "auto", training: bool = False) -> str:
+    """What `precision` means on `device`. "auto" on CUDA: bf16 where the GPU computes it natively
+    (compute capability 8.0 and later), else fp16 where it has fp16 tensor cores (7.x), else fp32;
+    training takes fp32 instead of fp16 (fp16 gradients would need loss scaling). Elsewhere fp32:
+    sampling measures what pays on a CPU instead (sampling.precision). fp16 runs on CUDA only."""
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "fp16" and device.type != "cuda":
+        raise UserError(f"fp16 runs on CUDA GPUs only; on {device.type.upper()} choose auto, fp32 or bf16")
+    if precision != "auto":
+        return precision
+    if device.type != "cuda":
+        return "fp32"
+    capability = cuda_capability(device)
+    if capability >= NATIVE_BF16:
+        return "bf16"
+    return "fp16" if capability >= FP16_TENSOR_CORES and not training else "fp32"
+
+
+def autocast_for(device: torch.device, precision: str = "auto", training: bool = False):
+    """bf16 or fp16 autocast (weights stay fp32; the pixel logits are computed in fp32) or nothing."""
+    import torch
+
+    chosen = resolve_precision(device, precision, training)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(chosen)
+    if dtype is not None:
+        return torch.autocast(device_type=device.type, dtype=dtype)
     return torch.autocast(device_type=device.type, enabled=False)

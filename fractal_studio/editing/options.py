@@ -141,7 +141,8 @@ class EditOptions:
         "auto", kind="choice", label="precision", choices=PRECISIONS, cli="model", app=True,
         title="Precision",
         help="number format of the matrix products: auto measures once per machine and model whether "
-             "bf16 is faster (CUDA: bf16); fp32 or bf16 to choose")
+             "bf16 is faster (CUDA: bf16 where the GPU computes it natively, else fp16 or fp32); fp32, bf16 "
+             "or fp16 (CUDA only) to choose")
     # Coarse to fine (models with sampling.detail_spread, `auto` work scale): the downscaled fill
     # guides fills at finer scales, down to native pixels where the time allows (detail_plans).
     detail: bool = _option(

@@ -5,8 +5,9 @@ model samples 1.5x faster in bf16; with AVX512-BF16 alone the same model is a li
 bf16 (its casts cost more than the faster products save) and only 512-wide and wider ones gain;
 without native bf16 it never pays. So `auto` on a CPU with native bf16 times one small edit with
 each precision, the first time a model of that shape runs on this machine, and keeps the answer
-in the user's cache folder (per CPU, thread count, PyTorch version and model shape). CUDA always
-takes bf16 (autocast); MPS and CPUs without native bf16 take fp32.
+in the user's cache folder (per CPU, thread count, PyTorch version and model shape). CUDA takes
+bf16 where the GPU computes it natively, else fp16 or fp32 (devices.resolve_precision); MPS and CPUs
+without native bf16 take fp32.
 """
 
 from __future__ import annotations

@@ -22,8 +22,9 @@ class SampleRequest:
     spread: each pixel value is drawn from the central `spread` of its distribution's mass: 1 = the
       model's distribution, smaller = nearer each pixel's median (no specks), 0 = the median.
     iterations: steps per generator level; None takes the model's defaults.
-    precision: matrix products in bf16 (autocast: on CUDA, and on CPUs with native bf16 for wide
-      models) or fp32. Reproducible either way for a given device and precision.
+    precision: matrix products in bf16 (autocast: on CUDA GPUs that compute it natively, and on CPUs
+      with native bf16 for wide models), fp16 (older CUDA GPUs) or fp32. Reproducible in each for a
+      given device and precision.
     reference, detail_seed: "vary detail". reference: uint8 [candidates, R, R, 3], what a run of
       this very request made. The top level then runs exactly as it did in that run (its random
       order from `seed`, its inputs from `reference`), so its outputs, the layout of the fill, are
@@ -41,7 +42,7 @@ class SampleRequest:
     iterations: tuple[int, ...] | None = None
     seed: int = 0
     candidates: int = 1
-    precision: str = "auto"  # "auto" (see devices.resolve_precision), "fp32" or "bf16"
+    precision: str = "auto"  # "auto" (see devices.resolve_precision), "fp32", "bf16" or "fp16" (CUDA)
     reference: np.ndarray | None = None
     detail_seed: int | None = None
 

@@ -133,6 +133,9 @@ class _Run:
             with torch.inference_mode(), autocast_for(self.device, self.precision):
                 result = yield from self.shown(self.fill(top))
             if bool(self.nonfinite):
+                if self.precision == "fp16":
+                    raise UserError("the model produced NaN or infinite values in fp16, whose range is too "
+                                    "small for it; choose precision fp32")
                 raise UserError("the model produced NaN or infinite values: its weights are damaged, or the "
                                 "guidance scale or temperature is too extreme for it")
             canvas, cancelled = self.to_uint8(result), False

@@ -1,4 +1,5 @@
-"""The training loop: AdamW + warmup/cosine, clipping, bf16 autocast on CUDA, EMA, checkpoints, resume, DDP.
+"""The training loop: AdamW + warmup/cosine, clipping, bf16 autocast on CUDA (where native), EMA, checkpoints,
+resume, DDP.
 
 `train(TrainOptions(...))` trains a `FractalModel` on one of the built-in sources ("photos",
 "fashion-mnist") or an image folder and writes it in our safetensors format (`save_model`). The
@@ -161,7 +162,7 @@ def heldout_bits_per_dim(model: FractalModel, images: torch.Tensor, labels: torc
         for start in range(0, len(images), batch):
             x = images[start:start + batch].to(device)
             y = labels[start:start + batch].to(device) if model.config.conditional else None
-            with autocast_for(device):
+            with autocast_for(device, training=True):
                 bpd = model.bits_per_dim(x, y)
             total += float(bpd.float().sum())
             count += len(x)
@@ -363,7 +364,7 @@ def _train(opts: TrainOptions, log: Log | None, stop_request: StopRequest, env: 
             unknown = training_regions(opts.masks, len(images), size, device)
             if opts.masks == "guided":
                 images, unknown = guided_batch(images, unknown)
-            with autocast_for(device):
+            with autocast_for(device, training=True):
                 loss = objective(images, labels, unknown)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

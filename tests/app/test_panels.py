@@ -482,7 +482,8 @@ def test_the_panel_and_the_command_line_take_one_set_of_limits_from_the_options(
     assert (panel.seed.maximum(), panel.candidates.maximum(), panel.feather.maximum()) == (
         MAX_SEED, MAX_CANDIDATES, MAX_FEATHER)
     assert [panel.schedule.itemText(i) for i in range(panel.schedule.count())] == ["constant", "linear"]
-    assert [panel.precision.itemText(i) for i in range(panel.precision.count())] == ["auto", "fp32", "bf16"]
+    precisions = [panel.precision.itemText(i) for i in range(panel.precision.count())]
+    assert precisions == ["auto", "fp32", "bf16", "fp16"]
 
     parser = argparse.ArgumentParser()
     common.add_model_options(parser)

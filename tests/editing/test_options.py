@@ -42,7 +42,7 @@ CONFIG = preset("tiny_mar_in16", class_num=10)  # two generator levels, 16×16 w
     ({"feather": -1}, "feather must be between 0 and 256, got -1"),
     ({"feather": MAX_FEATHER + 1}, "feather must be between"),
     ({"seamless": "yes"}, "colour matching must be on or off"),
-    ({"precision": "fp16"}, "precision must be one of auto, fp32, bf16"),
+    ({"precision": "fp8"}, "precision must be one of auto, fp32, bf16, fp16"),
     ({"detail": 1}, "fine detail must be on or off"),
     ({"detail_spread": 2.0}, "detail spread must be between 0"),
 ])

@@ -56,12 +56,17 @@ def test_explicit_precision_devices_and_cpus_without_bf16_never_measure(bf16_cpu
     _, probed, _ = bf16_cpu
     model = random_model("tiny_mar_in16")
     assert precision.sampling_precision(model, CPU, "fp32") == "fp32"
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 6))
     assert precision.sampling_precision(model, torch.device("cuda"), "auto") == "bf16"
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
+    assert precision.sampling_precision(model, torch.device("cuda"), "auto") == "fp16"
     assert precision.sampling_precision(model, torch.device("mps"), "auto") == "fp32"
     monkeypatch.setattr(precision, "cpu_bf16_kind", lambda: "none")
     assert precision.sampling_precision(model, CPU, "auto") == "fp32"
     assert probed == []
     with pytest.raises(UserError, match="precision"):
+        precision.sampling_precision(model, CPU, "fp8")
+    with pytest.raises(UserError, match="fp16 runs on CUDA GPUs only"):
         precision.sampling_precision(model, CPU, "fp16")
 
 

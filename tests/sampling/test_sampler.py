@@ -184,14 +184,15 @@ def test_a_quarter_hole_takes_a_quarter_of_the_top_level_steps():
     assert len(top) == 4
 
 
-def test_precision_choice():
+def test_precision_choice(monkeypatch):
     import torch
 
     from fractal_studio.devices import resolve_precision
 
     cpu = torch.device("cpu")
     assert resolve_precision(cpu, "auto") == "fp32"  # sampling measures instead (test_precision.py)
-    assert resolve_precision(torch.device("cuda"), "auto") == "bf16"
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+    assert resolve_precision(torch.device("cuda"), "auto") == "bf16"  # more in tests/test_devices.py
     assert resolve_precision(cpu, "fp32") == "fp32"
     with pytest.raises(UserError, match="precision"):
         resolve_precision(cpu, "fp8")
