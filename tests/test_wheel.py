@@ -22,7 +22,7 @@ def wheel(tmp_path_factory) -> Path:
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.state.pt")
     for name in ("fractal_studio", "models"):
         shutil.copytree(ROOT / name, source / name, ignore=skip)
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("dist")
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
@@ -53,6 +53,22 @@ def test_the_wheel_holds_every_module_the_bundled_models_their_cards_and_the_cla
     assert sizes.get(classes) == (ROOT / classes).stat().st_size
     outside = [name for name in sizes if not name.startswith(("fractal_studio/", "fractal_studio-"))]
     assert outside == []
+
+
+def test_the_wheel_holds_the_desktop_entry_the_icons_the_licence_and_the_gui_script(wheel):
+    from fractal_studio import desktop
+
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
+        scripts = archive.read(entry_points).decode()
+    assets = "fractal_studio/assets/"
+    wanted = {f"{assets}{desktop.DESKTOP_ID}.desktop", f"{assets}{desktop.DESKTOP_ID}.metainfo.xml",
+              f"{assets}icons/fractal-studio.svg",
+              *(f"{assets}icons/fractal-studio-{size}.png" for size in desktop.ICON_SIZES)}
+    assert wanted <= names, sorted(wanted - names)
+    assert any(name.endswith("LICENSE") and ".dist-info/" in name for name in names)
+    assert "[gui_scripts]\nfractal-studio-gui = fractal_studio.cli.main:gui_main" in scripts
 
 
 CHILD = r"""

@@ -37,6 +37,7 @@ COMMANDS = {
     "uncrop": "edit_commands",
     "edit": "edit_commands",
     "generate": "edit_commands",
+    "install-desktop": "desktop",
     "batch": "batch",
     "serve": "serve",
 }
