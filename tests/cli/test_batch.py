@@ -187,3 +187,11 @@ def test_image_files_are_found_by_suffix_and_hidden_ones_left_out(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "d.png").mkdir()
     assert [p.name for p in batch_module.image_files(tmp_path)] == ["a.png", "b.JPG", "c.tiff"]
+
+
+def test_two_images_of_one_name_do_not_write_over_each_other(folders, capsys):
+    Image.fromarray(folders["pixels"]["a"]).save(folders["photos"] / "a.tif")
+    assert batch(folders, "--masks", folders["masks"]) == 1
+    err = capsys.readouterr().err
+    assert "fractal-studio: a.tif: its result a.png is also the result of a.png; rename one of them" in err
+    assert read_png_metadata(folders["out"] / "a.png")["source"] == "a.png"
