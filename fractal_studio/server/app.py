@@ -320,6 +320,9 @@ def _read(folder: Path, task: Task):
         mask = load_mask(folder / "mask", size=doc.size) if task.masked else None
     except UserError as error:
         raise type(error)(str(error).replace(f"{folder}/", "")) from None
+    finally:
+        for name in ("image", "mask"):  # decoded: the folder is for the results now
+            (folder / name).unlink(missing_ok=True)
     return doc, mask
 
 

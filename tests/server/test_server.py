@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import json
 import socket
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,7 +115,12 @@ def test_health_models_and_docs(running):
     assert {"/api/v1/inpaint", "/api/v1/jobs", "/api/v1/jobs/{job_id}/events"} <= set(paths)
 
 
+def job_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("fractal-studio-job-*"))
+
+
 def test_inpaint_is_the_cli_edit_and_keeps_known_pixels_bit_exact(running, photo, tmp_path, converted):
+    before = job_folders()
     answer = inpaint(running.client, photo, seed=7)
     assert answer.status == 200 and answer.headers["content-type"] == "image/png"
     result, hole = pixels_of(answer.body), photo["hole"]
@@ -128,7 +135,10 @@ def test_inpaint_is_the_cli_edit_and_keeps_known_pixels_bit_exact(running, photo
                  str(tmp_path / "o.png"), "--model", str(converted["toy_cols"]), "--seed", "7",
                  "--iterations", "2,1", "--quiet"]) == 0
     assert np.array_equal(np.asarray(Image.open(tmp_path / "o.png").convert("RGB")), result)
-    assert running.worker.jobs == {}  # a one-call job is not kept after its answer
+    deadline = time.monotonic() + 5  # a one-call job is forgotten once its answer is sent: no folder left
+    while (running.worker.jobs or job_folders() - before) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert running.worker.jobs == {} and job_folders() == before
 
 
 def test_outpaint_uncrop_edit_and_candidates(running, photo):
@@ -170,6 +180,8 @@ def test_a_job_streams_progress_and_previews_then_its_candidates(running, photo)
     for answer in (first, second):
         assert np.array_equal(pixels_of(answer.body)[~hole], photo["pixels"][~hole])
     assert client.get(f"{job['result']}?candidate=3").status == 404
+    folder = running.worker.get(job["id"]).folder  # the uploads went once decoded
+    assert sorted(p.name for p in folder.iterdir()) == ["result-1.png", "result-2.png"]
     assert client.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "done"
     assert client.get("/api/v1/jobs/nosuchjob").status == 404
 
