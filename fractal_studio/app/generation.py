@@ -95,7 +95,7 @@ class GenerationMixin:
             await previous  # a cancelled run still finishing: its worker ends first
         try:
             if vary_seed is None:
-                self.session.loaded = await call(self.session.loaded.on, str(device))
+                self.session.set_model(await call(self.session.loaded.on, str(device)))
                 run = self.session.start_run(options)
             else:
                 run = self.session.vary_detail(vary_seed)

@@ -108,18 +108,37 @@ def launch(image: str | None = None, model: str | None = None) -> int:
     return_large_buffers_to_the_system()
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication.instance() or QApplication(sys.argv)
-    from fractal_studio import paths
-
-    app.setApplicationName(paths.APP_NAME)  # Qt's own folders, if anything asks for them, are ours
-    app.setApplicationDisplayName(APP)
+    configure(app)
     from fractal_studio.app.main_window import MainWindow
+    from fractal_studio.logs import start_app_log
 
-    loop = event_loop(app)
-    closed = asyncio.Event()
-    app.aboutToQuit.connect(closed.set)
-    window = MainWindow()
-    window.show()
-    window.start(image=image, model=_resolve_model(model))
-    with loop:
-        loop.run_until_complete(closed.wait())
+    app_log = start_app_log()  # the log file, and crash reports from here on
+    try:
+        loop = event_loop(app)
+        closed = asyncio.Event()
+        app.aboutToQuit.connect(closed.set)
+        window = MainWindow()
+        if app_log is not None:
+            app_log.on_crash = lambda report: window.crashReported.emit(str(report))
+        window.show()
+        window.start(image=image, model=_resolve_model(model))
+        with loop:
+            loop.run_until_complete(closed.wait())
+    finally:
+        if app_log is not None:
+            app_log.close()
     return 0
+
+
+def configure(app) -> None:
+    """The application's names and icon: Qt's folders (if anything asks for them) are ours, and the
+    desktop (the Wayland app id, the task bar) matches the window with the installed desktop entry."""
+    from fractal_studio import __version__, paths
+    from fractal_studio.app.about import app_icon
+    from fractal_studio.desktop import DESKTOP_ID
+
+    app.setApplicationName(paths.APP_NAME)
+    app.setApplicationDisplayName(APP)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(DESKTOP_ID)
+    app.setWindowIcon(app_icon())

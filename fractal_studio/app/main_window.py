@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QLockFile, QObject, Qt, QTimer
+from PySide6.QtCore import QEvent, QLockFile, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from fractal_studio import paths
+from fractal_studio.app.about import AboutDialog, app_icon, crash_message, open_log_folder
+from fractal_studio.app.about import facts as about_facts
 from fractal_studio.app.autosave import Autosave
 from fractal_studio.app.candidates import CandidateStrip
 from fractal_studio.app.canvas import CanvasView
@@ -80,6 +82,8 @@ class ShortcutsWin(QObject):
 class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWindow):
     """Mixins first, so their Qt event handlers (dragEnterEvent, dropEvent) override QMainWindow's."""
 
+    crashReported = Signal(str)  # a crash report's path, from any thread (logs.AppLog's on_crash)
+
     def __init__(self, settings=None, data_dir: str | Path | None = None, models_dir: Path | None = None,
                  autosave: bool = True):
         super().__init__()
@@ -102,6 +106,8 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWi
         self.session = EditSession()
         self.session.listen(self._session_changed)
         self.setAcceptDrops(True)
+        self.setWindowIcon(app_icon())
+        self.crashReported.connect(self.show_crash, Qt.ConnectionType.QueuedConnection)
         self._build_widgets()
         self._build_actions()
         self._name_for_screen_readers()
@@ -296,6 +302,11 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWi
         self.cancel_action = self._action(run, "&Cancel", self.cancel_generation, "Esc", "Stop the run")
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1")
+        self._action(help_menu, "Open &log folder", self.open_log_folder,
+                     tip="The app's log and crash reports (to attach to a bug report)")
+        help_menu.addSeparator()
+        self.about_action = self._action(help_menu, "&About Fractal Studio", self.show_about)
+        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
         toolbar = self.addToolBar("Tools")
         toolbar.setObjectName("tools")
         toolbar.addActions([self.open_action, self.export_action])
@@ -347,6 +358,9 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWi
 
     def _session_changed(self, kind: str, rect) -> None:
         doc = self.session.document
+        if kind == "model":  # the document is as it was: only what can run now changes
+            self.update_actions()
+            return
         if kind != "run" and self.autosave is not None:
             self.autosave_timer.start()  # (re)starts the countdown
         if kind == "run":
@@ -476,6 +490,21 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWi
 
     def show_shortcuts(self) -> None:
         QMessageBox.information(self, "Keyboard shortcuts", self.shortcuts_text())
+
+    def show_about(self) -> AboutDialog:
+        device = self.device_label.text().removeprefix("Device: ")
+        dialog = AboutDialog(about_facts(self.session.loaded, device), self)
+        modal(dialog.exec)
+        return dialog
+
+    def open_log_folder(self) -> None:
+        if not open_log_folder():
+            self.status.showMessage(f"Could not open the log folder {paths.log_dir()}", 6000)
+
+    def show_crash(self, report: str) -> None:
+        """An uncaught error was reported (logs.AppLog, in any thread): said once it is safe to."""
+        self.status.showMessage(f"Internal error: report written to {report}")
+        modal(lambda: QMessageBox.warning(self, "Internal error", crash_message(Path(report))))
 
     def show_error(self, title: str, message: str) -> None:
         modal(lambda: QMessageBox.warning(self, title, message))

@@ -132,7 +132,7 @@ class ModelMixin:
         if self.session.running:  # a run started meanwhile keeps its model; this one is not used
             self._model_failed("a run started while the model was loading; load it again afterwards")
             return
-        self.session.loaded = loaded
+        self.session.set_model(loaded)
         self._model_loaded()
 
     def _model_loaded(self) -> None:

@@ -22,11 +22,18 @@ LIBRARY = "fractal_studio"
 
 # ------------------------------------------------------------------------------------ logging
 class Console(logging.Handler):
-    """Log lines on the stderr of the moment (so a test's captured stderr sees them too)."""
+    """Log lines on the stderr of the moment (so a test's captured stderr sees them too); other
+    libraries' notes only with `everyone` (-vv), their warnings always."""
+
+    def __init__(self, level: int, everyone: bool = False):
+        super().__init__(level)
+        self.everyone = everyone
 
     def emit(self, record: logging.LogRecord) -> None:
         stream = sys.stderr
         if stream is None:  # pythonw (the Windows GUI entry point): no console
+            return
+        if not self.everyone and record.levelno < logging.WARNING and not record.name.startswith(LIBRARY):
             return
         try:
             text = self.format(record)
@@ -64,7 +71,7 @@ def start_console(verbose: int = 0, quiet: bool = False) -> Console:
         if isinstance(handler, Console):
             root.removeHandler(handler)
     level = level_of(verbose, quiet)
-    handler = Console(level)
+    handler = Console(level, everyone=verbose >= 2)
     handler.setFormatter(ConsoleFormat())
     root.addHandler(handler)
     logging.getLogger(LIBRARY).setLevel(level)

@@ -2,7 +2,7 @@
 
     session = EditSession()
     session.open("photo.jpg")
-    session.load_model("models/photo_64.safetensors")
+    session.set_model(LoadedModel.load("models/photo_64.safetensors"))
     session.set_mask(mask)                       # or paint(), grow_mask(), rectangle(), ...
     run = session.start_run(EditOptions(candidates=3))
     for event in run.events(): ...               # in a worker thread: EditProgress..., EditResult
@@ -15,7 +15,8 @@ taken when it starts, so the document can be drawn on while it runs, and a run t
 current (cancelled, replaced) can never hand its events or result to another.
 Listeners (`session.listen(callback)`) hear `callback(kind, rect)` after each change: kind "mask"
 (only `rect` of the coverage changed), "pixels" (the image changed only inside `rect`, the mask
-anywhere; same size), "document" (anything may have changed), "run" (candidates came or went).
+anywhere; same size), "document" (anything may have changed), "run" (candidates came or went),
+"model" (another model, or the same on another device, is loaded; rect None).
 """
 
 from __future__ import annotations
@@ -207,6 +208,16 @@ class EditSession:
         before = self.doc.snapshot()
         self.doc.uncrop(scale)
         self._push(SnapshotStep(before, self.doc.snapshot(), f"Uncrop ×{float(scale):g}"), done=True)
+
+    # ------------------------------------------------------------------------------- model
+    def set_model(self, loaded: LoadedModel | None) -> None:
+        """The model the next runs use (None: none). Refused while a run is going (UserError): the
+        run keeps the model it started with. The candidates of an earlier run stay, as made."""
+        self._require_idle()
+        if loaded is self.loaded:
+            return
+        self.loaded = loaded
+        self._changed("model")
 
     # -------------------------------------------------------------------------------- runs
     def start_run(self, options: EditOptions) -> Run:

@@ -156,3 +156,24 @@ def test_a_sessions_runs_share_its_measured_speeds_and_another_session_keeps_its
     assert varied.speeds is session.speeds
     other = EditSession()
     assert other.speeds is not session.speeds and other.speeds.rank.seconds_per_unit == guess
+
+
+def test_set_model_is_refused_while_a_run_goes_and_announced_when_it_changes(session, loaded):
+    heard = []
+    session.listen(lambda kind, rect: heard.append(kind))
+    session.set_model(loaded)  # the same model: nothing to announce
+    assert heard == []
+    session.rectangle(Rect(6, 4, 10, 8))
+    heard.clear()
+    run = session.start_run(EditOptions(iterations=FAST, seed=1))
+    with pytest.raises(UserError, match="run is in progress"):
+        session.set_model(None)
+    assert session.loaded is loaded and "model" not in heard
+    assert finish(session, run)
+    session.set_model(None)
+    assert session.loaded is None and heard[-1] == "model"
+    with pytest.raises(UserError, match="no model is loaded"):
+        session.start_run(EditOptions(iterations=FAST))
+    session.set_model(loaded)
+    assert session.loaded is loaded and heard[-1] == "model"
+    assert len(session.candidates) == 1  # the earlier run's candidate stays
