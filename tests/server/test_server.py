@@ -374,6 +374,9 @@ def test_serve_refuses_to_listen_beyond_loopback_without_a_token(capsys, monkeyp
     assert "give --token" in capsys.readouterr().err
     assert main(["serve", "--token", "short"]) == 2
     assert "at least 8 printable characters" in capsys.readouterr().err
+    assert main(["serve", "--port", "0", "--model", "nonesuch"]) == 2  # before it listens
+    err = capsys.readouterr().err
+    assert "nonesuch" in err and "serving" not in err
 
 
 def test_no_cors_unless_asked(converted):
@@ -391,3 +394,29 @@ def test_no_cors_unless_asked(converted):
         assert "access-control-allow-origin" not in other.headers
     finally:
         allowed.close()
+
+
+@pytest.mark.slow  # a process of its own: importing torch takes 2-6 s on a shared 2-core machine
+def test_the_serve_command_starts_serves_and_stops_on_sigterm(converted):
+    """The command itself, in a process of its own: a free port, the token from the environment,
+    SIGTERM stops it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "fractal_studio", "serve", "--port", "0", "--host", "0.0.0.0",
+               "--model", str(converted["toy_cols"])]
+    environment = {**os.environ, "FRACTAL_STUDIO_TOKEN": TOKEN, "OMP_NUM_THREADS": "1"}
+    server = subprocess.Popen(command, env=environment, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stderr.readline()
+        assert "requests need the token" in line, line
+        port = int(line.split("http://0.0.0.0:")[1].split(" ")[0])
+        assert Client("127.0.0.1", port).get("/api/v1/health").status == 401
+        assert Client("127.0.0.1", port, token=TOKEN).get("/api/v1/health").json()["status"] == "ok"
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(30) == 143
+    finally:
+        server.kill()
+        server.wait()
