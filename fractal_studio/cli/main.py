@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     args.verbose, args.quiet = getattr(args, "verbose", 0), bool(getattr(args, "quiet", False))
     if args.command != "gui":
         stop_on_sigterm()
-    console = output.start_console(args.verbose, args.quiet)
+    # The app's notes go to its log file (logs.py); its terminal, if any, shows warnings unless -v
+    quiet = args.quiet or (args.command == "gui" and not args.verbose)
+    console = output.start_console(args.verbose, quiet)
     try:
         return run_command(args)
     finally:

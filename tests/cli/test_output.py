@@ -124,6 +124,21 @@ def test_every_command_takes_v_and_q():
         assert {"-v", "--verbose", "-q", "--quiet"} <= options.keys(), name
 
 
+def test_the_app_shows_only_warnings_on_its_terminal_unless_v(monkeypatch, capsys):
+    from fractal_studio.app import main as app_main
+
+    def launch(image=None, model=None):
+        logging.getLogger("fractal_studio.app").info("a note for the log file")
+        logging.getLogger("fractal_studio.app").warning("a warning")
+        return 0
+
+    monkeypatch.setattr(app_main, "launch", launch)
+    assert main(["gui"]) == 0
+    assert capsys.readouterr().err == "warning: a warning\n"
+    assert main(["gui", "-v"]) == 0
+    assert "a note for the log file" in capsys.readouterr().err
+
+
 @pytest.fixture
 def photo(tmp_path, converted):
     rng = np.random.default_rng(0)
