@@ -66,6 +66,8 @@ def run(args) -> int:
     masks = Masks(args.masks, images_dir) if task.masked else None
     out_dir = output_folder(args.out, images_dir, masks)
     images = image_files(images_dir)
+    if masks is not None and masks.folder is None:  # one mask kept among the images is not one of them
+        images = [image for image in images if image.resolve() != masks.path.resolve()]
     if not images:
         raise UserError(f"--images {printable(images_dir)} holds no images "
                                f"({', '.join(IMAGE_SUFFIXES)})")

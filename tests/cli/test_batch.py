@@ -94,7 +94,8 @@ def test_one_mask_for_every_image(folders, capsys):
     for name in ("b", "c"):
         (folders["photos"] / f"{name}.png").unlink()
     Image.fromarray(folders["pixels"]["a"][::-1].copy()).save(folders["photos"] / "d.png")
-    assert batch(folders, "--masks", folders["masks"] / "a.png") == 0
+    (folders["masks"] / "a.png").rename(folders["photos"] / "mask.png")  # kept among the images
+    assert batch(folders, "--masks", folders["photos"] / "mask.png") == 0
     assert sorted(p.name for p in folders["out"].iterdir()) == ["a.png", "d.png"]
     hole = folders["holes"]["a"]
     assert np.array_equal(read(folders["out"] / "d.png")[~hole], folders["pixels"]["a"][::-1][~hole])
