@@ -14,7 +14,7 @@ so Ctrl+C leaves nothing half-written. The exit status is 1 when any image faile
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from pathlib import Path
 
@@ -24,6 +24,8 @@ from fractal_studio.untrusted import printable
 
 DESCRIPTION = "edit every image of a folder the same way (inpaint with masks, outpaint or uncrop)"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers, name: str) -> None:
@@ -159,11 +161,10 @@ class Batch:
 
     def fail(self, name: str, message: str) -> None:
         self.failed += 1
-        print(f"fractal-studio: {name}: {printable(message)}", file=sys.stderr)
+        log.error("%s: %s", name, printable(message))
 
     def note(self, text: str) -> None:
-        if not self.quiet:
-            print(f"note: {text}", file=sys.stderr)
+        log.info("note: %s", text)
 
     def summary(self, started: float, interrupted: bool = False) -> None:
         existing = f" ({self.existing} already done)" if self.existing else ""
@@ -171,7 +172,8 @@ class Batch:
                 f"in {time.perf_counter() - started:.1f}s")
         if interrupted:
             line += "; interrupted: run it again to go on (finished results are kept)"
-        print(line, file=sys.stderr)
+        # -q shows it when something failed or the run was cut short (a warning), else not
+        log.log(logging.WARNING if self.failed or interrupted else logging.INFO, "%s", line)
 
 
 class FileBar(common.ProgressBar):

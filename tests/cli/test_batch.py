@@ -10,7 +10,7 @@ from fractal_studio.cli import batch as batch_module
 from fractal_studio.cli.main import main
 from fractal_studio.editing.imageio import read_png_metadata
 
-FAST = ["--iterations", "2,1", "--quiet"]
+FAST = ["--iterations", "2,1"]
 
 
 @pytest.fixture
@@ -67,12 +67,17 @@ def test_the_same_edit_as_the_single_image_command(folders, capsys):
     assert np.array_equal(read(single), read(folders["out"] / "a.png"))
 
 
-def test_no_mask_is_a_note_and_not_quiet_shows_which_file(folders, capsys):
-    assert main(["batch", "--images", str(folders["photos"]), "--out", str(folders["out"]), "--model",
-                 folders["model"], "--iterations", "2,1", "--masks", str(folders["masks"])]) == 0
+def test_no_mask_is_a_note_and_the_progress_line_shows_which_file(folders, capsys):
+    assert batch(folders, "--masks", folders["masks"]) == 0
     err = capsys.readouterr().err
     assert "note: c.png: no mask named c.* in --masks; skipped" in err
     assert "[1/3] a.png" in err and "[2/3] b.png" in err  # the progress line names the file
+    assert batch(folders, "--masks", folders["masks"], "--overwrite", "-q") == 0
+    assert capsys.readouterr().err == ""  # -q: no notes, no progress, no summary when all went well
+    (folders["masks"] / "b.png").write_bytes(b"broken")
+    assert batch(folders, "--masks", folders["masks"], "--overwrite", "-q") == 1
+    err = capsys.readouterr().err.splitlines()  # errors and a failed batch's summary still show
+    assert len(err) == 2 and err[0].startswith("fractal-studio: error: b.png: ") and "1 failed" in err[1]
 
 
 def test_bad_files_are_one_line_each_and_the_rest_go_on(folders, capsys):
@@ -83,9 +88,9 @@ def test_bad_files_are_one_line_each_and_the_rest_go_on(folders, capsys):
     err = capsys.readouterr().err.splitlines()
     failures = [line for line in err if line.startswith("fractal-studio: ")]
     assert len(failures) == 2, err
-    assert failures[0].startswith("fractal-studio: broken.png: ") and "damaged" in failures[0]
-    assert failures[1].startswith("fractal-studio: c.png: ") and "the mask must have the image's size" \
-        in failures[1]
+    assert failures[0].startswith("fractal-studio: error: broken.png: ") and "damaged" in failures[0]
+    assert failures[1].startswith("fractal-studio: error: c.png: ") \
+        and "the mask must have the image's size" in failures[1]
     assert "batch: 2 edited, 0 skipped, 2 failed" in err[-1]
     assert sorted(p.name for p in folders["out"].iterdir()) == ["a.png", "b.png"]
 
@@ -194,5 +199,6 @@ def test_two_images_of_one_name_do_not_write_over_each_other(folders, capsys):
     Image.fromarray(folders["pixels"]["a"]).save(folders["photos"] / "a.tif")
     assert batch(folders, "--masks", folders["masks"]) == 1
     err = capsys.readouterr().err
-    assert "fractal-studio: a.tif: its result a.png is also the result of a.png; rename one of them" in err
+    assert "fractal-studio: error: a.tif: its result a.png is also the result of a.png; rename one of them" \
+        in err
     assert read_png_metadata(folders["out"] / "a.png")["source"] == "a.png"
