@@ -234,6 +234,9 @@ def test_what_cannot_be_installed_is_said_before_any_download(text, message):
 def test_models_dir_is_the_platform_data_folder_unless_overridden(monkeypatch, tmp_path):
     assert download.models_dir() == tmp_path / "models"
     monkeypatch.delenv(download.ENV_VAR)
+    monkeypatch.setenv("FRACTAL_STUDIO_HOME", str(tmp_path / "home"))  # every folder under one (paths.py)
+    assert download.models_dir() == tmp_path / "home" / "data" / "models"
+    monkeypatch.delenv("FRACTAL_STUDIO_HOME")
     assert download.models_dir().parts[-2:] == ("fractal-studio", "models")
 
 

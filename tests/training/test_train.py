@@ -5,6 +5,8 @@ Runs offline on a tiny synthetic image folder with the `tiny_mar_in16` preset.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -281,7 +283,7 @@ def test_an_unwritable_output_is_found_before_training(tmp_path, capsys):
     assert code == 2 and "permission denied" in err
 
 
-def test_unreadable_images_in_a_training_folder_are_skipped_and_counted(tmp_path, capsys, monkeypatch):
+def test_unreadable_images_in_a_training_folder_are_skipped_and_counted(tmp_path, caplog, monkeypatch):
     from fractal_studio.training import data
     from fractal_studio.training.data import ImageFolderDataset
 
@@ -305,8 +307,8 @@ def test_unreadable_images_in_a_training_folder_are_skipped_and_counted(tmp_path
         return real_load(path)
 
     monkeypatch.setattr(data, "load_rgb", load)
-    capsys.readouterr()
+    caplog.clear()
     first, again = dataset[0], dataset[0]
     assert first[0].shape == (3, 16, 16) and torch.equal(first[0], again[0])
-    err = capsys.readouterr().err
-    assert err.count("skipping") == 1 and victim.name in err
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "skipping" in r.getMessage()]
+    assert len(warnings) == 1 and victim.name in warnings[0].getMessage()
