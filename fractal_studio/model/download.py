@@ -501,7 +501,9 @@ def _receive(target: _Target, response, part: Path, start: int, total: int | Non
                 done += len(chunk)
                 budget.count(len(chunk))
                 meter.update(done, total)
-                budget.raise_if_spent(target, part)
+                if budget.spent is not None:
+                    out.flush()  # the message says what is kept: the bytes on disk
+                    budget.raise_if_spent(target, part)
     except OSError as error:  # only the file's: _read turns network errors into _Dropped
         raise _write_error(target, part, error) from None
     if total is not None and done < total:

@@ -55,7 +55,7 @@ def test_info_takes_a_model_name_like_model_does(capsys):
     assert entry.main(["info", "photo_64"]) == 0
     out = capsys.readouterr().out
     assert "photo_64.safetensors" in out and "name:        photo_mar_in64" in out
-    assert "detail:      coarse to fine, finer scales at spread 0.3" in out
+    assert "detail:      coarse to fine, finer scales at spread 0.6" in out
     assert entry.main(["info", "fractalmar_in64"]) == 2  # published, not installed: says how to get it
     assert "fractal-studio models get fractalmar_in64" in capsys.readouterr().err
 
