@@ -46,24 +46,27 @@ def _home() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def config_dir() -> Path:
+def _folder(name: str, platform_folder: str) -> Path:
+    """`name` under $FRACTAL_STUDIO_HOME when it is set, else the platform's folder of that
+    PlatformDirs attribute."""
     home = _home()
-    return home / "config" if home else _dirs().user_config_path
+    return home / name if home else getattr(_dirs(), platform_folder)
+
+
+def config_dir() -> Path:
+    return _folder("config", "user_config_path")
 
 
 def data_dir() -> Path:
-    home = _home()
-    return home / "data" if home else _dirs().user_data_path
+    return _folder("data", "user_data_path")
 
 
 def cache_dir() -> Path:
-    home = _home()
-    return home / "cache" if home else _dirs().user_cache_path
+    return _folder("cache", "user_cache_path")
 
 
 def log_dir() -> Path:
-    home = _home()
-    return home / "log" if home else _dirs().user_log_path
+    return _folder("log", "user_log_path")
 
 
 def settings_file() -> Path:

@@ -41,7 +41,7 @@ from fractal_studio.editing.planning import (
 )
 from fractal_studio.editing.record import coarse_to_fine_record, edit_record
 from fractal_studio.editing.seamless import seamless_fills
-from fractal_studio.editing.timing import EditSpeeds, MeasuredSpeed, PreviewPacer, TimeLeft, compose_units
+from fractal_studio.editing.timing import EditSpeeds, PreviewPacer, TimeLeft, compose_units
 from fractal_studio.editing.windows import (
     Rect,
     bounding_rect,
@@ -55,8 +55,8 @@ from fractal_studio.editing.windows import (
 )
 from fractal_studio.errors import UserError
 
-__all__ = ["Rect", "EditOptions", "EditPlan", "EditProgress", "EditResult", "EditSpeeds", "MeasuredSpeed",
-           "Vary", "plan_edit", "run_edit", "MAX_AUTO_WINDOWS", "default_margin"]
+__all__ = ["Rect", "EditOptions", "EditPlan", "EditProgress", "EditResult", "EditSpeeds", "Vary", "plan_edit",
+           "run_edit", "MAX_AUTO_WINDOWS", "default_margin"]
 
 WINDOW_SECONDS = 0.02  # a window's time outside the sampler (crops, previews), as sampling/cost.py counts
 PREVIEW_CONTEXT = 3  # working pixels around a window used when upscaling its preview (cubic support)
