@@ -32,6 +32,10 @@ class Finished:
     candidates: list[np.ndarray] = field(default_factory=list)  # each uint8 [H, W, 3]
     elapsed: float = 0.0
     cancelled: bool = False
+    # With SampleRequest.uncertainty: each candidate's float32 [H, W] entropy, in bits summed over
+    # R, G and B (0..24), of the distributions its generated pixels were drawn from; NaN at
+    # pixels that were not drawn (known ones, and those a cancelled run had not reached).
+    uncertainty: list[np.ndarray] | None = None
 
 
 SamplerEvent = Progress | Finished

@@ -61,3 +61,22 @@ def draw_categorical(logits: torch.Tensor, rng: torch.Generator, spread: float =
     # probability, never to a trailing impossible one (e.g. removed by the guidance filter).
     last_possible = (cdf < total).sum(dim=-1, keepdim=True)
     return torch.minimum(index, last_possible).flatten()
+
+
+def sampled_entropy_bits(logits: torch.Tensor, spread: float = 1.0) -> torch.Tensor:
+    """The entropy in bits [N] of the distribution `draw_categorical(logits, ..., spread)` draws
+    from: softmax(`logits`) [N, K] itself at spread 1; at spread < 1, that distribution cut to
+    the central `spread` of its mass (quantiles 0.5 ± spread/2) and renormalised, so spread 0 (the
+    median, a certain value) gives 0."""
+    probs = torch.softmax(logits.float(), dim=-1)
+    if spread != 1.0:
+        if spread <= 0.0:
+            return torch.zeros(probs.shape[0], device=probs.device)
+        cdf = probs.cumsum(dim=-1)
+        before = cdf - probs
+        low, high = 0.5 - spread / 2, 0.5 + spread / 2
+        total = cdf[:, -1:]
+        probs = (torch.minimum(cdf, total * high) - torch.maximum(before, total * low)).clamp(min=0)
+        probs = probs / probs.sum(dim=-1, keepdim=True)
+    terms = torch.where(probs > 0, probs * torch.log2(probs), torch.zeros_like(probs))
+    return -terms.sum(dim=-1)

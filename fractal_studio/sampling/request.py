@@ -29,6 +29,8 @@ class SampleRequest:
       this very request made. The top level then runs exactly as it did in that run (its random
       order from `seed`, its inputs from `reference`), so its outputs, the layout of the fill, are
       the same; the levels below draw new pixels from `detail_seed`.
+    uncertainty: also record each generated pixel's entropy (Finished.uncertainty); costs one
+      softmax and a sum per channel drawn, so it is off unless asked for.
     """
 
     canvas: np.ndarray
@@ -45,6 +47,7 @@ class SampleRequest:
     precision: str = "auto"  # "auto" (see devices.resolve_precision), "fp32", "bf16" or "fp16" (CUDA)
     reference: np.ndarray | None = None
     detail_seed: int | None = None
+    uncertainty: bool = False
 
     @property
     def guided(self) -> bool:

@@ -37,7 +37,12 @@ from fractal_studio.model.layers import patchify, unpatchify
 from fractal_studio.model.mar import MARLevel
 from fractal_studio.sampling.cost import call_cost, pass_seconds
 from fractal_studio.sampling.events import Finished, Progress, SamplerEvent
-from fractal_studio.sampling.guidance import draw_categorical, guidance_at, guided_logits
+from fractal_studio.sampling.guidance import (
+    draw_categorical,
+    guidance_at,
+    guided_logits,
+    sampled_entropy_bits,
+)
 from fractal_studio.sampling.levels import LevelCall, LevelStep, Placement
 from fractal_studio.sampling.precision import sampling_precision
 from fractal_studio.sampling.request import SampleRequest
@@ -118,13 +123,19 @@ class _Run:
         # Unknown pixels start at the normalised 0 (the mean colour) until generated.
         self.pixels = torch.where(self.known.unsqueeze(1), model.normalize(canvas), torch.zeros(()))
         self.canvas_u8 = canvas.permute(0, 2, 3, 1).cpu().numpy()
+        # request.uncertainty: each generated pixel's entropy (bits, summed over R, G, B) of the
+        # distributions it was drawn from; NaN where nothing was drawn (known pixels).
+        self.bits = None
+        if request.uncertainty:
+            self.bits = torch.full(self.known.shape, float("nan"), dtype=torch.float32, device=self.device)
 
     # ------------------------------------------------------------------ driver
     def events(self) -> Iterator[SamplerEvent]:
         self.start = time.perf_counter()
         self.last_canvas = self.to_uint8(self.pixels)
         if bool(self.known.all()):
-            yield Finished(candidates=list(self.last_canvas), elapsed=0.0, cancelled=False)
+            yield Finished(candidates=list(self.last_canvas), elapsed=0.0, cancelled=False,
+                           uncertainty=self.uncertainty_maps())
             return
         top = LevelCall(index=0, conds=tuple(self.model.top_conditions(self.top_embedding())),
                         pixels=self.pixels, known=self.known, cfg=self.request.cfg,
@@ -141,7 +152,27 @@ class _Run:
             canvas, cancelled = self.to_uint8(result), False
         except Cancelled:
             canvas, cancelled = self.last_canvas, True
-        yield Finished(candidates=list(canvas), elapsed=time.perf_counter() - self.start, cancelled=cancelled)
+        yield Finished(candidates=list(canvas), elapsed=time.perf_counter() - self.start, cancelled=cancelled,
+                       uncertainty=self.uncertainty_maps())
+
+    def uncertainty_maps(self) -> list[np.ndarray] | None:
+        """Each candidate's float32 [H, W] map of bits (see `bits`), or None when not asked for."""
+        return None if self.bits is None else list(self.bits.cpu().numpy())
+
+    def record_bits(self, placements: tuple[Placement, ...], bits: torch.Tensor) -> None:
+        """Puts the head's `bits` [n] for the pixels of its call (one per row, each the 1x1 image
+        of the last of `placements`) at their places on the canvas: each placement's rows pick
+        the instances of its parent's call, its cols a patch of the parent's image."""
+        first = placements[0]
+        candidates = first.rows
+        grid = first.side // first.patch
+        ys, xs = first.cols // grid * first.patch, first.cols % grid * first.patch
+        for placement in placements[1:]:
+            grid = placement.side // placement.patch
+            candidates, ys, xs = candidates[placement.rows], ys[placement.rows], xs[placement.rows]
+            ys = ys + placement.cols // grid * placement.patch
+            xs = xs + placement.cols % grid * placement.patch
+        self.bits[candidates, ys, xs] = bits
 
     def top_embedding(self) -> torch.Tensor:
         count = self.request.candidates
@@ -225,7 +256,10 @@ class _Run:
         """Fills the unknown pixels of `call.pixels`; a generator of the shown levels' steps that
         returns the filled pixels [N, 3, S, S] (normalised)."""
         if call.index == len(self.model.levels):
-            values = self.sample_pixel(self.model.head, call.conds[0], call.cfg)
+            record = self.bits is not None and bool(call.placements)
+            values, bits = self.sample_pixel(self.model.head, call.conds[0], call.cfg, record)
+            if record:
+                self.record_bits(call.placements, bits)
             return values.view(-1, 3, 1, 1)
         level = self.model.levels[call.index]
         fill_level = self.mar_level if level.kind == "mar" else self.ar_level
@@ -242,7 +276,7 @@ class _Run:
             return call.pixels
         guide = None
         if level.guiding_pixel:  # sampled for every instance, partly known ones included
-            guide = self.doubled(self.sample_pixel(level.guide_head, call.conds[0], call.cfg))
+            guide = self.doubled(self.sample_pixel(level.guide_head, call.conds[0], call.cfg)[0])
         rank = unknown_first_order(unknown, self.top_rng if call.index == 0 else self.rng)
         seen = patches  # what the level's transformer is fed: the pixels so far, or the reference's
         if call.index == 0 and self.reference is not None:
@@ -348,23 +382,28 @@ class _Run:
         chosen[:, position] = unknown[:, position]
         return chosen
 
-    def sample_pixel(self, head, cond: torch.Tensor, cfg: float) -> torch.Tensor:
-        """Samples R, then G, then B for each row of `cond` (KV-cached); returns normalised [N, 3].
+    def sample_pixel(self, head, cond: torch.Tensor, cfg: float,
+                     record: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Samples R, then G, then B for each row of `cond` (KV-cached); returns normalised [N, 3]
+        and, if `record`, the bits [N] of the three distributions drawn from (their entropies'
+        sum: the head's logits after temperature, guidance and its filter, cut to `spread`).
 
         On CPUs the head runs in fp32 whatever the precision: it is narrow, so bf16 would cost
         more in casts than it saves (2.6 vs 1.8 ms per pixel for FractalAR's head at 2 rows), and
         its logits are the sampling distribution."""
         if self.device.type != "cpu":
-            return self._sample_pixel(head, cond, cfg)
+            return self._sample_pixel(head, cond, cfg, record)
         with torch.autocast("cpu", enabled=False):
-            return self._sample_pixel(head, cond.float(), cfg)
+            return self._sample_pixel(head, cond.float(), cfg, record)
 
-    def _sample_pixel(self, head, cond: torch.Tensor, cfg: float) -> torch.Tensor:
+    def _sample_pixel(self, head, cond: torch.Tensor, cfg: float,
+                      record: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         count = cond.shape[0] // (2 if self.guided else 1)
         values = torch.zeros(count, 3, dtype=torch.long, device=cond.device)
         request = self.request
         caches = head.new_caches(cond.shape[0], cond.device, cond.dtype)
         token = head.condition_token(cond)
+        bits = torch.zeros(count, device=cond.device) if record else None
         for channel in range(3):
             logits = head.next_logits(token, channel, caches)
             cond_logits, uncond_logits = logits.chunk(2) if self.guided else (logits, None)
@@ -372,9 +411,11 @@ class _Run:
                                    request.filter_threshold)
             self.nonfinite |= ~torch.isfinite(logits).all()
             values[:, channel] = draw_categorical(logits, self.rng, request.spread)
+            if record:
+                bits += sampled_entropy_bits(logits, request.spread)
             if channel < 2:
                 token = head.value_token(channel, self.doubled(values[:, channel]))
-        return self.model.values_to_normalized(values)
+        return self.model.values_to_normalized(values), bits
 
 
 def mar_steps(iterations: int, unknown: int, seq_len: int) -> int:
