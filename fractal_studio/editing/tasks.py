@@ -28,6 +28,9 @@ from fractal_studio.errors import TooLarge, UserError
 
 TASKS = ("inpaint", "outpaint", "uncrop", "edit")
 MASKED = ("inpaint", "edit")  # the tasks that take a mask
+# Past this the photo is under a hundredth of the canvas's side: the result is all generated (and a
+# factor such as 1e308 would overflow the canvas's size before the size check could refuse it).
+MAX_UNCROP_SCALE = 100
 
 
 class Cancelled(UserError):
@@ -63,8 +66,9 @@ class Task:
             scale = self.scale
             if isinstance(scale, bool) or not isinstance(scale, int | float):
                 raise UserError(f"--scale must be a number greater than 1 (e.g. 1.5 or 2), got {scale!r}")
-            if not (math.isfinite(scale) and scale > 1):
-                raise UserError(f"--scale must be greater than 1 (e.g. 1.5 or 2), got {scale:g}")
+            if not (math.isfinite(scale) and 1 < scale <= MAX_UNCROP_SCALE):
+                raise UserError(f"--scale must be greater than 1 and at most {MAX_UNCROP_SCALE} "
+                                f"(e.g. 1.5 or 2), got {scale:g}")
         return self
 
     def check_size(self, width: int, height: int) -> None:

@@ -191,7 +191,12 @@ BAD = [
     (["outpaint", "{image}", "--extend", "100000,100000,100000,100000", "--out", "{dir}/o.png"],
      "results are limited to"),
     (["outpaint", "{image}", "--extend", "0,0,100000,0", "--out", "{dir}/o.png"], "results are limited to"),
-    (["uncrop", "{image}", "--scale", "1000", "--out", "{dir}/o.png"], "results are limited to"),
+    (["uncrop", "{image}", "--scale", "1000", "--out", "{dir}/o.png"],
+     "--scale must be greater than 1 and at most 100"),
+    (["uncrop", "{image}", "--scale", "1e308", "--out", "{dir}/o.png"],
+     "--scale must be greater than 1 and at most 100"),
+    (["outpaint", "{image}", "--extend", f"0,0,{10**30},0", "--out", "{dir}/o.png"],
+     "results are limited to"),
     # Damaged or wrong files given as the image, the mask or the model.
     *[(["inpaint", "{" + bad + "}", "--mask", "{mask}", "--out", "{dir}/o.png"], why)
       for bad, why in BAD_FILES],

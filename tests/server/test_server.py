@@ -319,6 +319,8 @@ def test_task_fields_are_checked_as_the_cli_checks_them(running, photo):
         assert answer.status == status and message in answer.json()["error"]
     answer = client.post("/api/v1/uncrop", files={"image": photo["image"]}, fields={"scale": "0.5"})
     assert answer.status == 400 and "--scale must be greater than 1" in answer.json()["error"]
+    answer = client.post("/api/v1/uncrop", files={"image": photo["image"]}, fields={"scale": "1e308"})
+    assert answer.status == 400 and "at most 100" in answer.json()["error"]
     answer = client.post("/api/v1/edit", files={"image": photo["image"], "mask": photo["mask"]})
     assert answer.status == 400 and "edit needs a class" in answer.json()["error"]
     answer = client.post("/api/v1/jobs", files={"image": photo["image"]}, fields={"task": "paint"})
