@@ -40,6 +40,11 @@ def add_parser(subparsers, name: str) -> None:
     if name in ("inpaint", "edit"):
         parser.add_argument("--mask", required=True,
                             help="mask image of the same size: white = generate, black = keep")
+    if name == "inpaint":
+        parser.add_argument("--pins", metavar="PINS.png",
+                            help="RGBA image of the same size: its fully opaque pixels (alpha 255) inside "
+                                 "the mask are kept exactly and the fill is drawn around them; partly "
+                                 "transparent pixels and pixels outside the mask are ignored")
     if name == "outpaint":
         parser.add_argument("--extend", required=True, metavar="L,T,R,B",
                             help="pixels to add on the left, top, right and bottom, e.g. 0,0,256,0")
@@ -70,7 +75,7 @@ def task_of(args):
 
 def run(args) -> int:
     from fractal_studio.editing.document import Document
-    from fractal_studio.editing.imageio import load_mask, save_pngs
+    from fractal_studio.editing.imageio import load_mask, load_pins, save_pngs
     from fractal_studio.editing.session import EditSession, LoadedModel
     from fractal_studio.editing.tasks import Task, prepare, records
     from fractal_studio.errors import UserError
@@ -86,18 +91,21 @@ def run(args) -> int:
     source = None if task == "generate" else common.input_path(args.image, "image")
     mask = getattr(args, "mask", None)
     mask = None if mask is None else common.input_path(mask, "--mask")
+    pins = getattr(args, "pins", None)
+    pins = None if pins is None else common.input_path(pins, "--pins")
     varied_from = getattr(args, "vary_detail_of", None)
     varied_from = None if varied_from is None else common.input_path(varied_from, "--vary-detail-of")
     model_path = common.resolve_model_path(args.model)
     check_outputs([("--out", path) for path in outputs],
-                  [("--mask", mask), ("--model", model_path), ("--vary-detail-of", varied_from)],
+                  [("--mask", mask), ("--pins", pins), ("--model", model_path),
+                   ("--vary-detail-of", varied_from)],
                   source=source, overwrite=getattr(args, "overwrite", False))
 
     # Inputs, then the model: every check before any work.
     edit = None if task == "generate" else task_of(args)
     session = EditSession()
     doc = None
-    mask_file = None
+    mask_file = pins_file = None
     if source is not None:
         if not Path(source).exists():
             raise UserError(f"image not found: {source}")
@@ -105,6 +113,8 @@ def run(args) -> int:
         edit.check_size(*doc.size)
     if edit is not None and edit.masked:
         mask_file = load_mask(mask, size=doc.size)
+    if pins is not None:
+        pins_file = load_pins(pins, size=doc.size)
     model, model_hash = common.load_model_file(model_path, args.device, args.threads)
     session.loaded = LoadedModel(path=str(model_path), model=model, sha256=model_hash,
                                  device=next(model.parameters()).device)
@@ -118,6 +128,8 @@ def run(args) -> int:
         doc = session.doc
     else:
         prepare(session, edit, mask_file, f"the mask {getattr(args, 'mask', None)}")
+        if pins_file is not None:
+            doc.set_pins(pins_file)
     for note in doc.notes:
         log.info("note: %s", note)
 

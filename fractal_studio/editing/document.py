@@ -60,6 +60,8 @@ class Document:
         # How much of a generated pixel to keep (255 = all) as a soft brush painted it. Only read
         # where the mask is True (see `coverage`), so mask edits need not touch it.
         self._coverage = np.zeros(self.image.shape[:2], np.uint8)
+        # Pixels inside the mask to keep exactly (RGBA, opaque = pinned; editing/pins.py), or None.
+        self.pins: np.ndarray | None = None
 
     # --------------------------------------------------------------------------------- files
     @classmethod
@@ -83,6 +85,13 @@ class Document:
     @property
     def rect(self) -> Rect:
         return Rect(0, 0, *self.size)
+
+    # ---------------------------------------------------------------------------------- pins
+    def set_pins(self, pins: np.ndarray | None) -> None:
+        """Replaces the pins (RGBA uint8 of the canvas's size; None: no pins)."""
+        from fractal_studio.editing.pins import check_pins
+
+        self.pins = None if pins is None else np.array(check_pins(pins, self.mask.shape), copy=True)
 
     # ---------------------------------------------------------------------------------- mask
     def set_mask(self, mask: np.ndarray) -> None:
@@ -153,6 +162,10 @@ class Document:
         coverage = np.zeros((new_h, new_w), np.uint8)  # the new area: 0 here reads as 255 (masked)
         coverage[inner] = self.coverage
         self.image, self.mask, self.blank, self._coverage = image, mask, blank, coverage
+        if self.pins is not None:
+            pins = np.zeros((new_h, new_w, 4), np.uint8)
+            pins[inner] = self.pins
+            self.pins = pins
         self.origin = (self.origin[0] + left, self.origin[1] + top)
 
     def uncrop(self, scale: float) -> None:
@@ -179,6 +192,7 @@ class Document:
         inner = (slice(top, top + small_h), slice(left, left + small_w))
         image[inner], mask[inner], blank[inner] = small, small_mask, small_blank
         self.image, self.mask, self.blank = image, mask, blank
+        self.pins = None  # a pin is one exact pixel: shrunk, it would be none
         self.origin = (left + round(self.origin[0] / scale), top + round(self.origin[1] / scale))
 
     # ---------------------------------------------------------------------------------- undo

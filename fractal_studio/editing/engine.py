@@ -31,6 +31,7 @@ from fractal_studio.editing.candidates import CandidateImages
 from fractal_studio.editing.compositing import blend, match_colours
 from fractal_studio.editing.continuation import continuation, mixed_guides
 from fractal_studio.editing.deblock import deep_fill_weight, soften_deep_fill
+from fractal_studio.editing.pins import with_pins
 from fractal_studio.editing.planning import (
     MAX_AUTO_WINDOWS,
     EditOptions,
@@ -157,7 +158,8 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
              blank: np.ndarray | None = None,
              weights: np.ndarray | None = None,
              vary: Vary | None = None,
-             speeds: EditSpeeds | None = None) -> Iterator[EditProgress | EditResult]:
+             speeds: EditSpeeds | None = None,
+             pins: np.ndarray | None = None) -> Iterator[EditProgress | EditResult]:
     """Validates at once (UserError), then returns the generator of events; the last is an EditResult.
 
     blank: optional bool [H, W], pixels with no original content (new outpainting area); feathering
@@ -168,8 +170,13 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
     vary: vary the detail of an earlier run of these same inputs and options (see Vary).
     speeds: the measured speeds of ranking and compositing that the time left counts on, kept
     across the runs of one session (and measured again by this one); a first guess without.
+    pins: optional RGBA uint8 [H, W, 4]: its opaque pixels inside the mask are kept exactly and the
+    fill is drawn around them (editing/pins.py: they are known pixels to the sampler).
     """
     settings = _check_inputs(model, image, mask, options, blank)
+    if pins is not None:
+        applied = with_pins(image, mask, pins, blank)
+        image, mask, blank = applied.image, applied.mask, applied.blank
     options = options.resolved(model.config)  # every default filled: the plans, the windows and the record
     if vary is not None and (vary.result.cancelled or len(vary.result.made_as) != options.candidates):
         raise UserError("only a finished run's candidates can have their detail varied (same options)")

@@ -133,6 +133,24 @@ def load_mask(path: PathLike, size: tuple[int, int] | None = None) -> np.ndarray
     return grey >= 128
 
 
+def load_pins(path: PathLike, size: tuple[int, int]) -> np.ndarray:
+    """A pins file (editing/pins.py) as RGBA uint8 [H, W, 4]: its fully opaque pixels (alpha 255)
+    are the pins. size: (width, height) of the image; a different size is a UserError, and so is a
+    file without transparency (every pixel would be a pin)."""
+    p = Path(path)
+    notes: list[str] = []
+    with _opened(p) as img:
+        img = _exif_transposed(img, notes)
+    if tuple(img.size) != tuple(size):
+        raise UserError(f"{p} is {img.width}×{img.height} but the image is {size[0]}×{size[1]}; "
+                        "the pins must have the image's size.")
+    rgb, alpha = _to_rgb8(p, img, notes)
+    if alpha is None:
+        raise UserError(f"{p} has no transparency: the pins are the opaque pixels of an RGBA PNG whose "
+                        "other pixels are transparent")
+    return np.ascontiguousarray(np.dstack([rgb, alpha]), dtype=np.uint8)
+
+
 @contextlib.contextmanager
 def _opened(p: Path) -> Iterator[Image.Image]:
     """Open and fully decode `p` after checking its header size; every failure becomes a UserError.

@@ -90,12 +90,13 @@ class Run:
     vary: Vary | None = None  # "vary detail" of an earlier run (engine.Vary)
     # The session's measured ranking and compositing speeds, which the time left counts on
     speeds: EditSpeeds = field(default_factory=EditSpeeds)
+    pins: np.ndarray | None = None  # RGBA, opaque = kept exactly (editing/pins.py)
 
     def events(self) -> Iterator:
         """run_edit's events (EditProgress..., then the EditResult); the result is kept on the run."""
         events = run_edit(self.loaded.model, self.image, self.mask, self.options, cancel=self.cancel,
                           model_hash=self.loaded.sha256, blank=self.blank, weights=self.weights,
-                          vary=self.vary, speeds=self.speeds)
+                          vary=self.vary, speeds=self.speeds, pins=self.pins)
         for event in events:
             if isinstance(event, EditResult):
                 self.result = event
@@ -235,7 +236,7 @@ class EditSession:
         # The image is shared, not copied: the document replaces its image array, never writes into it.
         run = Run(number=next(_RUN_NUMBERS), loaded=self.loaded, options=options, image=doc.image,
                   mask=doc.mask.copy(), blank=doc.blank.copy(), weights=doc.blend_weights(), rect=rect,
-                  speeds=self.speeds)
+                  speeds=self.speeds, pins=None if doc.pins is None else doc.pins.copy())
         self.run, self.running = run, True
         return run
 
@@ -249,7 +250,8 @@ class EditSession:
             raise UserError("the image changed since these candidates were made; generate again")
         run = Run(number=next(_RUN_NUMBERS), loaded=earlier.loaded, options=earlier.options,
                   image=earlier.image, mask=earlier.mask, blank=earlier.blank, weights=earlier.weights,
-                  rect=earlier.rect, vary=Vary(earlier.result, int(detail_seed)), speeds=self.speeds)
+                  rect=earlier.rect, vary=Vary(earlier.result, int(detail_seed)), speeds=self.speeds,
+                  pins=earlier.pins)
         self.run, self.running = run, True
         return run
 
