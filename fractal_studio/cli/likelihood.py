@@ -70,22 +70,28 @@ def run(args) -> int:
     from fractal_studio.editing.imageio import load_image
     from fractal_studio.errors import UserError
     from fractal_studio.model.catalog import resolve_model
+    from fractal_studio.model.weights import read_config
 
     common.check_seed(args.seed)
     if not 1 <= args.orders <= 10_000:
         raise UserError(f"--orders must be between 1 and 10000, got {args.orders}")
-    paths = image_paths(args.paths)
-    model, _ = common.load_model_file(resolve_model(args.model), args.device, args.threads)
-    config = model.config
+    common.check_threads(args.threads)
+    named = [str(common.input_path(path, "PATH")) for path in args.paths]
+    paths = [common.input_path(path, "the image") for path in image_paths(named)]
+    model_path = resolve_model(args.model)
+    # The model's header gives the size the images are cut to: every image is decoded and checked
+    # (a damaged or truncated file fails here) before the weights are loaded.
+    config = read_config(model_path)
     if config.guiding_pixel:
         raise UserError(f"{config.name} predicts guiding pixels: the paper defines no bits/dim for it")
     class_id = common.match_class(config, args.class_)
+    squares = [centre_square(load_image(path).pixels, config.resolution) for path in paths]
+    model, _ = common.load_model_file(model_path, args.device, args.threads)
     device = model.fake_latent.device
     torch.manual_seed(args.seed)
     orders = 1 if all(level.kind != "mar" for level in config.generators) else args.orders
     scores = []
-    for path in paths:
-        pixels = centre_square(load_image(path).pixels, config.resolution)
+    for path, pixels in zip(paths, squares, strict=True):
         image = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).unsqueeze(0).to(device)
         labels = None if class_id is None else torch.tensor([class_id], device=device)
         bits = float(model.bits_per_dim(image, labels, samples=orders)[0])

@@ -61,3 +61,20 @@ def test_mistakes_are_one_line(images, tmp_path, capsys):
     assert entry.main(["likelihood", str(images), "--orders", "0"]) == 2
     assert "--orders" in capsys.readouterr().err
     assert entry.main(["likelihood", str(images), "--model", str(REFERENCE / "nope.safetensors")]) == 2
+
+
+def test_a_damaged_image_fails_before_the_model_is_loaded(images, tmp_path, capsys, monkeypatch):
+    from fractal_studio.cli import common
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded before the images were checked")
+
+    monkeypatch.setattr(common, "load_model_file", no_load)
+    data = (images / "flat.png").read_bytes()
+    (images / "short.png").write_bytes(data[: len(data) // 2])
+    assert entry.main(["likelihood", str(images), "--model", "fashion_mnist"]) == 2
+    err = capsys.readouterr().err
+    assert "short.png" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    long_name = tmp_path / ("x" * 300 + ".png")
+    assert entry.main(["likelihood", str(long_name), "--model", "fashion_mnist"]) == 2
+    assert "over 255 bytes" in capsys.readouterr().err
