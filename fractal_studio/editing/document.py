@@ -26,6 +26,8 @@ class DocumentState:
     origin: tuple[int, int]  # where the original image's (0, 0) lies in the canvas
     blank: np.ndarray | None = None  # canvas pixels with no original content (new outpainting area)
     coverage: np.ndarray | None = None  # uint8 soft-brush coverage (None: 255 wherever masked)
+    # RGBA pins (editing/pins.py); None: the document's pins stay as they are (where they still fit)
+    pins: np.ndarray | None = None
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -197,8 +199,9 @@ class Document:
 
     # ---------------------------------------------------------------------------------- undo
     def snapshot(self) -> DocumentState:
+        pins = self.pins if self.pins is not None else np.zeros((*self.mask.shape, 4), np.uint8)
         return DocumentState(image=_frozen(self.image), mask=_frozen(self.mask), origin=tuple(self.origin),
-                             blank=_frozen(self.blank), coverage=_frozen(self.coverage))
+                             blank=_frozen(self.blank), coverage=_frozen(self.coverage), pins=_frozen(pins))
 
     def restore(self, state: DocumentState, copy: bool = True) -> None:
         """Puts a snapshot back. copy=False takes the state's arrays as they are (for states built
@@ -216,6 +219,10 @@ class Document:
             self._coverage = np.array(state.coverage, dtype=np.uint8, copy=copy)
         else:
             self._coverage = np.zeros(self.mask.shape, np.uint8)
+        if state.pins is not None and state.pins.shape[:2] == self.mask.shape:
+            self.pins = np.array(state.pins, copy=True)
+        elif self.pins is not None and self.pins.shape[:2] != self.mask.shape:
+            self.pins = None
 
     # ------------------------------------------------------------------------------- results
     def apply(self, result, candidate: int) -> None:

@@ -94,11 +94,42 @@ class ExtendStep:
         left, top = self.sides[:2]
         image = doc.image[top:top + h, left:left + w]
         cover = unpack(coverage)
+        pins = None if doc.pins is None else doc.pins[top:top + h, left:left + w].copy()
         doc.restore(DocumentState(image=image.copy(), mask=cover > 0, origin=origin, blank=unpack(blank),
-                                  coverage=cover), copy=False)
+                                  coverage=cover, pins=pins), copy=False)
 
     def redo(self, doc: Document) -> None:
         doc.extend_canvas(*self.sides)
+
+
+@dataclass
+class PinStep:
+    """Pins placed or removed (editing/pins.py): the changed box of the RGBA pins, before and after."""
+
+    rect: Rect
+    before: np.ndarray
+    after: np.ndarray
+    text: str = "Pin"
+
+    @classmethod
+    def between(cls, doc: Document, pins: np.ndarray, rect: Rect, text: str) -> PinStep | None:
+        """The step from the document's pins inside `rect` to `pins` (of `rect`'s size); None when
+        nothing changes."""
+        current = doc.pins[rect.slices] if doc.pins is not None else np.zeros_like(pins)
+        if np.array_equal(current, pins):
+            return None
+        return cls(rect, current.copy(), pins.copy(), text)
+
+    def _set(self, doc: Document, pins: np.ndarray) -> None:
+        if doc.pins is None:
+            doc.pins = np.zeros((*doc.mask.shape, 4), np.uint8)
+        doc.pins[self.rect.slices] = pins
+
+    def undo(self, doc: Document) -> None:
+        self._set(doc, self.before)
+
+    def redo(self, doc: Document) -> None:
+        self._set(doc, self.after)
 
 
 @dataclass
@@ -234,6 +265,9 @@ def history_to_arrays(history: History) -> tuple[dict[str, np.ndarray], list[dic
                       "coverage": _save_packed(arrays, f"{name}_coverage", coverage),
                       "blank": _save_packed(arrays, f"{name}_blank", blank),
                       "origin": list(origin), "size": list(size)}
+        elif isinstance(step, PinStep):
+            arrays[f"{name}_before"], arrays[f"{name}_after"] = step.before, step.after
+            record = {"kind": "pins", "rect": _rect(step.rect), "text": step.text}
         else:  # ApplyStep
             record = {"kind": "apply", "rect": _rect(step.rect), "origin": list(step.origin),
                       "text": step.text}
@@ -271,12 +305,23 @@ def history_from_arrays(arrays: dict[str, np.ndarray], records: list) -> History
                 origin = tuple(int(v) for v in record["origin"])
                 step = ApplyStep(Rect(*record["rect"]), origin, sides["before"], sides["after"],
                                  str(record["text"]))
+            elif kind == "pins":
+                rect = Rect(*record["rect"])
+                before, after = (_pins_crop(arrays, f"{name}_{side}", rect) for side in ("before", "after"))
+                step = PinStep(rect, before, after, str(record["text"]))
             else:
                 raise ValueError(f"unknown step {kind!r}")
             history.done.append(step)
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise ValueError(f"the saved undo history cannot be read ({error})") from None
     return history
+
+
+def _pins_crop(arrays: dict[str, np.ndarray], name: str, rect: Rect) -> np.ndarray:
+    data = np.asarray(arrays[name])
+    if data.dtype != np.uint8 or data.shape != (rect.height, rect.width, 4):
+        raise ValueError(f"{name} is not the RGBA pins of its box")
+    return data.copy()
 
 
 def _rect(rect: Rect) -> list[int]:

@@ -14,7 +14,7 @@ current run with its candidates, and the undo history; one run at a time. A run 
 taken when it starts, so the document can be drawn on while it runs, and a run that is no longer
 current (cancelled, replaced) can never hand its events or result to another.
 Listeners (`session.listen(callback)`) hear `callback(kind, rect)` after each change: kind "mask"
-(only `rect` of the coverage changed), "pixels" (the image changed only inside `rect`, the mask
+(only `rect` of the coverage changed), "pins" (only `rect` of the pins changed), "pixels" (the image changed only inside `rect`, the mask
 anywhere; same size), "document" (anything may have changed), "run" (candidates came or went),
 "model" (another model, or the same on another device, is loaded; rect None).
 """
@@ -32,13 +32,14 @@ import numpy as np
 
 from fractal_studio.editing.document import Document
 from fractal_studio.editing.engine import EditOptions, EditResult, Vary, run_edit
-from fractal_studio.editing.history import ApplyStep, ExtendStep, History, MaskStep, SnapshotStep
+from fractal_studio.editing.history import ApplyStep, ExtendStep, History, MaskStep, PinStep, SnapshotStep
 from fractal_studio.editing.timing import EditSpeeds
 from fractal_studio.editing.windows import Rect, bounding_rect
 from fractal_studio.errors import UserError
 
 Listener = Callable[[str, Rect | None], None]
 _RUN_NUMBERS = itertools.count(1)
+PIN_RADIUS = 2.0  # a pin dot's radius in image pixels: a 5-pixel dot, small beside the model's patches
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,38 @@ class EditSession:
         mask[rect.intersect(self.doc.rect).slices] = not erase
         self.set_mask(mask, "Erase rectangle" if erase else "Mask rectangle")
 
+    # --------------------------------------------------------------------------------- pins
+    def pin(self, centre: tuple[float, float], colour: tuple[int, int, int], radius: float = PIN_RADIUS,
+            erase: bool = False) -> Rect | None:
+        """Pins a round dot of `colour` (R, G, B) at `centre` (image coordinates), only where the
+        mask is on (outside it a pin would mean nothing: those pixels are kept anyway); `erase`
+        takes the pins under the dot away instead. Undoable; returns the box that changed, or None."""
+        doc = self.doc
+        x, y = centre
+        reach = int(np.ceil(radius))
+        box = Rect.spanning(int(np.floor(x)) - reach, int(np.floor(y)) - reach,
+                            int(np.floor(x)) + reach + 1, int(np.floor(y)) + reach + 1).intersect(doc.rect)
+        if box.empty:
+            return None
+        ys, xs = np.mgrid[box.top:box.bottom, box.left:box.right]
+        dot = np.hypot(xs + 0.5 - x, ys + 0.5 - y) <= radius + 0.5
+        pins = doc.pins[box.slices].copy() if doc.pins is not None else np.zeros((*dot.shape, 4), np.uint8)
+        if erase:
+            pins[dot] = 0
+        else:
+            dot &= doc.mask[box.slices]
+            pins[dot] = (*(int(c) for c in colour), 255)
+        step = PinStep.between(doc, pins, box, "Remove pins" if erase else "Pin")
+        if step is None:
+            return None
+        self._push(step)
+        return box
+
+    def clear_pins(self) -> None:
+        doc = self.doc
+        if doc.pins is not None and doc.pins.any():
+            self._push(PinStep(doc.rect, doc.pins.copy(), np.zeros_like(doc.pins), "Clear pins"))
+
     # --------------------------------------------------------------------------- the canvas
     def extend(self, left: int, top: int, right: int, bottom: int) -> None:
         """Grows the canvas; the new area is masked and blank (to be generated)."""
@@ -317,7 +350,8 @@ class EditSession:
                 history.redo(trial)
         except (ValueError, IndexError, TypeError, UserError):
             return False
-        if not (np.array_equal(trial.image, doc.image) and np.array_equal(trial.coverage, doc.coverage)):
+        if not (np.array_equal(trial.image, doc.image) and np.array_equal(trial.coverage, doc.coverage)
+                and np.array_equal(trial.snapshot().pins, doc.snapshot().pins)):
             return False
         self.history = history
         self._changed("document")
@@ -351,6 +385,8 @@ class EditSession:
             self._changed("mask", step.rect)
         elif isinstance(step, ApplyStep):
             self._changed("pixels", step.rect)
+        elif isinstance(step, PinStep):
+            self._changed("pins", step.rect)
         else:
             self._changed("document")
 

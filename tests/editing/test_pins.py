@@ -96,3 +96,52 @@ def test_the_session_passes_the_document_pins(toy_model, converted):
     assert np.array_equal(session.doc.image[where], pins[where][:, :3])
     session.undo()
     assert np.array_equal(session.doc.image, image)
+
+
+def pinning_session(image, mask) -> EditSession:
+    session = EditSession()
+    session.set_document(Document(image, mask))
+    return session
+
+
+def test_a_pin_dot_lands_only_inside_the_mask_and_undo_takes_it_away():
+    image, mask, _ = inputs()
+    session = pinning_session(image, mask)
+    heard = []
+    session.listen(lambda kind, rect: heard.append((kind, rect)))
+    box = session.pin((3.0, 4.0), (10, 20, 30))  # at the mask's left edge (column 2)
+    where = pinned(session.doc.pins, session.doc.mask)
+    assert box is not None and heard[-1] == ("pins", box) and where.any()
+    assert (session.doc.pins[..., 3] == 255).sum() == where.sum()  # nothing pinned outside the mask
+    assert np.array_equal(session.doc.pins[where][:, :3], np.tile([10, 20, 30], (where.sum(), 1)))
+    assert session.pin((0.5, 0.5), (1, 1, 1)) is None  # outside the mask: nothing to pin
+    assert session.history.undo_text == "Pin"
+    session.undo()
+    assert not session.doc.pins.any()
+    session.redo()
+    assert np.array_equal(pinned(session.doc.pins, session.doc.mask), where)
+    session.pin((3.0, 4.0), (0, 0, 0), erase=True)
+    assert not pinned(session.doc.pins, session.doc.mask).any()
+
+
+def test_pins_survive_the_saved_history_and_a_canvas_extension():
+    from fractal_studio.editing.history import history_from_arrays, history_to_arrays
+
+    image, mask, _ = inputs()
+    session = pinning_session(image, mask)
+    session.pin((6.0, 6.0), (200, 100, 50))
+    session.extend(2, 1, 0, 0)
+    assert session.doc.pins.shape == (17, 18, 4) and session.doc.pins[7, 8, 3] == 255
+    session.undo()
+    assert session.doc.pins.shape == (16, 16, 4) and session.doc.pins[6, 6, 3] == 255
+    session.redo()
+    arrays, records = history_to_arrays(session.history)
+    pins = session.doc.pins.copy()
+    restored = pinning_session(session.doc.image, session.doc.mask)
+    restored.doc.set_pins(pins)
+    restored.doc.blank = session.doc.blank.copy()
+    restored.doc.origin = session.doc.origin
+    assert restored.restore_history(history_from_arrays(arrays, records))
+    restored.undo()
+    restored.undo()
+    assert not restored.doc.pins.any()
