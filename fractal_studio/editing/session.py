@@ -14,9 +14,10 @@ current run with its candidates, and the undo history; one run at a time. A run 
 taken when it starts, so the document can be drawn on while it runs, and a run that is no longer
 current (cancelled, replaced) can never hand its events or result to another.
 Listeners (`session.listen(callback)`) hear `callback(kind, rect)` after each change: kind "mask"
-(only `rect` of the coverage changed), "pins" (only `rect` of the pins changed), "pixels" (the image changed only inside `rect`, the mask
-anywhere; same size), "document" (anything may have changed), "run" (candidates came or went),
-"model" (another model, or the same on another device, is loaded; rect None).
+(only `rect` of the coverage changed), "pins" (only `rect` of the pins changed), "pixels" (the
+image changed only inside `rect`, the mask anywhere; same size), "document" (anything may have
+changed), "run" (candidates came or went), "model" (another model, or the same on another
+device, is loaded; rect None).
 """
 
 from __future__ import annotations
