@@ -43,6 +43,7 @@ from fractal_studio.editing.planning import (
 from fractal_studio.editing.record import coarse_to_fine_record, edit_record
 from fractal_studio.editing.seamless import seamless_fills
 from fractal_studio.editing.timing import EditSpeeds, PreviewPacer, TimeLeft, compose_units
+from fractal_studio.editing.uncertainty import finest_drawn, working_to_image
 from fractal_studio.editing.windows import (
     Rect,
     bounding_rect,
@@ -101,6 +102,9 @@ class EditResult:
     # finer scale's guide: its whole working image), the layout that "vary detail" keeps while it
     # redraws the finer scales.
     layouts: Sequence[np.ndarray] = field(default=(), compare=False, repr=False)
+    # run_edit(uncertainty=True): each candidate's bits per pixel (editing/uncertainty.py), float32
+    # over the candidates' box (`candidates.box`) at the image's scale, NaN outside the mask.
+    uncertainty: tuple[np.ndarray, ...] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,8 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
              weights: np.ndarray | None = None,
              vary: Vary | None = None,
              speeds: EditSpeeds | None = None,
-             pins: np.ndarray | None = None) -> Iterator[EditProgress | EditResult]:
+             pins: np.ndarray | None = None,
+             uncertainty: bool = False) -> Iterator[EditProgress | EditResult]:
     """Validates at once (UserError), then returns the generator of events; the last is an EditResult.
 
     blank: optional bool [H, W], pixels with no original content (new outpainting area); feathering
@@ -172,8 +177,11 @@ def run_edit(model, image: np.ndarray, mask: np.ndarray, options: EditOptions = 
     across the runs of one session (and measured again by this one); a first guess without.
     pins: optional RGBA uint8 [H, W, 4]: its opaque pixels inside the mask are kept exactly and the
     fill is drawn around them (editing/pins.py: they are known pixels to the sampler).
+    uncertainty: also hand over each candidate's bits per pixel (EditResult.uncertainty).
     """
     settings = _check_inputs(model, image, mask, options, blank)
+    if uncertainty:
+        settings = replace(settings, uncertainty=True)
     if pins is not None:
         applied = with_pins(image, mask, pins, blank)
         image, mask, blank = applied.image, applied.mask, applied.blank
@@ -242,7 +250,7 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
         guides, layout_result, base_seed = None, None, int(options.seed)
     else:
         guides, layout_result, base_seed = list(vary.result.layouts), vary.result, int(vary.detail_seed)
-    result = None
+    result, bits = None, None
     for k, plan in enumerate(plans):
         last = k == len(plans) - 1
         seed = base_seed if plan is coarse else \
@@ -266,6 +274,9 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
                 per_cost = (elapsed + event.eta) / (done * total + costs[k])
                 eta = event.eta + per_cost * sum(costs[k + 1:])
             yield replace(event, fraction=min(1.0, done + share * event.fraction), elapsed=elapsed, eta=eta)
+        if result.uncertainty is not None:  # the finest scale that drew a pixel gives its bits
+            bits = result.uncertainty if bits is None else tuple(
+                finest_drawn(fine, coarser) for fine, coarser in zip(result.uncertainty, bits, strict=True))
         if result.cancelled:
             break
         if not last:
@@ -278,7 +289,7 @@ def _coarse_to_fine(model, image, mask, options: EditOptions, settings, coarse: 
     metadata = coarse_to_fine_record(layout_result.metadata, result.metadata, finer, detail, defaults)
     yield replace(result, elapsed=time.perf_counter() - started, metadata=metadata, options=options,
                   plan=layout_result.plan, bits=layout_result.bits, made_as=layout_result.made_as,
-                  layouts=layout_result.layouts, window_runs=())
+                  layouts=layout_result.layouts, window_runs=(), uncertainty=bits)
 
 
 class _Edit:
@@ -351,6 +362,10 @@ class _Edit:
         self.in_image = np.zeros_like(known)
         self.in_image[local_inside.slices] = True
         self.canvases = [canvas.copy() for _ in range(options.candidates * self.samples)]
+        # Each canvas's bits per working pixel (settings.uncertainty), NaN until drawn.
+        self.bits = None
+        if settings.uncertainty:
+            self.bits = [np.full(canvas.shape[:2], np.nan, np.float32) for _ in self.canvases]
         self.guide_areas = []  # each candidate's guide over the area, for the lock
         if pins is not None:
             for canvas_k, guide in zip(self.canvases, guides, strict=True):
@@ -436,6 +451,7 @@ class _Edit:
                     if isinstance(event, Finished):
                         for k, pixels in zip(members, event.candidates, strict=True):
                             self.canvases[k][rows, cols] = pixels
+                        self._keep_bits(members, rows, cols, event.uncertainty)
                         runs.append((tuple(members), np.stack(event.candidates)))
                         cancelled = event.cancelled
                         break
@@ -458,6 +474,8 @@ class _Edit:
             self.window_runs.append(tuple(runs))
             self._average_samples(rows, cols)
         self.canvases = self.canvases[::self.samples]  # the samples of a candidate are now one
+        if self.bits is not None:
+            self.bits = self.bits[::self.samples]
         if self.lock is not None and not cancelled:
             self._lock_to_guides()
         bits = None
@@ -471,6 +489,8 @@ class _Edit:
             elif self.vary is not None:  # in the earlier result's order
                 made_as = self.vary.result.made_as
                 self.canvases = [self.canvases[k] for k in made_as]
+                if self.bits is not None:
+                    self.bits = [self.bits[k] for k in made_as]
         candidates = ()
         if self.compose or cancelled:
             report = last is not None and not cancelled
@@ -484,7 +504,26 @@ class _Edit:
             candidates = CandidateImages(self.image, self.box, crops)
         yield EditResult(candidates=candidates, cancelled=cancelled, elapsed=self.clock.elapsed(),
                          metadata=self._metadata(), options=self.options, plan=self.plan, bits=bits,
-                         window_runs=tuple(self.window_runs), made_as=made_as)
+                         window_runs=tuple(self.window_runs), made_as=made_as,
+                         uncertainty=self._uncertainty())
+
+    def _keep_bits(self, members: list[int], rows: slice, cols: slice, maps: list[np.ndarray] | None) -> None:
+        """A window's bits of the pixels its run drew, for each of its candidates."""
+        if self.bits is None or maps is None:
+            return
+        for k, drawn in zip(members, maps, strict=True):
+            self.bits[k][rows, cols] = finest_drawn(drawn, self.bits[k][rows, cols])
+
+    def _uncertainty(self) -> tuple[np.ndarray, ...] | None:
+        """Each candidate's bits over the mask's box at the image's scale (editing/uncertainty.py)."""
+        if self.bits is None:
+            return None
+        inside = self.mask[self.box.slices]
+        maps = []
+        for bits in self.bits:
+            in_box = working_to_image(bits, (self.area.left, self.area.top), self.scale_xy, self.box)
+            maps.append(np.where(inside, in_box, np.nan).astype(np.float32))
+        return tuple(maps)
 
     # ------------------------------------------------------------------------------ progress
     def _sampling_eta(self) -> float | None:
@@ -515,6 +554,8 @@ class _Edit:
                          seed=int(self.options.seed), class_id=self.options.class_id)
         order = sorted(range(len(bits)), key=lambda k: bits[k])
         self.canvases = [self.canvases[k] for k in order]
+        if self.bits is not None:
+            self.bits = [self.bits[k] for k in order]
         return tuple(bits[k] for k in order), tuple(order)
 
     def _groups(self, rows, cols, known, window: int) -> list[list[int]]:
@@ -540,6 +581,11 @@ class _Edit:
             mean = np.rint(mean).astype(np.uint8)
             for canvas in group:
                 canvas[rows, cols] = mean
+            if self.bits is not None:  # the mean pixel is as sure as its samples were on average
+                bit_group = self.bits[first:first + self.samples]
+                mean_bits = np.mean(np.stack([bits[rows, cols] for bits in bit_group]), 0)
+                for bits in bit_group:
+                    bits[rows, cols] = mean_bits
 
     def _lock_to_guides(self) -> None:
         """Each candidate's fill shifted by the smoothed difference to its guide, inside the hole:
