@@ -35,6 +35,7 @@ from fractal_studio.editing.document import Document
 from fractal_studio.editing.engine import EditOptions, EditResult, Vary, run_edit
 from fractal_studio.editing.history import ApplyStep, ExtendStep, History, MaskStep, PinStep, SnapshotStep
 from fractal_studio.editing.timing import EditSpeeds
+from fractal_studio.editing.uncertainty import DEFAULT_QUANTILE, full_map, image_patch, unsure_mask
 from fractal_studio.editing.windows import Rect, bounding_rect
 from fractal_studio.errors import UserError
 
@@ -93,12 +94,19 @@ class Run:
     # The session's measured ranking and compositing speeds, which the time left counts on
     speeds: EditSpeeds = field(default_factory=EditSpeeds)
     pins: np.ndarray | None = None  # RGBA, opaque = kept exactly (editing/pins.py)
+    # Each candidate's bits per pixel are kept (EditResult.uncertainty) for View > Uncertainty and
+    # re-rolls: recording them costs too little to leave out (sampling/request.py).
+    uncertainty: bool = True
+    # A re-roll (EditSession.reroll_unsure): the run whose candidate `rerolled` it draws again in
+    # part; once finished, that run with the new candidate added (undo goes back to it).
+    rerolled_from: Run | None = None
+    rerolled: int | None = None
 
     def events(self) -> Iterator:
         """run_edit's events (EditProgress..., then the EditResult); the result is kept on the run."""
         events = run_edit(self.loaded.model, self.image, self.mask, self.options, cancel=self.cancel,
                           model_hash=self.loaded.sha256, blank=self.blank, weights=self.weights,
-                          vary=self.vary, speeds=self.speeds, pins=self.pins)
+                          vary=self.vary, speeds=self.speeds, pins=self.pins, uncertainty=self.uncertainty)
         for event in events:
             if isinstance(event, EditResult):
                 self.result = event
@@ -294,12 +302,53 @@ class EditSession:
         if run is not self.run:
             return False
         self.running = False
+        if run.rerolled_from is not None:  # the earlier candidates stay, with the new one if it came
+            finished = run.result is not None and not run.result.cancelled
+            self.run = _with_reroll(run) if finished else run.rerolled_from
+            self._changed("run", run.rect)
+            return self.run is not None
         if run.result is None or run.result.cancelled:
             self.run = None
             self._changed("run", run.rect)
             return False
         self._changed("run", run.rect)
         return True
+
+    def reroll_unsure(self, index: int, quantile: float = DEFAULT_QUANTILE,
+                      threshold: float | None = None) -> Run:
+        """The next run: candidate `index`'s unsure patches drawn again (editing/uncertainty.py), the
+        rest of the candidate known; when it ends, its fill is added as a new candidate (undo takes
+        it away again). The patches are the model's smallest pixel patch at the edit's working scale
+        whose mean bits are above `threshold`, by default the `quantile` of the candidate's patches."""
+        earlier = self.run
+        if earlier is None or self.running or earlier.result is None or earlier.result.cancelled:
+            raise UserError("re-rolling unsure parts needs the candidates of a finished run")
+        result = earlier.result
+        if result.uncertainty is None:
+            raise UserError("these candidates have no recorded uncertainty; generate again")
+        if not 0 <= index < len(result.candidates):
+            raise UserError(f"there is no candidate #{index + 1} to re-roll")
+        if earlier.image is not self.doc.image:
+            raise UserError("the image changed since these candidates were made; generate again")
+        bits = full_map(result.uncertainty[index], result.candidates.box, earlier.mask.shape)
+        drawn = earlier.mask & ~np.isnan(bits)  # pins and other known pixels stay
+        hole = unsure_mask(bits, drawn, self._reroll_patch(earlier), quantile, threshold)
+        if not hole.any():
+            raise UserError("no part of this candidate is above the uncertainty threshold")
+        options = replace(earlier.options, candidates=1,
+                          seed=(int(earlier.options.seed) + 7919 * (len(result.candidates) + 1)) % 2**32)
+        run = Run(number=next(_RUN_NUMBERS), loaded=earlier.loaded, options=options,
+                  image=result.candidates[index], mask=hole, blank=np.zeros_like(earlier.blank), weights=None,
+                  rect=earlier.rect, speeds=self.speeds, rerolled_from=earlier, rerolled=index)
+        self.run, self.running = run, True
+        return run
+
+    @staticmethod
+    def _reroll_patch(run: Run) -> int:
+        """The re-roll's patch in image pixels: the model's smallest at the run's working scale."""
+        plan = run.result.plan
+        scale = 1.0 if plan is None else run.image.shape[1] / plan.working_size[0]
+        return image_patch(run.loaded.model.config.patch_sizes, scale)
 
     def cancel(self) -> None:
         if self.run is not None and self.running:
@@ -368,6 +417,10 @@ class EditSession:
     def _travel(self, move) -> bool:
         """Undo or redo (`move`), after dropping any candidates; False when there is nothing to do."""
         self._require_idle()
+        if move == self.history.undo and self.run is not None and self.run.rerolled_from is not None:
+            self.run = self.run.rerolled_from  # a re-roll's candidate taken away again
+            self._changed("run", self.run.rect)
+            return True
         self.discard()
         step = move(self.doc) if self.document is not None else None
         if step is not None:
@@ -424,6 +477,24 @@ class EditSession:
                  overwrite_source=overwrite_source)
         if candidate is None:
             self._exported_at = self.history.last
+
+
+def _with_reroll(run: Run) -> Run:
+    """The run `run` re-rolled a candidate of, with the re-rolled candidate added last: its pixels
+    the re-roll's (the candidate outside the re-rolled patches), its bits the candidate's with the
+    re-roll's in those patches. Its bits per value (for the earlier candidates only) are dropped."""
+    from fractal_studio.editing.candidates import CandidateImages
+
+    earlier, made = run.rerolled_from.result, run.result
+    box = earlier.candidates.box
+    crops = [*earlier.candidates.crops, made.candidates[0][box.slices]]
+    bits = earlier.uncertainty[run.rerolled].copy()
+    drawn = full_map(made.uncertainty[0], made.candidates.box, run.mask.shape)[box.slices]
+    redrawn = run.mask[box.slices]
+    bits[redrawn] = drawn[redrawn]
+    result = replace(earlier, candidates=CandidateImages(earlier.candidates.base, box, crops), bits=None,
+                     uncertainty=(*earlier.uncertainty, bits), made_as=(), layouts=(), window_runs=())
+    return replace(run.rerolled_from, result=result, rerolled_from=run.rerolled_from, rerolled=run.rerolled)
 
 
 def grown(mask: np.ndarray, pixels: int) -> np.ndarray:

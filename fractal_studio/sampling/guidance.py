@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -78,5 +80,4 @@ def sampled_entropy_bits(logits: torch.Tensor, spread: float = 1.0) -> torch.Ten
         total = cdf[:, -1:]
         probs = (torch.minimum(cdf, total * high) - torch.maximum(before, total * low)).clamp(min=0)
         probs = probs / probs.sum(dim=-1, keepdim=True)
-    terms = torch.where(probs > 0, probs * torch.log2(probs), torch.zeros_like(probs))
-    return -terms.sum(dim=-1)
+    return torch.special.xlogy(probs, probs).sum(dim=-1) * (-1.0 / math.log(2.0))

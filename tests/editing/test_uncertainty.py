@@ -113,3 +113,66 @@ def test_the_unsure_patches_are_those_above_the_threshold_inside_the_mask():
     np.testing.assert_array_equal(chosen, expected & mask)
     by_quantile = unsure_mask(bits, mask, 2, quantile=0.95)  # 12 patches: above 13.5 bits, the top one
     np.testing.assert_array_equal(by_quantile, np.pad(np.ones((2, 2), bool), ((0, 6), (2, 4))))
+
+
+# ------------------------------------------------------------------------------ re-roll (session)
+def reroll_session(tmp_path):
+    from PIL import Image
+
+    from fractal_studio.editing.session import EditSession, LoadedModel
+
+    model = random_model("tiny_mar_in16")
+    path = tmp_path / "photo.png"
+    Image.fromarray(photo((20, 24))).save(path)
+    session = EditSession()
+    session.open(path)
+    session.loaded = LoadedModel(path="tiny", model=model, sha256="0" * 64, device=torch.device("cpu"))
+    session.set_mask(hole((20, 24), 2, 3, 14, 16))
+    return session
+
+
+def run_to_end(session, run):
+    for _ in run.events():
+        pass
+    return session.finish_run(run)
+
+
+def test_re_rolling_draws_only_the_unsure_patches_again_and_undo_takes_the_new_candidate_away(tmp_path):
+    session = reroll_session(tmp_path)
+    assert run_to_end(session, session.start_run(EditOptions(seed=4, candidates=2, work_scale="native")))
+    first = [candidate.copy() for candidate in session.candidates]
+    result = session.run.result
+    bits = full_map(result.uncertainty[1], result.candidates.box, first[1].shape[:2])
+    run = session.reroll_unsure(1, quantile=0.75)
+    chosen = run.mask
+    assert chosen.any() and not (chosen & ~session.doc.mask).any()
+    assert run_to_end(session, run)
+    assert len(session.candidates) == 3
+    rerolled = session.candidates[2]
+    np.testing.assert_array_equal(rerolled[~chosen], first[1][~chosen])  # the rest bit for bit
+    assert (rerolled[chosen] != first[1][chosen]).any()
+    for k in (0, 1):
+        np.testing.assert_array_equal(session.candidates[k], first[k])
+    new_bits = full_map(session.run.result.uncertainty[2], result.candidates.box, chosen.shape)
+    np.testing.assert_array_equal(new_bits[~chosen], bits[~chosen])
+    assert np.isfinite(new_bits[chosen]).all()
+    # The chosen patches are the candidate's least sure: their mean bits beat the rest's.
+    inside = session.doc.mask & ~chosen
+    assert bits[chosen].mean() > bits[inside].mean()
+    assert session.undo() and len(session.candidates) == 2
+    np.testing.assert_array_equal(session.candidates[1], first[1])
+
+
+def test_re_rolling_explains_what_it_needs(tmp_path):
+    import pytest
+
+    from fractal_studio.errors import UserError
+
+    session = reroll_session(tmp_path)
+    with pytest.raises(UserError, match="finished run"):
+        session.reroll_unsure(0)
+    run_to_end(session, session.start_run(EditOptions(seed=4, work_scale="native")))
+    with pytest.raises(UserError, match="no candidate #3"):
+        session.reroll_unsure(2)
+    with pytest.raises(UserError, match="above the uncertainty threshold"):
+        session.reroll_unsure(0, threshold=1e9)
