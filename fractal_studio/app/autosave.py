@@ -107,6 +107,9 @@ def _check_session(arrays: dict[str, np.ndarray], info) -> None:
             raise DamagedAutosave("the saved mask is missing")
         if value is not None and (value.dtype != bool or value.shape != image.shape[:2]):
             raise DamagedAutosave(f"the saved {name} does not fit the image")
+    pins = arrays.get("pins")
+    if pins is not None and (pins.dtype != np.uint8 or pins.shape != (*image.shape[:2], 4)):
+        raise DamagedAutosave("the saved pins do not fit the image")
     if not isinstance(info, dict):
         raise DamagedAutosave("the saved settings are not a table")
     checks = {"params": dict, "model": str, "path": str, "class_id": int, "origin": list}

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QGraphicsView,
 )
 
-from fractal_studio.app.layers import BufferItem, CheckerItem, bgra_from_rgb, changed_overlay
+from fractal_studio.app.layers import BufferItem, CheckerItem, bgra_from_rgb, changed_overlay, pins_overlay
 from fractal_studio.app.mask_tools import MaskLayer
 from fractal_studio.editing.windows import Rect
 
@@ -32,6 +32,7 @@ class CanvasView(QGraphicsView):
     extendDragged = Signal(int, int, int, int)  # the growth while a border is dragged (0s: done)
     zoomChanged = Signal(float)
     brushChanged = Signal(float, float)  # size, hardness
+    pinClicked = Signal(float, float, str)  # image point; "pin", "erase" (Alt) or "pick" (Ctrl: its colour)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -54,8 +55,9 @@ class CanvasView(QGraphicsView):
         self.changed_item.setVisible(False)
         self.heat_item = BufferItem(smooth=False)  # View › Surprise map
         self.heat_item.setVisible(False)
-        for z, item in enumerate((self.checker, self.image_item, self.mask_item, self.heat_item,
-                                  self.changed_item)):
+        self.pins_item = BufferItem(smooth=False)  # the Pin tool's dots, over the mask's tint
+        for z, item in enumerate((self.checker, self.image_item, self.mask_item, self.pins_item,
+                                  self.heat_item, self.changed_item)):
             item.setZValue(z)
             self.scene().addItem(item)
         self.cursor_item = QGraphicsEllipseItem()
@@ -149,6 +151,17 @@ class CanvasView(QGraphicsView):
 
     def set_mask_visible(self, visible: bool) -> None:
         self.mask_item.setVisible(visible)
+        self.pins_item.setVisible(visible)
+
+    def show_pins(self, pins: np.ndarray | None, mask: np.ndarray, rect: Rect | None = None) -> None:
+        """Shows the pins that count (opaque, inside the mask), all of them or inside `rect`."""
+        if rect is None or self.pins_item.buffer.shape[:2] != mask.shape:
+            self.pins_item.set_buffer(pins_overlay(pins, mask))
+            return
+        rows, cols = rect.slices
+        self.pins_item.buffer[rows, cols] = pins_overlay(None if pins is None else pins[rows, cols],
+                                                         mask[rows, cols])
+        self.pins_item.update_box(rect)
 
     def show_changed(self, changed: np.ndarray | None, rect: Rect | None = None) -> None:
         """Overlays the changed pixels (bool, of `rect`'s size: the area a candidate can differ in)."""
@@ -278,6 +291,11 @@ class CanvasView(QGraphicsView):
             self._stroke = self._paint(p, p)
             self.mask_item.update_box(self._stroke)
             self._last = p
+        elif self.tool == "pin":
+            modifiers = event.modifiers()
+            mode = "pick" if modifiers & Qt.KeyboardModifier.ControlModifier else \
+                "erase" if modifiers & Qt.KeyboardModifier.AltModifier else "pin"
+            self.pinClicked.emit(pos.x(), pos.y(), mode)
         elif self.tool == "rect":
             self._rect_start = pos
             self.frame_item.setRect(QRectF(pos, pos))

@@ -183,6 +183,8 @@ class FilesMixin:
         empty = None if empty is None else empty.copy()
         info = json.loads(json.dumps(self.session_info(), default=str))
         history, info["history"] = history_to_arrays(self.session.history)
+        if doc.pins is not None:
+            history["pins"] = doc.pins.copy()
         args = (doc.image.copy(), doc.mask.copy(), empty, info, history)
         future = EXECUTOR.submit(self.autosave.save, *args)
         self.saved_revision = revision
@@ -213,6 +215,8 @@ class FilesMixin:
         doc = Document(arrays["image"], mask=arrays["mask"], path=info.get("path"))
         if info.get("origin"):
             doc.origin = tuple(int(v) for v in info["origin"])
+        if "pins" in arrays:  # sessions saved before pins have none
+            doc.set_pins(arrays["pins"])
         self.set_document(doc, blank=arrays.get("empty", np.zeros(arrays["mask"].shape, bool)), ask=False)
         try:
             kept = self.session.restore_history(history_from_arrays(arrays, info.get("history", [])))

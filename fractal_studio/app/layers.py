@@ -114,6 +114,20 @@ def heat_overlay(bits: np.ndarray, scale: float) -> np.ndarray:
     return out
 
 
+def pins_overlay(pins: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
+    """A premultiplied BGRA buffer of the pins that count (opaque, inside the mask) in their own
+    colours, transparent elsewhere: drawn over the mask's tint, they show as the exact pixels the
+    fill will keep."""
+    from fractal_studio.editing.pins import pinned
+
+    out = np.zeros((*mask.shape, 4), np.uint8)
+    if pins is None:
+        return out
+    where = pinned(pins, mask)
+    out[where] = pins[where][:, [2, 1, 0, 3]]  # R, G, B, A -> B, G, R, A (opaque: premultiplied as is)
+    return out
+
+
 def changed_overlay(changed: np.ndarray) -> np.ndarray:
     """A premultiplied BGRA buffer: opaque cyan where pixels changed, transparent elsewhere."""
     h, w = changed.shape

@@ -35,6 +35,7 @@ from fractal_studio.app.files import FilesMixin
 from fractal_studio.app.generation import TIME_LEFT_TICK_MS, GenerationMixin
 from fractal_studio.app.models import ModelMixin, ModelPanel
 from fractal_studio.app.panels import ClassPicker, ParamsPanel, TaskPanel
+from fractal_studio.app.pin_tool import PinMixin
 from fractal_studio.app.settings import Store, open_settings
 from fractal_studio.app.surprise_view import SurpriseMixin
 from fractal_studio.app.worker import modal
@@ -79,7 +80,7 @@ class ShortcutsWin(QObject):
         return False
 
 
-class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWindow):
+class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, PinMixin, QMainWindow):
     """Mixins first, so their Qt event handlers (dragEnterEvent, dropEvent) override QMainWindow's."""
 
     crashReported = Signal(str)  # a crash report's path, from any thread (logs.AppLog's on_crash)
@@ -152,6 +153,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWi
         self.canvas.extendRequested.connect(self.extend_canvas)
         self.canvas.zoomChanged.connect(lambda z: self.zoom_label.setText(f"Zoom: {z * 100:.0f}%"))
         self.canvas.brushChanged.connect(self._brush_changed)
+        self.canvas.pinClicked.connect(self._pin_clicked)
         self.setCentralWidget(self.canvas)
         self.model_panel = ModelPanel()
         self.model_panel.modelRequested.connect(self.load_model_path)
@@ -262,6 +264,8 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWi
         for tool, key, tip in (("brush", "B", "Paint the area to generate"),
                                ("eraser", "E", "Erase the mask"),
                                ("rect", "R", "Drag a rectangle to mask (Alt erases)"),
+                               ("pin", "P", "Pin colour dots inside the mask: the fill keeps them "
+                                            "exactly (Alt+click removes; Ctrl+click: the colour under it)"),
                                ("pan", "H", "Pan the view (or hold Space, or the middle button)")):
             action = self._action(mask, tool.capitalize(), lambda t=tool: self.set_tool(t), key, tip)
             action.setCheckable(True)
@@ -273,6 +277,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWi
         self._action(mask, "Larger brush", lambda: self.canvas.set_brush(self.canvas.brush_size * 1.25), "]")
         self._action(mask, "&Clear mask", self.clear_mask, "Ctrl+Shift+A")
         self._action(mask, "&Invert mask", self.invert_mask, "Ctrl+I")
+        self._action(mask, "Clear &pins", self.clear_pins, tip="Take every pin away (undoable)")
         self._action(mask, "&Grow mask…", lambda: self.grow_mask(None, +1))
         self._action(mask, "&Shrink mask…", lambda: self.grow_mask(None, -1))
         self._action(mask, "&Feather…", self.feather_dialog, tip="Blend width at the mask border")
@@ -311,7 +316,8 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWi
         toolbar.setObjectName("tools")
         toolbar.addActions([self.open_action, self.export_action])
         toolbar.addSeparator()
-        toolbar.addActions([self.tool_actions[t] for t in ("brush", "eraser", "rect", "pan")])
+        toolbar.addActions([self.tool_actions[t] for t in ("brush", "eraser", "rect", "pin", "pan")])
+        toolbar.addWidget(self._build_pin_button())
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Size "))
         self.size_box = QSpinBox()
@@ -367,12 +373,17 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, QMainWi
             self._candidates_changed(rect)
         elif doc is None:
             return
+        elif kind == "pins":
+            self.show_pins(rect)
         elif kind == "mask":
             self.canvas.reload_mask(doc.coverage, rect)
+            self.show_pins(rect)  # only the pins inside the mask count, and show
         elif kind == "pixels":
             self.canvas.update_document(doc.image, doc.coverage, self.session.empty, rect)
+            self.show_pins()
         else:
             self.canvas.set_document(doc.image, doc.coverage, self.session.empty)
+            self.show_pins()
             w, h = doc.size
             name = Path(doc.path).name if doc.path else "untitled"
             self.setWindowTitle(f"{name} ({w}×{h}) — Fractal Studio")
