@@ -45,6 +45,16 @@ def add_parser(subparsers, name: str) -> None:
                             help="RGBA image of the same size: its fully opaque pixels (alpha 255) inside "
                                  "the mask are kept exactly and the fill is drawn around them; partly "
                                  "transparent pixels and pixels outside the mask are ignored")
+    if name in ("inpaint", "edit"):
+        parser.add_argument("--uncertainty", metavar="OUT.png",
+                            help="also write each result's uncertainty map: per pixel, the entropy of "
+                                 "what the model drew it from, in bits summed over R, G and B, as grey "
+                                 "(black = certain or kept, white = 24 bits, uniform; grey = bits x 255/24); "
+                                 "OUT-1.png … for several results")
+        parser.add_argument("--reroll-unsure", metavar="Q", type=float,
+                            help="then draw each result's unsure patches again (those whose mean bits are "
+                                 "above the Q quantile of its patches, 0 <= Q < 1, e.g. 0.8), the rest of "
+                                 "the result kept exactly; the re-rolled results are written")
     if name == "outpaint":
         parser.add_argument("--extend", required=True, metavar="L,T,R,B",
                             help="pixels to add on the left, top, right and bottom, e.g. 0,0,256,0")
@@ -74,6 +84,7 @@ def task_of(args):
 
 
 def run(args) -> int:
+    from fractal_studio.editing.candidates import CandidateImages
     from fractal_studio.editing.document import Document
     from fractal_studio.editing.imageio import load_mask, load_pins, save_pngs
     from fractal_studio.editing.session import EditSession, LoadedModel
@@ -96,7 +107,14 @@ def run(args) -> int:
     varied_from = getattr(args, "vary_detail_of", None)
     varied_from = None if varied_from is None else common.input_path(varied_from, "--vary-detail-of")
     model_path = common.resolve_model_path(args.model)
-    check_outputs([("--out", path) for path in outputs],
+    uncertainty_out = getattr(args, "uncertainty", None)
+    maps_out = [] if uncertainty_out is None else common.output_paths(uncertainty_out, count, "--uncertainty")
+    reroll = getattr(args, "reroll_unsure", None)
+    if reroll is not None and not 0.0 <= reroll < 1.0:
+        raise UserError(f"--reroll-unsure must be at least 0 and below 1, got {reroll:g}")
+    if reroll is not None and varied_from is not None:
+        raise UserError("--reroll-unsure and --vary-detail-of cannot be combined")
+    check_outputs([("--out", path) for path in outputs] + [("--uncertainty", path) for path in maps_out],
                   [("--mask", mask), ("--pins", pins), ("--model", model_path),
                    ("--vary-detail-of", varied_from)],
                   source=source, overwrite=getattr(args, "overwrite", False))
@@ -139,8 +157,16 @@ def run(args) -> int:
     result = run.result
     if varied_from is not None:  # the earlier run again, then its detail redrawn
         result = finished(session, session.vary_detail(args.seed), args.quiet).result
-        result = replace(result, candidates=[result.candidates[chosen]], bits=None)
+        result = replace(result, candidates=[result.candidates[chosen]], bits=None,
+                         uncertainty=None if result.uncertainty is None else (result.uncertainty[chosen],))
         outputs = outputs[:1]
+    if reroll is not None:  # each result's unsure patches drawn again; the re-rolled ones are written
+        for k in range(count):
+            finished(session, session.reroll_unsure(k, quantile=reroll), args.quiet)
+        rerolled = session.run.result
+        made = rerolled.candidates
+        result = replace(rerolled, candidates=CandidateImages(made.base, made.box, list(made.crops[count:])),
+                         uncertainty=rerolled.uncertainty[count:])
 
     metas = records(result, edit or Task("inpaint"), model_path.name,
                     None if source is None else Path(source).name)
@@ -159,6 +185,7 @@ def run(args) -> int:
                 meta["varied_from"] = Path(varied_from).name
                 meta["detail_seed"] = str(int(args.seed))
             pictures.append((path, pixels, meta))
+    pictures += uncertainty_pictures(result, maps_out, doc.image.shape[:2])
     # All or nothing: if one file cannot be written, none is, and files that were there stay.
     save_pngs(pictures, source=source, overwrite_source=getattr(args, "overwrite", False))
     for path, _, _ in pictures:
@@ -173,6 +200,18 @@ def run(args) -> int:
     log.info("%s: %d file(s) in %.1fs (%d window(s), scale %s)", task, len(pictures), result.elapsed, windows,
              scale)
     return 0
+
+
+def uncertainty_pictures(result, paths: list[Path], shape: tuple[int, int]) -> list[tuple]:
+    """(path, grey RGB pixels, record) of each result's uncertainty map (editing/uncertainty.py)."""
+    from fractal_studio.editing.uncertainty import MAX_BITS, full_map, heat_image
+
+    pictures = []
+    for path, bits in zip(paths, result.uncertainty if paths else (), strict=True):
+        grey = heat_image(full_map(bits, result.candidates.box, shape))
+        record = {"uncertainty": f"bits per pixel summed over R, G, B; grey = bits x 255/{MAX_BITS:g}"}
+        pictures.append((path, np.repeat(grey[..., None], 3, axis=-1), record))
+    return pictures
 
 
 def finished(session, run, quiet: bool):
