@@ -86,11 +86,14 @@ class LoadedImage:
 # Loading
 
 
-def load_image(path: PathLike) -> LoadedImage:
-    """Open any image Pillow reads as RGB uint8, following the policy in the module docstring."""
+def load_image(path: PathLike, *, check_jpeg_whole: bool = True) -> LoadedImage:
+    """Open any image Pillow reads as RGB uint8, following the policy in the module docstring. The
+    trainer, which decodes every photo many times, passes check_jpeg_whole=False: that check decodes
+    a JPEG a second time, and it only refuses files, it never changes the pixels of one it accepts
+    (so training and editing still see the same pixels)."""
     p = Path(path)
     notes: list[str] = []
-    with _opened(p) as img:
+    with _opened(p, check_jpeg_whole) as img:
         source_format = img.format or "unknown"
         if getattr(img, "is_animated", False):
             notes.append("the file has several frames; only the first one is used")
@@ -152,7 +155,7 @@ def load_pins(path: PathLike, size: tuple[int, int]) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _opened(p: Path) -> Iterator[Image.Image]:
+def _opened(p: Path, check_jpeg_whole: bool = True) -> Iterator[Image.Image]:
     """Open and fully decode `p` after checking its header size; every failure becomes a UserError.
 
     The image is closed when the block ends, so the body must copy what it keeps.
@@ -166,7 +169,7 @@ def _opened(p: Path) -> Iterator[Image.Image]:
         try:
             _check_size(p, img.size)  # before load(): the header is all that has been read so far
             _guarded(p, img.load)
-            if img.format in ("JPEG", "MPO"):
+            if check_jpeg_whole and img.format in ("JPEG", "MPO"):
                 _check_jpeg_whole(p, img)
             yield img
         finally:

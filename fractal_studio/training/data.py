@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image
 from torch.utils.data import Dataset
 
+from fractal_studio.editing.imageio import load_image
 from fractal_studio.errors import UserError
 from fractal_studio.training.fetch import ensure_fashion_mnist, ensure_photo_sources, photo_files
 from fractal_studio.training.loaders import make_loader
@@ -111,17 +112,11 @@ def _to_tensor(hwc: np.ndarray, flip: bool = False) -> torch.Tensor:
 
 
 def load_rgb(path: str | os.PathLike) -> Image.Image:
-    """Decode an image file as 8-bit RGB: EXIF orientation applied, transparency composited on white."""
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey PNG/TIFF
-            a = np.asarray(im, dtype=np.int64)
-            im = Image.fromarray((a // 257 if a.max() > 255 else a).clip(0, 255).astype(np.uint8), "L")
-        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-            rgba = im.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            return Image.alpha_composite(background, rgba).convert("RGB")
-        return im.convert("RGB")
+    """Decode an image file as 8-bit RGB with the editor's decoder (`editing.imageio.load_image`:
+    EXIF orientation, 16-bit reduction, palette and colour-key transparency composited on white), so
+    the model trains on the pixels the editor will show it. A file the decoder refuses raises its
+    UserError."""
+    return Image.fromarray(load_image(path, check_jpeg_whole=False).pixels, "RGB")
 
 
 def _readable_header(path: Path) -> bool:
@@ -136,7 +131,7 @@ def _image_size(path: Path) -> tuple[int, int]:
     """(width, height) after EXIF orientation, read from the header only."""
     with Image.open(path) as im:
         w, h = im.size
-        if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+        if im.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8):  # quarter turns
             w, h = h, w
     return w, h
 
@@ -420,7 +415,7 @@ class ImageFolderDataset(Dataset):
                 continue
             try:
                 return load_rgb(path)
-            except (OSError, ValueError, Image.DecompressionBombError) as error:
+            except (OSError, ValueError, UserError) as error:
                 self._undecodable.add(path)
                 log.warning("skipping %s: it cannot be decoded (%s)", path, error)
         raise UserError(f"none of the training images in {self.root} can be decoded")
