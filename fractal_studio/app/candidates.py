@@ -8,6 +8,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
+    QDoubleSpinBox,
     QGroupBox,
     QHBoxLayout,
     QListWidget,
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from fractal_studio.editing.uncertainty import DEFAULT_QUANTILE
 from fractal_studio.editing.windows import Rect
 
 THUMB = 96
@@ -51,6 +53,7 @@ class CandidateStrip(QGroupBox):
     compareToggled = Signal(bool)
     changedToggled = Signal(bool)
     varyRequested = Signal()
+    rerollRequested = Signal()
 
     def __init__(self, parent=None):
         super().__init__("Candidates", parent)
@@ -83,9 +86,22 @@ class CandidateStrip(QGroupBox):
         self.vary.setToolTip("Redraw the candidates' fine detail, keeping their layout: the model's top "
                              "level gives the same outputs, the levels below draw anew")
         self.vary.clicked.connect(self.varyRequested)
+        self.reroll = QPushButton("Re-roll unsure")
+        self.reroll.setToolTip("Draw the previewed candidate's least sure patches again, the rest of it kept "
+                               "exactly; the result is a new candidate (Ctrl+Z takes it away)")
+        self.reroll.clicked.connect(self.rerollRequested)
+        self.unsure_quantile = QDoubleSpinBox()
+        self.unsure_quantile.setRange(0.0, 0.99)
+        self.unsure_quantile.setSingleStep(0.05)
+        self.unsure_quantile.setDecimals(2)
+        self.unsure_quantile.setValue(DEFAULT_QUANTILE)
+        self.unsure_quantile.setPrefix("above ")
+        self.unsure_quantile.setToolTip("Re-roll the patches less sure than this share of the candidate's "
+                                        "patches (0.80: the least sure fifth)")
         self.discard = QPushButton("Discard")
         self.discard.setToolTip("Drop these candidates and show the document again")
-        for w in (self.apply, self.compare, self.changed, self.vary, self.discard):
+        for w in (self.apply, self.compare, self.changed, self.vary, self.reroll, self.unsure_quantile,
+                  self.discard):
             row.addWidget(w)
         row.addStretch(1)
         layout.addLayout(row)
@@ -113,7 +129,8 @@ class CandidateStrip(QGroupBox):
             self.list.item(0).setFlags(Qt.ItemFlag.NoItemFlags)
         self.list.blockSignals(False)
         has = bool(candidates)
-        for w in (self.apply, self.compare, self.changed, self.vary, self.discard):
+        for w in (self.apply, self.compare, self.changed, self.vary, self.reroll, self.unsure_quantile,
+                  self.discard):
             w.setEnabled(has)
         if has:
             self.list.setCurrentRow(0)

@@ -90,11 +90,14 @@ class GenerationMixin:
         self.update_actions()
         return self.generation
 
-    async def _generate(self, options, device, previous: asyncio.Task | None, vary_seed=None) -> None:
+    async def _generate(self, options, device, previous: asyncio.Task | None, vary_seed=None,
+                        reroll: tuple[int, float] | None = None) -> None:
         if previous is not None:
             await previous  # a cancelled run still finishing: its worker ends first
         try:
-            if vary_seed is None:
+            if reroll is not None:  # (candidate, quantile): see uncertainty_view.py
+                run = self.session.reroll_unsure(reroll[0], quantile=reroll[1])
+            elif vary_seed is None:
                 self.session.set_model(await call(self.session.loaded.on, str(device)))
                 run = self.session.start_run(options)
             else:
@@ -174,7 +177,9 @@ class GenerationMixin:
         else:
             self.last_run_label.setText(f"Last run: {run.result.elapsed:.1f} s")
             self.candidate_strip.set_candidates(self.session.candidates, self.session.run.result.bits)
-            self.preview_candidate(0)
+            shown = len(self.session.candidates) - 1 if run.rerolled_from is not None else 0  # a re-roll's
+            self.candidate_strip.list.setCurrentRow(shown)
+            self.preview_candidate(shown)
             self.status.showMessage(f"{len(self.session.candidates)} candidate(s) ready: click to preview, "
                                     "double-click or Apply to keep one", 8000)
 
@@ -199,6 +204,7 @@ class GenerationMixin:
         self.canvas.set_mask_visible(False)
         if self.candidate_strip.changed.isChecked():
             self.show_changed(True)
+        self.refresh_uncertainty()
 
     def apply_candidate(self, index: int) -> None:
         try:
@@ -224,6 +230,8 @@ class GenerationMixin:
             self.canvas.restore_pixels(self.result_rect)
         self.preview_index = -1
         self.candidate_strip.set_candidates([])
+        if self.uncertainty_action.isChecked():
+            self.canvas.heat_item.setVisible(False)
         self.canvas.show_changed(None)
         self.canvas.set_mask_visible(True)
 

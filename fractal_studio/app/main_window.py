@@ -38,6 +38,7 @@ from fractal_studio.app.panels import ClassPicker, ParamsPanel, TaskPanel
 from fractal_studio.app.pin_tool import PinMixin
 from fractal_studio.app.settings import Store, open_settings
 from fractal_studio.app.surprise_view import SurpriseMixin
+from fractal_studio.app.uncertainty_view import UncertaintyMixin
 from fractal_studio.app.worker import modal
 from fractal_studio.editing.session import EditSession
 from fractal_studio.errors import UserError
@@ -80,7 +81,8 @@ class ShortcutsWin(QObject):
         return False
 
 
-class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, PinMixin, QMainWindow):
+class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, UncertaintyMixin, PinMixin,
+                 QMainWindow):
     """Mixins first, so their Qt event handlers (dragEnterEvent, dropEvent) override QMainWindow's."""
 
     crashReported = Signal(str)  # a crash report's path, from any thread (logs.AppLog's on_crash)
@@ -173,6 +175,7 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, PinMixi
         self.candidate_strip.compareToggled.connect(self.compare)
         self.candidate_strip.changedToggled.connect(self.show_changed)
         self.candidate_strip.varyRequested.connect(self.vary_detail)
+        self.candidate_strip.rerollRequested.connect(self.reroll_unsure)
         self.candidate_strip.discard.clicked.connect(self.discard_candidates)
         side = QWidget()
         column = QVBoxLayout(side)
@@ -293,6 +296,10 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, PinMixi
             view, "&Surprise map", lambda: self.show_surprise_map(self.surprise_action.isChecked()),
             tip="Heat overlay: how many bits the model spends on each pixel")
         self.surprise_action.setCheckable(True)
+        self.uncertainty_action = self._action(
+            view, "&Uncertainty", lambda: self.show_uncertainty(self.uncertainty_action.isChecked()),
+            tip="Heat overlay on the previewed candidate: how unsure the model was of each pixel it drew")
+        self.uncertainty_action.setCheckable(True)
         model = bar.addMenu("M&odel")
         self._action(model, "&Open model file…", self.open_model_dialog)
         self._action(model, "&Get published models…", self.show_published_models,
@@ -305,6 +312,8 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, PinMixi
                                             "Generate the masked area (Ctrl+Enter)")
         self.generate_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
         self.cancel_action = self._action(run, "&Cancel", self.cancel_generation, "Esc", "Stop the run")
+        self.reroll_action = self._action(run, "&Re-roll unsure parts", self.reroll_unsure,
+                                          tip="Draw the previewed candidate's least sure patches again")
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1")
         self._action(help_menu, "Open &log folder", self.open_log_folder,
@@ -361,6 +370,11 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, PinMixi
                                    (self.redo_action, "Redo", history.redo_text)):
             action.setEnabled(text is not None and not running)
             action.setText(f"&{verb} {text}" if text else f"&{verb}")
+        rerolled = self.session.run is not None and self.session.run.rerolled_from is not None
+        if rerolled and not running:  # undo takes the re-rolled candidate away first
+            self.undo_action.setEnabled(True)
+            self.undo_action.setText("&Undo re-roll")
+        self.reroll_action.setEnabled(not running and bool(self.session.candidates))
 
     def _session_changed(self, kind: str, rect) -> None:
         doc = self.session.document
@@ -391,7 +405,10 @@ class MainWindow(FilesMixin, GenerationMixin, ModelMixin, SurpriseMixin, PinMixi
 
     def undo(self) -> None:
         if self._idle():
+            rerolled = self.session.run is not None and self.session.run.rerolled_from is not None
             self.session.undo()
+            if rerolled:
+                self.show_rerolled_from()
 
     def redo(self) -> None:
         if self._idle():
