@@ -5,7 +5,8 @@ its weights: how the bundled models' tuned defaults get into their files after t
         spread=0.05 hole_depth=1 detail_spread=0.3 detail_iterations=4,4,4 detail_lock=2 layout_samples=4
 
 Each KEY=VALUE is a field of the model's `sampling` (model/config.py SamplingDefaults); an empty
-value clears an optional field. The file is replaced atomically.
+value clears an optional field. `trained_masks=STYLE` records which masks the model learnt from (for
+the surprise map; ModelConfig.trained_masks). The file is replaced atomically.
 """
 
 from __future__ import annotations
@@ -37,9 +38,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     model = load_model(args.model)
     fields = {f.name for f in dataclasses.fields(model.config.sampling)}
-    changes = {}
+    changes, config_changes = {}, {}
     for item in args.settings:
         key, _, value = item.partition("=")
+        if key == "trained_masks":
+            config_changes[key] = value
+            continue
         if key not in fields:
             parser.error(f"unknown sampling field {key!r}; the fields are {', '.join(sorted(fields))}")
         changes[key] = parse_value(value)
@@ -50,7 +54,7 @@ def main(argv=None) -> int:
     if isinstance(changes.get("layout_samples"), float) and changes["layout_samples"].is_integer():
         changes["layout_samples"] = int(changes["layout_samples"])
     sampling = dataclasses.replace(model.config.sampling, **changes)
-    model.config = dataclasses.replace(model.config, sampling=sampling)
+    model.config = dataclasses.replace(model.config, sampling=sampling, **config_changes)
     model.config.validate()
     target = Path(args.model)
     handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")

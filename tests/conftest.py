@@ -90,15 +90,18 @@ def random_model(preset_name: str, seed: int = 0, **changes):
 PAIRS = [((250, 140, 0), (0, 120, 120)), ((120, 0, 160), (250, 250, 120)), ((0, 0, 0), (120, 200, 250))]
 PATCH = (slice(4, 8), slice(8, 12))
 STEPS = 300
+PAPER_STEPS, PAPER_LR = 400, 3e-3
 
 
-def toy_images(count: int, generator: torch.Generator) -> torch.Tensor:
-    pairs = torch.tensor(PAIRS, dtype=torch.float32)[torch.randint(0, 3, (count,), generator=generator)]
+def toy_images(count: int, generator: torch.Generator, with_labels: bool = False):
+    labels = torch.randint(0, 3, (count,), generator=generator)
+    pairs = torch.tensor(PAIRS, dtype=torch.float32)[labels]
     images = torch.empty(count, 3, 16, 16)
     images[:, :, :, :8] = pairs[:, 0, :, None, None]
     images[:, :, :, 8:] = pairs[:, 1, :, None, None]
     images += torch.randint(-6, 7, images.shape, generator=generator)
-    return images.clamp(0, 255).to(torch.uint8)
+    images = images.clamp(0, 255).to(torch.uint8)
+    return (images, labels) if with_labels else images
 
 
 @pytest.fixture(scope="session")
@@ -109,7 +112,7 @@ def trained_toy():
 
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
-    model = FractalModel(preset("tiny_mar_in16", class_num=1, dropout=0.0)).train()
+    model = FractalModel(preset("tiny_mar_in16", class_num=1, dropout=0.0, trained_masks="edit")).train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
     for _ in range(STEPS):
         loss = model.loss(toy_images(16, generator), None, unknown=training_regions("edit", 16, 16)).mean()
@@ -119,10 +122,31 @@ def trained_toy():
     return model.eval()
 
 
-def pasted_toy_image() -> np.ndarray:
-    image = toy_images(1, torch.Generator().manual_seed(5))[0].permute(1, 2, 0).numpy().copy()
-    wrong = PAIRS[0][1] if tuple(image[0, 15]) != PAIRS[0][1] else PAIRS[1][1]
-    image[PATCH] = wrong  # a right-half colour of another pair
+@pytest.fixture(scope="session")
+def paper_trained_toy():
+    """The toy trained as the published models are: the paper's masks (most tokens masked, none
+    given), each colour pair a class (labels dropped a tenth of the time, for guidance)."""
+    from fractal_studio.model import FractalModel, preset
+
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    model = FractalModel(preset("tiny_mar_in16", class_num=3, dropout=0.0)).train()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=PAPER_LR, weight_decay=0.0)
+    for _ in range(PAPER_STEPS):
+        images, labels = toy_images(16, generator, with_labels=True)
+        loss = model.loss(images, labels).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert model.config.trained_masks == "paper"
+    return model.eval()
+
+
+def pasted_toy_image(seed: int = 5) -> np.ndarray:
+    """A toy image with a patch, in its right half, of the right-half colour of another pair."""
+    images, labels = toy_images(1, torch.Generator().manual_seed(seed), with_labels=True)
+    image = images[0].permute(1, 2, 0).numpy().copy()
+    image[PATCH] = PAIRS[(int(labels[0]) + 1) % len(PAIRS)][1]
     return image
 
 

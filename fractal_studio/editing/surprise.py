@@ -33,22 +33,59 @@ WINDOW_BATCH = 16
 @torch.no_grad()
 def window_bits(model, windows: np.ndarray, orders: int = 1, seed: int = 0,
                 class_id: int | None = None) -> np.ndarray:
-    """float32 [N, R, R]: bits per dimension of each pixel of each window (uint8 [N, R, R, 3])."""
+    """float32 [N, R, R]: bits per dimension of each pixel of each window (uint8 [N, R, R, 3]),
+    asked of the model in the way it learnt: a quarter of the window given the rest for a model
+    that learnt edit-shaped holes, the paper's share of masked tokens for one that learnt those."""
     config = model.config
     device = model.fake_latent.device
     images = torch.from_numpy(np.ascontiguousarray(windows)).permute(0, 3, 1, 2).to(device)
     count = images.shape[0]
     grid = config.resolution // config.patch_sizes[0]
     labels = None if class_id is None else torch.full((count,), int(class_id), device=device)
-    total = torch.zeros(count, config.resolution, config.resolution, device=device)
     generator = torch.Generator().manual_seed(seed)
+    draws = _quarter_masks if config.trained_masks != "paper" else _paper_masks
+    total = torch.zeros(count, config.resolution, config.resolution, device=device)
+    scored = torch.zeros_like(total)
+    for top in draws(count, grid * grid, orders, generator):
+        costs = model.loss(images, labels, masks=_level_masks(config, top.to(device)), per_pixel=True)
+        seen = torch.isfinite(costs)
+        total += torch.where(seen, costs, 0.0)
+        scored += seen
+    return (total / scored.clamp(min=1) / math.log(2)).cpu().numpy().astype(np.float32)
+
+
+def _quarter_masks(count: int, length: int, orders: int, generator: torch.Generator):
+    """Top-level masks [count, length] for a model that learnt holes: per order, four passes that
+    each mask a quarter of the tokens (a 2x2 colouring), so every token is scored once given the
+    three quarters around it."""
+    grid = math.isqrt(length)
     for _ in range(orders):
-        groups = _colouring(grid, generator).to(device)
+        groups = _colouring(grid, generator)
         for group in range(4):
-            masks = _level_masks(config, count, groups == group, device)
-            costs = model.loss(images, labels, masks=masks, per_pixel=True)
-            total += torch.nan_to_num(costs, nan=0.0)
-    return (total / orders / math.log(2)).cpu().numpy().astype(np.float32)
+            yield (groups == group).expand(count, -1)
+
+
+def _paper_masks(count: int, length: int, orders: int, generator: torch.Generator):
+    """Top-level masks [count, length] for a model that learnt the paper's masks: each pass masks a
+    share of the tokens drawn as in its training (a normal(1, 0.25) truncated to [0, 1]), so the
+    model predicts them from the few known ones as it learnt to. The tokens scored least so far are
+    masked first, so that four passes per order score every token about equally often."""
+    scored = torch.zeros(count, length)
+    for _ in range(4 * orders):
+        masked = torch.ceil(_paper_masking_rates(count, generator) * length).long().clamp(1, length)
+        priority = scored + torch.rand(count, length, generator=generator)
+        ranks = priority.argsort(dim=1).argsort(dim=1)
+        mask = ranks < masked[:, None]
+        scored += mask
+        yield mask
+
+
+def _paper_masking_rates(count: int, generator: torch.Generator) -> torch.Tensor:
+    """[count] shares of masked tokens, as model/fractal.py training_mask draws them."""
+    normal = torch.distributions.Normal(1.0, 0.25)
+    low = normal.cdf(torch.tensor(0.0))
+    uniform = low + (0.5 - low) * torch.rand(count, generator=generator)
+    return normal.icdf(uniform).clamp(0.0, 1.0)
 
 
 def _colouring(grid: int, generator: torch.Generator) -> torch.Tensor:
@@ -62,16 +99,15 @@ def _colouring(grid: int, generator: torch.Generator) -> torch.Tensor:
     return relabel[tiles]
 
 
-def _level_masks(config, count: int, top: torch.Tensor, device) -> list[torch.Tensor]:
-    """The masks of every MAR level: `top` at the top level, everything below (all of a masked
-    token's content in one step)."""
-    masks, instances = [], count
+def _level_masks(config, top: torch.Tensor) -> list[torch.Tensor]:
+    """The masks of every MAR level: `top` [count, length] at the top level, everything below (all
+    of a masked token's content in one step)."""
+    masks, instances = [], top.shape[0]
     for index, level in enumerate(config.generators):
         length = config.seq_len(index)
         if level.kind == "mar":
-            mask = top.expand(instances, -1) if index == 0 else torch.ones(instances, length,
-                                                                             dtype=torch.bool)
-            masks.append(mask.to(device))
+            mask = top if index == 0 else torch.ones(instances, length, dtype=torch.bool, device=top.device)
+            masks.append(mask)
             instances = int(mask.sum())
         else:
             instances *= length

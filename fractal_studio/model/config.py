@@ -40,6 +40,9 @@ def _check_int(what: str, value, low: int, high: int) -> None:
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LEVEL_KINDS = ("ar", "mar", "head")
+# The masks a model can have learnt from: the paper's (a share of random tokens), edit-shaped holes,
+# half of each, or holes holding a sparse guide (training/edit_masks.py draws them).
+TRAINED_MASKS = ("paper", "edit", "mix", "guided")
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,9 @@ class ModelConfig:
     dropout: float = 0.1  # attention and projection dropout during training
     label_drop_prob: float = 0.1  # classifier-free guidance: share of training labels replaced
     r_weight: float = 5.0  # training weight of the red channel in the pixel head (as the paper)
+    # The masks the model learnt from (training/edit_masks.MASK_STYLES): what the surprise map may ask
+    # of it. The published models learnt the paper's; so does a model whose file does not say.
+    trained_masks: str = "paper"
     sampling: SamplingDefaults = field(default_factory=lambda: SamplingDefaults(iterations=(64, 16)))
 
     def __post_init__(self):
@@ -159,6 +165,9 @@ class ModelConfig:
             raise ValueError(f"{len(self.class_names)} class names given for {self.class_num} classes")
         if len(self.sampling.iterations) != len(self.generators):
             raise ValueError("sampling.iterations needs one entry per generator level")
+        if self.trained_masks not in TRAINED_MASKS:
+            raise ValueError(f"trained_masks must be one of {', '.join(TRAINED_MASKS)}, "
+                             f"not {self.trained_masks!r}")
 
     def _check_types_and_bounds(self) -> None:
         """Every number is of the right type and within what a real model can have, checked before

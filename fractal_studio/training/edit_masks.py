@@ -20,7 +20,9 @@ import math
 
 import torch
 
-MASK_STYLES = ("paper", "edit", "mix", "guided")
+from fractal_studio.model.config import TRAINED_MASKS
+
+MASK_STYLES = TRAINED_MASKS
 EDIT_SHARE_IN_MIX = 0.5
 GUIDED_SHARE = 0.5  # of "guided" images, those whose hole holds guide pixels
 GUIDE_STRIDE = 2  # a guide pixel every GUIDE_STRIDE pixels each way: one scale step of the fill

@@ -120,7 +120,7 @@ def model_config(opts: TrainOptions, class_names: tuple[str, ...]) -> ModelConfi
     config = base.with_classes(names) if names else replace(base, class_num=1, class_names=())
     if opts.overrides:
         config = replace(config, **{k: OVERRIDABLE[k](v) for k, v in opts.overrides.items()})
-    return config
+    return replace(config, trained_masks=opts.masks)
 
 
 # ------------------------------------------------------------------------------------ schedule
@@ -174,12 +174,13 @@ def heldout_bits_per_dim(model: FractalModel, images: torch.Tensor, labels: torc
 def _same_model(saved_json: str, config: ModelConfig) -> bool:
     """Whether a training state's configuration trains the same model as `config`. The sampling
     defaults take no part in training (and gain fields between versions: a state written before
-    a field existed would otherwise never resume)."""
+    a field existed would otherwise never resume); the masks may change between runs (the file
+    then names the last run's)."""
     try:
         saved = ModelConfig.from_json(saved_json, class_names=config.class_names)
     except (TypeError, ValueError):
         return False
-    return replace(saved, sampling=config.sampling) == config
+    return replace(saved, sampling=config.sampling, trained_masks=config.trained_masks) == config
 
 
 def divergence(opts: TrainOptions, step: int, loss: float, norm: float | None,

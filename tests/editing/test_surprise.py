@@ -1,14 +1,22 @@
-"""The surprise map (editing/surprise.py, `fractal-studio surprise`): on a toy model trained here, a
-patch of a wrong colour pasted into a correct image is where the map is hottest."""
+"""The surprise map (editing/surprise.py, `fractal-studio surprise`): on toy models trained here (one
+with edit-shaped holes, one with the paper's masks as the published models), a patch of a wrong colour
+pasted into a correct image is where the map is hottest."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pytest
+import torch
 from PIL import Image
 
+from fractal_studio.editing import surprise
 from fractal_studio.editing.surprise import surprise_map, window_bits
 
-from ..conftest import PATCH, pasted_toy_image
+from ..conftest import PATCH, pasted_toy_image, toy_images
+
+HELD_OUT_SEEDS = range(10, 18)  # toy images neither model trained on (their seeds differ)
 
 
 def test_a_pasted_patch_of_a_wrong_colour_is_where_the_model_is_most_surprised(trained_toy):
@@ -18,6 +26,52 @@ def test_a_pasted_patch_of_a_wrong_colour_is_where_the_model_is_most_surprised(t
     elsewhere = np.ones(bits.shape, bool)
     elsewhere[PATCH] = False
     assert bits[PATCH].mean() > bits[elsewhere].max()
+
+
+@pytest.mark.parametrize("class_given", [False, True])
+def test_a_model_trained_with_the_papers_masks_finds_every_pasted_patch(paper_trained_toy, class_given):
+    for seed in HELD_OUT_SEEDS:
+        image = pasted_toy_image(seed)
+        label = int(toy_images(1, torch.Generator().manual_seed(seed), with_labels=True)[1][0])
+        class_id = label if class_given else None
+        bits = window_bits(paper_trained_toy, image[None], orders=2, class_id=class_id)[0]
+        elsewhere = np.ones(bits.shape, bool)
+        elsewhere[PATCH] = False
+        assert np.isfinite(bits).all() and bits[PATCH].mean() > bits[elsewhere].max(), seed
+
+
+@pytest.mark.parametrize("learnt, known_share", [("paper", (0.0, 0.8)), ("edit", (0.75, 0.75)),
+                                                 ("guided", (0.75, 0.75))])
+def test_the_model_is_asked_as_it_learnt(trained_toy, monkeypatch, learnt, known_share):
+    """A model that learnt the paper's masks sees few known tokens (as in its training); one that
+    learnt holes sees three quarters of its window. Each pass's top-level mask is recorded."""
+    model = dataclasses.replace(trained_toy.config, trained_masks=learnt)
+    shares, scored = [], torch.zeros(16)
+    real_loss = trained_toy.loss
+
+    def recording_loss(images, labels, masks, per_pixel):
+        shares.append(1 - masks[0].float().mean(1))
+        scored.add_(masks[0][0].float())
+        return real_loss(images, labels, masks=masks, per_pixel=per_pixel)
+
+    monkeypatch.setattr(trained_toy, "config", model)
+    monkeypatch.setattr(trained_toy, "loss", recording_loss)
+    bits = window_bits(trained_toy, np.stack([pasted_toy_image(seed) for seed in (10, 11)]), orders=3)
+    assert np.isfinite(bits).all() and len(shares) == 12
+    known = torch.cat(shares)
+    assert known_share[0] <= float(known.min()) and float(known.max()) <= known_share[1]
+    assert int(scored.min()) >= 3  # every token scored at least once per order
+    if learnt == "paper":
+        assert float(known.mean()) < 0.35
+    else:
+        assert (scored == 3).all()
+
+
+def test_published_models_and_older_files_say_they_learnt_the_papers_masks(converted):
+    from fractal_studio.model.weights import read_config
+
+    assert {read_config(path).trained_masks for path in converted.values()} == {"paper"}
+    assert surprise._paper_masking_rates(4000, torch.Generator().manual_seed(0)).mean() > 0.7
 
 
 def test_a_larger_image_is_covered_by_overlapping_windows_and_the_patch_stays_hottest(trained_toy):

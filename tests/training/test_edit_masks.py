@@ -7,6 +7,7 @@ import torch
 
 from fractal_studio.model import FractalModel, preset
 from fractal_studio.model.fractal import training_mask
+from fractal_studio.model.weights import read_config
 from fractal_studio.training import edit_masks
 from fractal_studio.training.edit_masks import edit_region, training_regions
 from fractal_studio.training.loop import train
@@ -131,6 +132,8 @@ def test_edit_mix_and_guided_styles_train(tmp_path):
                                 warmup=2, log_every=4, masks=style), log=quiet)
         losses = [h["loss"] for h in summary["history"] if "loss" in h]
         assert losses[-1] < losses[0], (style, losses)
+        # The file says which masks the model learnt (what the surprise map asks of it).
+        assert read_config(tmp_path / f"{style}.safetensors").trained_masks == style
 
 
 def test_init_from_starts_at_a_models_weights(tmp_path):
