@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import math
 import os
 import socket
 import sys
@@ -75,9 +76,11 @@ def run(args) -> int:
     from fractal_studio.server.app import MAX_REQUEST_BYTES, create_app
     from fractal_studio.server.jobs import Settings, Worker
 
-    max_bytes = MAX_REQUEST_BYTES if args.max_request_mb is None else int(args.max_request_mb * (1 << 20))
-    if max_bytes < 1:
-        raise UserError("--max-request-mb must be more than 0")
+    limit = args.max_request_mb
+    if limit is not None and not (math.isfinite(limit) and 0 < limit * (1 << 20) and limit <= 1 << 20):
+        raise UserError(f"--max-request-mb must be more than 0 and at most {1 << 20} (a terabyte), "
+                        f"got {limit}")
+    max_bytes = MAX_REQUEST_BYTES if limit is None else max(1, int(limit * (1 << 20)))
     model_path = common.resolve_model_path(args.model)
     sock = listen(args.host, args.port)
     worker = Worker(Settings(model=str(model_path), device=args.device, threads=args.threads),

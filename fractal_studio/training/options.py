@@ -19,6 +19,14 @@ BUILTIN_DATA = ("photos", "fashion-mnist")
 STATE_SUFFIX = ".state.pt"
 # Config fields that may be overridden from the command line (`--set name=value`).
 OVERRIDABLE = {"dropout": float, "label_drop_prob": float, "r_weight": float}
+# Ceilings far past any real run, so that a typo (an extra zero, 1e308, nan) is one message now
+# rather than a schedule that overflows, a loader that forks thousands of processes or a batch that
+# exhausts memory after the data has loaded.
+MAX_STEPS = 10**9
+MAX_MINUTES = 60 * 24 * 365  # a year of wall time
+MAX_BATCH_SIZE = 65_536
+MAX_WORKERS = 256  # data loading processes
+MAX_EVAL_COUNT = 100_000  # held-out images evaluated (more than any built-in held-out set)
 
 
 @dataclass
@@ -68,18 +76,18 @@ def check_options(opts: TrainOptions) -> None:
         raise UserError(f"unknown preset {opts.preset!r}; choose one of: {', '.join(sorted(PRESETS))}")
     if (opts.steps is None) == (opts.minutes is None):
         raise UserError("give exactly one of --steps and --minutes (how long to train)")
-    if opts.steps is not None and opts.steps < 1:
-        raise UserError(f"--steps must be at least 1, got {opts.steps}")
-    if opts.minutes is not None and not opts.minutes > 0:
-        raise UserError(f"--minutes must be positive, got {opts.minutes}")
-    if opts.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {opts.batch_size}")
+    if opts.steps is not None:
+        _check_whole(opts.steps, "--steps", 1, MAX_STEPS)
+    if opts.minutes is not None:
+        _check_minutes(opts.minutes, "--minutes")
+    _check_whole(opts.batch_size, "--batch-size", 1, MAX_BATCH_SIZE)
     if not 0 < opts.lr <= 10 or not math.isfinite(opts.lr):
         raise UserError(f"--lr must be a positive number of at most 10 (e.g. 1e-3), got {opts.lr}")
     if not math.isfinite(opts.weight_decay) or not 0 <= opts.weight_decay <= 10:
         raise UserError(f"--weight-decay must be between 0 and 10, got {opts.weight_decay}")
-    if not math.isfinite(opts.warmup) or opts.warmup < 0:
-        raise UserError(f"--warmup must be a share (< 1) or a number of steps (>= 1), got {opts.warmup}")
+    if not math.isfinite(opts.warmup) or not 0 <= opts.warmup <= MAX_STEPS:
+        raise UserError(f"--warmup must be a share (< 1) or a number of steps (>= 1, at most {MAX_STEPS}), "
+                        f"got {opts.warmup}")
     if not math.isfinite(opts.min_lr_ratio) or not 0 <= opts.min_lr_ratio <= 1:
         raise UserError(f"--min-lr-ratio must be between 0 and 1, got {opts.min_lr_ratio}")
     if not math.isfinite(opts.clip):
@@ -91,11 +99,20 @@ def check_options(opts: TrainOptions) -> None:
             raise UserError(f"--set r_weight must be a positive number, got {value:g}")
     if not 0 <= opts.ema < 1:
         raise UserError(f"--ema is a decay in [0, 1) (e.g. 0.999; 0 turns it off), got {opts.ema}")
-    if opts.workers < 0:
-        raise UserError(f"--workers cannot be negative, got {opts.workers}")
-    if opts.eval_count < 1:
-        raise UserError(f"--eval-count must be at least 1 (held-out images to evaluate), "
-                        f"got {opts.eval_count}")
+    _check_whole(opts.workers, "--workers", 0, MAX_WORKERS)
+    checkpoint = opts.checkpoint_minutes
+    if isinstance(checkpoint, bool) or not isinstance(checkpoint, int | float) \
+            or not math.isfinite(checkpoint) or checkpoint < 0:
+        raise UserError(f"--checkpoint-minutes must be a number of minutes, 0 or more (0 = after every "
+                        f"step), got {checkpoint}")
+    _check_whole(opts.eval_every, "--eval-every", 0, MAX_STEPS, "(0 = only at the end)")
+    _check_whole(opts.eval_count, "--eval-count", 1, MAX_EVAL_COUNT, "(held-out images to evaluate)")
+    _check_whole(opts.eval_batch, "the evaluation batch", 1, MAX_BATCH_SIZE)
+    _check_whole(opts.log_every, "the log interval", 1, MAX_STEPS)
+    _check_whole(opts.epoch_len, "the epoch length", 1, MAX_STEPS)
+    _check_whole(opts.calibration_steps, "the calibration steps", 1, MAX_STEPS)
+    if opts.stop_after is not None:
+        _check_whole(opts.stop_after, "the stopping step", 1, MAX_STEPS)
     if opts.clip < 0:
         raise UserError(f"--clip cannot be negative, got {opts.clip}")
     if not Path(opts.out).name.endswith(".safetensors"):
@@ -116,6 +133,20 @@ def check_options(opts: TrainOptions) -> None:
     for key in opts.overrides:
         if key not in OVERRIDABLE:
             raise UserError(f"cannot override {key!r}; overridable: {', '.join(sorted(OVERRIDABLE))}")
+
+
+def _check_whole(value, option: str, low: int, high: int, note: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        shown = f"{value:.6g}" if isinstance(value, float) else str(value)[:40]
+        note = f" {note}" if note else ""
+        raise UserError(f"{option} must be a whole number between {low} and {high}{note}, got {shown}")
+
+
+def _check_minutes(value, option: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or not 0 < value <= MAX_MINUTES:
+        raise UserError(f"{option} must be a positive number of minutes, at most {MAX_MINUTES} (a year), "
+                        f"got {value}")
 
 
 def check_writable(out: Path) -> None:

@@ -113,6 +113,53 @@ def test_a_state_written_before_a_sampling_field_existed_still_resumes(tmp_path)
     assert resumed["steps"] == 3
 
 
+# Each numeric option past its bounds (nan, inf, negative, 1e308, a huge whole number): one line each.
+BAD_TRAINING_NUMBERS = [
+    ("--steps", str(10**30), "--steps must be a whole number between 1 and 1000000000"),
+    ("--minutes", "nan", "--minutes must be a positive number of minutes"),
+    ("--minutes", "inf", "--minutes must be a positive number of minutes"),
+    ("--minutes", "1e308", "--minutes must be a positive number of minutes, at most"),
+    ("--batch-size", str(10**12), "--batch-size must be a whole number between 1 and 65536"),
+    ("--batch-size", "-1", "--batch-size must be a whole number between 1"),
+    ("--lr", "nan", "--lr must be a positive number"),
+    ("--lr", "0", "--lr must be a positive number"),
+    ("--warmup", "nan", "--warmup must be"),
+    ("--warmup", "1e308", "--warmup must be"),
+    ("--clip", "nan", "--clip must be a number"),
+    ("--clip", "-1", "--clip cannot be negative"),
+    ("--ema", "nan", "--ema is a decay"),
+    ("--min-lr-ratio", "inf", "--min-lr-ratio must be between 0 and 1"),
+    ("--workers", "-1", "--workers must be a whole number between 0 and 256"),
+    ("--workers", str(10**6), "--workers must be a whole number between 0 and 256"),
+    ("--checkpoint-minutes", "nan", "--checkpoint-minutes must be a number of minutes, 0 or more"),
+    ("--checkpoint-minutes", "-5", "--checkpoint-minutes must be a number of minutes, 0 or more"),
+    ("--checkpoint-minutes", "-0.5", "--checkpoint-minutes must be a number of minutes, 0 or more"),
+    ("--eval-every", "-1", "--eval-every must be a whole number between 0 and"),
+    ("--eval-every", str(10**30), "--eval-every must be a whole number between 0 and"),
+    ("--eval-count", "0", "--eval-count must be a whole number between 1 and 100000"),
+    ("--eval-count", str(10**9), "--eval-count must be a whole number between 1 and 100000"),
+    ("--threads", "0", "--threads must be between 1 and"),
+    ("--seed", "-1", "--seed must be between"),
+]
+
+
+def test_options_in_bounds_pass_and_each_bound_is_checked_in_train_itself(tmp_path):
+    import dataclasses
+
+    from fractal_studio.errors import UserError
+    from fractal_studio.training.options import MAX_STEPS, check_options
+
+    folder = make_folder(tmp_path / "data", per_class=1)
+    good = options(folder, tmp_path / "m.safetensors", steps=MAX_STEPS, workers=256, checkpoint_minutes=0,
+                   eval_every=0)
+    check_options(good)
+    for changes in ({"steps": MAX_STEPS + 1}, {"steps": 2.5}, {"steps": True}, {"eval_batch": 0},
+                    {"log_every": 0}, {"checkpoint_minutes": float("nan")},
+                    {"steps": None, "minutes": float("-inf")}, {"steps": None, "minutes": 10**9}):
+        with pytest.raises(UserError):
+            check_options(dataclasses.replace(good, **changes))
+
+
 def run_cli(capsys, *argv):
     code = main(["train", *argv])
     return code, capsys.readouterr().err
@@ -123,10 +170,10 @@ def run_cli(capsys, *argv):
     [
         (["--preset", "no_such_preset", "--steps", "1"], "unknown preset 'no_such_preset'"),
         (["--preset", "tiny_mar_in16"], "--steps N or --minutes M"),
-        (["--preset", "tiny_mar_in16", "--steps", "0"], "--steps must be at least 1"),
-        (["--preset", "tiny_mar_in16", "--minutes", "-2"], "--minutes must be positive"),
+        (["--preset", "tiny_mar_in16", "--steps", "0"], "--steps must be a whole number between 1 and"),
+        (["--preset", "tiny_mar_in16", "--minutes", "-2"], "--minutes must be a positive number of minutes"),
         (["--preset", "tiny_mar_in16", "--steps", "1", "--batch-size", "0"],
-         "--batch-size must be at least 1"),
+         "--batch-size must be a whole number between 1 and"),
         (["--preset", "tiny_mar_in16", "--steps", "1", "--lr", "-1"], "--lr must be a positive number"),
         (["--preset", "tiny_mar_in16", "--steps", "1", "--ema", "1.5"], "--ema is a decay"),
         (["--preset", "tiny_mar_in16", "--steps", "1", "--resume"], "no training state"),
@@ -139,6 +186,9 @@ def run_cli(capsys, *argv):
         (["--preset", "tiny_mar_in16", "--steps", "1", "--warmup", "-3"], "--warmup must be"),
         (["--preset", "tiny_mar_in16", "--steps", "1", "--threads", "100000"], "--threads must be between"),
         (["--preset", "tiny_mar_in16", "--steps", "1", "--seed", str(2**70)], "--seed must be between"),
+        *[(["--preset", "tiny_mar_in16", *lengths, option, value], message)
+          for option, value, message in BAD_TRAINING_NUMBERS
+          for lengths in [["--steps", "1"] if option not in ("--steps", "--minutes") else []]],
     ],
 )
 def test_cli_refuses_bad_arguments(tmp_path, capsys, argv, message):
