@@ -29,6 +29,7 @@ COMMANDS = {
     "convert": "convert",
     "info": "info",
     "likelihood": "likelihood",
+    "classify": "classify",
     "surprise": "surprise",
     "models": "models",
     "train": "train",
