@@ -60,7 +60,8 @@ def shared_masks(model: FractalModel, images: int, classes: int, device,
                  style: str = "orders") -> list[torch.Tensor]:
     """One random mask per MAR level for each of `images` images ("orders": the paper's evaluation
     masks, a uniform number of tokens masked; "trained": MAR's training masks, mostly 70-100%),
-    repeated for each of its `classes` copies, in the batch order image-major (copy i * classes + c), as `FractalModel.loss(masks=...)` takes them."""
+    repeated for each of its `classes` copies, in the batch order image-major (copy i * classes + c),
+    as `FractalModel.loss(masks=...)` takes them."""
     per_level: list[list[torch.Tensor]] = []
     for _ in range(images):
         instances, masks = 1, []
