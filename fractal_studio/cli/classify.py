@@ -54,7 +54,7 @@ def run(args) -> int:
     model_path = resolve_model(args.model)
     model, _ = common.load_model_file(model_path, args.device, args.threads)
     config = model.config
-    if not config.class_num:
+    if not config.conditional:
         raise UserError(f"{config.name} has no classes: classify needs a class-conditional model")
     if config.guiding_pixel:
         raise UserError(f"{config.name} predicts guiding pixels: it defines no likelihood to classify by")

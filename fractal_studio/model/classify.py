@@ -85,7 +85,7 @@ def class_scores(model: FractalModel, images: torch.Tensor, orders: int = 8,
     paper's likelihood: random evaluation masks, `orders` of them), "trained" (masks drawn as MAR
     trains, `orders` of them) or "all" (every token masked at every MAR level: one exact pass)."""
     config = model.config
-    if not config.class_num:
+    if not config.conditional:
         raise ValueError(f"{config.name} has no classes")
     if config.guiding_pixel:
         raise ValueError(f"{config.name} predicts guiding pixels: it defines no likelihood to classify by")
