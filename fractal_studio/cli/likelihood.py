@@ -50,24 +50,13 @@ def image_paths(paths: list[str]) -> list[Path]:
     return found
 
 
-def centre_square(pixels, side: int):
-    """The centred square of an image scaled so that its shorter side is `side` (area averaging)."""
-    import cv2
-
-    height, width = pixels.shape[:2]
-    scale = side / min(height, width)
-    size = (max(side, round(width * scale)), max(side, round(height * scale)))
-    scaled = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-    top, left = (size[1] - side) // 2, (size[0] - side) // 2
-    return scaled[top:top + side, left:left + side]
-
-
 def run(args) -> int:
     import numpy as np
     import torch
 
     from fractal_studio.cli import common
     from fractal_studio.editing.imageio import load_image
+    from fractal_studio.editing.model_input import centre_square
     from fractal_studio.errors import UserError
     from fractal_studio.model.catalog import resolve_model
     from fractal_studio.model.weights import read_config
