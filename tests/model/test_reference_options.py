@@ -27,9 +27,10 @@ def recorded_model(path: Path):
     with safe_open(str(path), "pt") as handle:
         metadata = handle.metadata()
     args = json.loads(metadata["config"])
-    config = from_authors_lists(path.stem, args["img_size_list"], args["embed_dim_list"], args["num_blocks_list"],
-                                args["num_heads_list"], args["generator_type_list"], num_conds=args["num_conds"],
-                                guiding_pixel=args["guiding_pixel"], class_num=args["class_num"])
+    config = from_authors_lists(path.stem, args["img_size_list"], args["embed_dim_list"],
+                                args["num_blocks_list"], args["num_heads_list"], args["generator_type_list"],
+                                num_conds=args["num_conds"], guiding_pixel=args["guiding_pixel"],
+                                class_num=args["class_num"])
     model = FractalModel(config)
     shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     weights = seeded_weights.seeded_state_dict(shapes, int(metadata["seed"]))
