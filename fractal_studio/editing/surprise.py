@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from fractal_studio.editing.planning import parse_work_scale
+from fractal_studio.model.fractal import training_masking_rates
 
 MAX_WORKING_SIDE_WINDOWS = 8  # `auto`: the working image's long side is at most this many windows
 WINDOW_BATCH = 16
@@ -72,20 +73,12 @@ def _paper_masks(count: int, length: int, orders: int, generator: torch.Generato
     masked first, so that four passes per order score every token about equally often."""
     scored = torch.zeros(count, length)
     for _ in range(4 * orders):
-        masked = torch.ceil(_paper_masking_rates(count, generator) * length).long().clamp(1, length)
+        masked = torch.ceil(training_masking_rates(count, generator) * length).long().clamp(1, length)
         priority = scored + torch.rand(count, length, generator=generator)
         ranks = priority.argsort(dim=1).argsort(dim=1)
         mask = ranks < masked[:, None]
         scored += mask
         yield mask
-
-
-def _paper_masking_rates(count: int, generator: torch.Generator) -> torch.Tensor:
-    """[count] shares of masked tokens, as model/fractal.py training_mask draws them."""
-    normal = torch.distributions.Normal(1.0, 0.25)
-    low = normal.cdf(torch.tensor(0.0))
-    uniform = low + (0.5 - low) * torch.rand(count, generator=generator)
-    return normal.icdf(uniform).clamp(0.0, 1.0)
 
 
 def _colouring(grid: int, generator: torch.Generator) -> torch.Tensor:

@@ -228,15 +228,20 @@ def training_mask(count: int, length: int, device,
     With `unknown_tokens` (an edit) the rate applies to the instance's unknown tokens (at least one
     is masked) and known tokens are never masked: as in the sampler, where the unknown tokens are
     spread over the steps and the tokens of earlier steps are context."""
-    normal = torch.distributions.Normal(1.0, 0.25)
-    low = normal.cdf(torch.tensor(0.0))
-    uniform = low + (0.5 - low) * torch.rand(count)
-    rates = normal.icdf(uniform).clamp(0.0, 1.0)
+    rates = training_masking_rates(count)
     if unknown_tokens is None:
         return random_subset_mask(count, length, torch.ceil(rates * length).long(), device)
     available = unknown_tokens.sum(1).cpu()
     masked = torch.minimum(torch.ceil(rates * available).long().clamp(min=1), available)
     return random_subset_mask(count, length, masked, device, unknown_tokens)
+
+
+def training_masking_rates(count: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """[count] shares of masked tokens as MAR trains: a normal(1, 0.25) truncated to [0, 1]."""
+    normal = torch.distributions.Normal(1.0, 0.25)
+    low = normal.cdf(torch.tensor(0.0))
+    uniform = low + (0.5 - low) * torch.rand(count, generator=generator)
+    return normal.icdf(uniform).clamp(0.0, 1.0)
 
 
 def random_subset_mask(count: int, length: int, masked: torch.Tensor, device,

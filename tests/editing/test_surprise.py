@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from fractal_studio.editing import surprise
 from fractal_studio.editing.surprise import surprise_map, window_bits
+from fractal_studio.model.fractal import training_masking_rates
 
 from ..conftest import PATCH, pasted_toy_image, toy_images
 
@@ -71,7 +71,7 @@ def test_published_models_and_older_files_say_they_learnt_the_papers_masks(conve
     from fractal_studio.model.weights import read_config
 
     assert {read_config(path).trained_masks for path in converted.values()} == {"paper"}
-    assert surprise._paper_masking_rates(4000, torch.Generator().manual_seed(0)).mean() > 0.7
+    assert training_masking_rates(4000, torch.Generator().manual_seed(0)).mean() > 0.7
 
 
 def test_a_larger_image_is_covered_by_overlapping_windows_and_the_patch_stays_hottest(trained_toy):
